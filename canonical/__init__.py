@@ -1,0 +1,1 @@
+"""The canonical data model and mapping machinery: pure pydantic + stdlib, no I/O."""

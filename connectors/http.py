@@ -1,0 +1,164 @@
+"""The httpx-based client every connector builds on.
+
+One pooled ``httpx.AsyncClient`` per connector instance (connections reused), the aiohttp transport
+by default (about 5x less CPU per request than httpx's own here; DESIGN, pitfalls), a W3C
+``traceparent`` on every request, and errors classified into Retriable / Auth / Fatal / Skippable.
+Vendors customise through small hooks (``auth_headers``, ``error_message``, ``retry_after``).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import orjson
+
+from connectors.errors import CallRecord, ConnectorError, TimeoutError, DownstreamError, classify_status
+
+
+@dataclass
+class ApiResponse:
+    status: int
+    headers: httpx.Headers
+    body: Any
+    call: CallRecord
+
+
+def make_transport(kind: str, max_connections: int) -> httpx.AsyncBaseTransport:
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    if kind == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        return AiohttpTransport(limits=limits, trust_env=False)
+    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _decode(content: bytes, content_type: str) -> Any:
+    if not content:
+        return None
+    if "json" in content_type:
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
+    return content.decode("utf-8", "replace")
+
+
+class ApiClient:
+    """Base HTTP client. Subclasses set ``system`` and override the hooks."""
+
+    system = "http"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str = "",
+        transport: str = "aiohttp",
+        timeout_s: float = 10.0,
+        max_connections: int = 64,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=make_transport(transport, max_connections),
+            timeout=httpx.Timeout(timeout_s),
+        )
+        self.transport_name = transport
+
+    # --- hooks -----------------------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate a request."""
+        return {"Authorization": f"Bearer {self._token}"} if self._token else {}
+
+    def error_message(self, status: int, body: Any) -> str:
+        """A one-line message from a vendor's error body."""
+        if isinstance(body, dict):
+            for key in ("message", "Message", "Detail", "detail", "error"):
+                if body.get(key):
+                    return str(body[key])
+        return str(body)[:300] if body else f"HTTP {status}"
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        """How long the vendor asked us to wait."""
+        return parse_retry_after(response.headers.get("Retry-After"))
+
+    def observe(self, response: httpx.Response) -> None:
+        """Called with every response (rate-limit governors read headers here)."""
+
+    async def before_request(self) -> None:
+        """Called before every request (a governor may wait here)."""
+
+    # --- the one request loop -------------------------------------------------------------
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        traceparent: str = "",
+    ) -> ApiResponse:
+        """Send one request; return the decoded response or raise a classified ConnectorError."""
+        await self.before_request()
+        hdrs = {"Accept": "application/json", **self.auth_headers(), **(headers or {})}
+        if traceparent:
+            hdrs["traceparent"] = traceparent
+        content = None
+        if json is not None:
+            content = orjson.dumps(json)
+            hdrs["Content-Type"] = "application/json"
+        started = time.time()
+        t0 = time.perf_counter()
+        url = f"{self.base_url}{path}"
+        safe_req_headers = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
+        try:
+            resp = await self._client.request(method, path, params=params, content=content, headers=hdrs)
+        except httpx.TimeoutException as exc:
+            call = CallRecord(self.system, method, url, None, started, (time.perf_counter() - t0) * 1000,
+                              safe_req_headers, json, traceparent=traceparent)
+            raise TimeoutError(f"no answer within the timeout ({type(exc).__name__})", system=self.system, call=call) from exc
+        except httpx.TransportError as exc:
+            call = CallRecord(self.system, method, url, None, started, (time.perf_counter() - t0) * 1000,
+                              safe_req_headers, json, traceparent=traceparent)
+            raise DownstreamError(f"connection failed: {exc}", system=self.system, call=call) from exc
+        self.observe(resp)
+        body = _decode(resp.content, resp.headers.get("content-type", ""))
+        call = CallRecord(
+            self.system, method, str(resp.request.url), resp.status_code, started,
+            (time.perf_counter() - t0) * 1000, safe_req_headers, json, dict(resp.headers), body, traceparent,
+        )
+        error_cls = classify_status(resp.status_code)
+        if error_cls is not None:
+            raise error_cls(
+                self.error_message(resp.status_code, body),
+                system=self.system, status=resp.status_code, body=body,
+                retry_after=self.retry_after(resp), call=call,
+            )
+        return ApiResponse(resp.status_code, resp.headers, body, call)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+__all__ = ["ApiClient", "ApiResponse", "ConnectorError", "make_transport", "parse_retry_after"]

@@ -1,0 +1,169 @@
+"""Deployment settings: ``opsconsole.toml`` (or ``$OPSCONSOLE_CONFIG``) plus ``OPSCONSOLE_*`` env.
+
+Built once at start-up by :func:`load_settings` and passed in; nothing reads the environment at
+import time (DESIGN, boundary 6).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class ConnectorSettings(BaseModel):
+    """Where one vendor API lives and how to authenticate to it."""
+
+    base_url: str = ""
+    """Base URL of the vendor API (empty in demo mode: the sandbox's URL is filled in at start-up)."""
+    token: str = "env:OPSCONSOLE_TOKEN_UNSET"
+    """Credential reference: ``env:NAME``, ``keyring:SERVICE/NAME`` or, for sandboxes only, a literal."""
+    webhook_secret: str = ""
+    """Secret the vendor signs webhooks with (a credential reference like ``token``)."""
+    tenant_id: str = ""
+    """Xero only: the organisation (tenant) the engine writes to (``xero-tenant-id`` header)."""
+    timeout_s: float = 10.0
+    """Per-request timeout; a timeout is retriable."""
+    max_connections: int = 64
+    """Connection pool size; connections are reused across requests."""
+
+
+class RetrySettings(BaseModel):
+    """How a failed step is retried before it becomes an exception."""
+
+    max_attempts: int = 6
+    """Attempts per step (the first try included) before it becomes an exception."""
+    base_delay_s: float = 0.2
+    """First backoff delay; doubled each attempt, with full jitter."""
+    max_delay_s: float = 30.0
+    """Ceiling on one backoff delay (a Retry-After from the vendor is honoured even when longer)."""
+
+
+class ScheduleSettings(BaseModel):
+    """APScheduler jobs (in-memory job store; the lease decides who schedules)."""
+
+    hubspot_poll_s: float = 30.0
+    """How often the HubSpot poll looks for approved quotes whose webhook never came."""
+    retry_sweep_s: float = 2.0
+    """How often the retry sweeper looks for steps whose backoff has elapsed."""
+
+
+class Settings(BaseSettings):
+    """All deployment choices. Business rules live in data/, not here."""
+
+    model_config = SettingsConfigDict(env_prefix="OPSCONSOLE_", env_nested_delimiter="__", extra="ignore")
+
+    store_url: str = "sqlite:///var/opsconsole.db"
+    """SQLAlchemy URL of the store (SQLite file by default)."""
+    var_dir: Path = Path("var")
+    """Where the demo keeps its store, logs and the audit head."""
+    demo: bool = False
+    """Demo mode: start the sandboxes on loopback and point the connectors at them."""
+    operator: str = Field(default_factory=lambda: os.environ.get("USER") or "operator")
+    """Who is at this console (from the OS account, never from the client)."""
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+    """Roles by operator name, e.g. ``{alice = ["support", "finance"]}``."""
+    ingress_host: str = "127.0.0.1"
+    """Address the webhook ingress listens on."""
+    ingress_port: int = 0
+    """Port of the webhook ingress (0: pick a free one)."""
+    ingress_public_url: str = ""
+    """The URL vendors post webhooks to; HubSpot signs over it. Defaults to the listen address."""
+    lease_ttl_s: float = 10.0
+    """How long the engine lease lasts without renewal."""
+    concurrency: int = 64
+    """Runs executed at once (different accounts; one account's runs are serialised)."""
+    audit_key: str = "env:OPSCONSOLE_AUDIT_KEY"
+    """Credential reference to the HMAC key of the audit chain (kept out of the database)."""
+    hubspot: ConnectorSettings = ConnectorSettings()
+    """HubSpot CRM v3 connector."""
+    xero: ConnectorSettings = ConnectorSettings()
+    """Xero Accounting connector."""
+    retry: RetrySettings = RetrySettings()
+    """Retry budget and backoff."""
+    schedule: ScheduleSettings = ScheduleSettings()
+    """Scheduled jobs."""
+    http_transport: str = "aiohttp"
+    """httpx transport: ``aiohttp`` (fast, default) or ``httpx`` (httpx's own)."""
+    crash_points: dict[str, float] = Field(default_factory=dict)
+    """TEST ONLY: fault point name -> probability that the worker SIGKILLs itself there."""
+    crash_log: str = ""
+    """TEST ONLY: file the worker appends a fault point's name to before it kills itself."""
+    log_file: str = ""
+    """JSON-lines log destination (empty: var_dir/opsconsole.log)."""
+    keymap: dict[str, str] = Field(default_factory=dict)
+    """Console key overrides: binding id -> keys, e.g. ``{"exceptions.retry" = "ctrl+r"}``."""
+
+    _config_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_path = _CONFIG_PATH.get("path")
+        if toml_path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    def has_role(self, operator: str, role: str) -> bool:
+        return role in self.roles.get(operator, [])
+
+
+_CONFIG_PATH: dict[str, Path | None] = {}
+
+
+def config_path(env: dict[str, str] | None = None) -> Path | None:
+    """The settings file in force, or None when there is none (which means demo mode)."""
+    env = os.environ if env is None else env
+    explicit = env.get("OPSCONSOLE_CONFIG")
+    if explicit:
+        return Path(explicit)
+    default = Path("opsconsole.toml")
+    return default if default.exists() else None
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once: overrides > env > settings file > defaults."""
+    _CONFIG_PATH["path"] = path
+    try:
+        settings = Settings(**overrides)
+    finally:
+        _CONFIG_PATH.pop("path", None)
+    object.__setattr__(settings, "_config_file", path)
+    return settings
+
+
+def resolve_secret(ref: str, env: dict[str, str] | None = None) -> str:
+    """Resolve a credential reference (``env:NAME``, ``keyring:SERVICE/NAME``, or a literal)."""
+    env = os.environ if env is None else env
+    if ref.startswith("env:"):
+        name = ref[4:]
+        value = env.get(name)
+        if value is None:
+            raise KeyError(f"credential {ref!r}: environment variable {name} is not set")
+        return value
+    if ref.startswith("keyring:"):
+        service, _, name = ref[8:].partition("/")
+        try:
+            import keyring  # optional: only where a keyring is configured
+        except ImportError as exc:  # pragma: no cover - depends on the host
+            raise KeyError(f"credential {ref!r}: the keyring package is not installed") from exc
+        value = keyring.get_password(service, name)
+        if value is None:
+            raise KeyError(f"credential {ref!r}: not found in the keyring")
+        return value
+    return ref
+
+
+def mask(secret: str) -> str:
+    """A credential as it may appear in logs and errors."""
+    return "****" if len(secret) < 8 else secret[:2] + "****" + secret[-2:]

@@ -1,0 +1,195 @@
+"""Tables of the store (SQLAlchemy Core). Alembic migrations create them; change both together.
+
+Times are stored as float UNIX seconds (UTC by definition): compact, indexable, and cheap to
+compare in the hot path; view models turn them into aware datetimes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+metadata = MetaData()
+
+inbox = Table(
+    "inbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("event_key", String(255), nullable=False),
+    Column("event_type", String(64), nullable=False, default=""),
+    Column("received_at", Float, nullable=False),
+    Column("raw_body", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False, default=dict),
+    # pending -> processed | duplicate | invalid (became a validation exception) | ignored
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("business_key", String(128)),
+    Column("run_id", Integer),
+    Column("note", Text, default=""),
+    UniqueConstraint("source", "event_key", name="uq_inbox_event"),
+)
+Index("ix_inbox_status", inbox.c.status, inbox.c.id)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workflow", String(64), nullable=False),
+    Column("business_key", String(128), nullable=False),
+    Column("account_key", String(128)),
+    Column("correlation_id", String(32), nullable=False),
+    # pending -> running -> succeeded | failed (an exception is open) ; waiting (backoff)
+    Column("status", String(16), nullable=False),
+    Column("current_step", String(64), default=""),
+    Column("mapping_version", String(32), nullable=False, default="1"),
+    Column("inbox_id", Integer),
+    Column("attempt", Integer, nullable=False, default=1),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("finished_at", Float),
+    Column("last_error", Text, default=""),
+    Column("context", JSON, nullable=False, default=dict),
+)
+Index("ix_runs_updated", runs.c.updated_at)
+Index("ix_runs_status", runs.c.status, runs.c.updated_at)
+Index("ix_runs_key", runs.c.workflow, runs.c.business_key)
+Index("ix_runs_corr", runs.c.correlation_id)
+
+steps = Table(
+    "steps", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("target_system", String(32), nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("idempotency_key", String(128), nullable=False),
+    # pending -> succeeded | skipped (already in the target) | waiting (backoff) | failed
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("request", JSON),
+    Column("response", JSON),
+    Column("error", Text, default=""),
+    Column("error_category", String(32), default=""),
+    Column("next_attempt_at", Float),
+    Column("started_at", Float),
+    Column("finished_at", Float),
+    UniqueConstraint("run_id", "seq", name="uq_step_seq"),
+)
+Index("ix_steps_idem", steps.c.idempotency_key)
+Index("ix_steps_waiting", steps.c.status, steps.c.next_attempt_at)
+
+exceptions = Table(
+    "exceptions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer),
+    Column("step_id", Integer),
+    Column("inbox_id", Integer),
+    Column("workflow", String(64), nullable=False),
+    Column("business_key", String(128), default=""),
+    Column("correlation_id", String(32), default=""),
+    Column("category", String(32), nullable=False),
+    Column("system", String(32), default=""),
+    # open -> acknowledged -> resolved ; closed (a retry or replay succeeded)
+    Column("state", String(16), nullable=False, default="open"),
+    Column("title", String(128), default=""),
+    Column("last_error", Text, nullable=False),
+    Column("payload", JSON),
+    Column("owner", String(64), default=""),
+    Column("resolution", Text, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_exc_state", exceptions.c.state, exceptions.c.created_at)
+Index("ix_exc_run", exceptions.c.run_id)
+Index("ix_exc_created", exceptions.c.created_at)
+
+xrefs = Table(
+    "xrefs", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("system", String(32), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("external_id", String(128), nullable=False),
+    Column("canonical_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("system", "object_type", "external_id", name="uq_xref_external"),
+)
+Index("ix_xref_canonical", xrefs.c.canonical_id, xrefs.c.system, xrefs.c.object_type)
+
+customers = Table(
+    "customers", metadata,
+    Column("canonical_id", String(64), primary_key=True),
+    Column("legal_name", String(255), nullable=False),
+    Column("match_name", String(255), nullable=False),
+    Column("tax_number", String(64)),
+    Column("domain", String(255)),
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_customers_tax", customers.c.tax_number)
+Index("ix_customers_match", customers.c.match_name)
+
+spans = Table(
+    "spans", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("correlation_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=False),
+    Column("parent_span_id", String(16), default=""),
+    Column("run_id", Integer),
+    Column("step_id", Integer),
+    Column("system", String(32), nullable=False),
+    Column("operation", String(128), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("http_status", Integer),
+    Column("started_at", Float, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("request", JSON),
+    Column("response", JSON),
+)
+Index("ix_spans_corr", spans.c.correlation_id, spans.c.started_at)
+Index("ix_spans_run", spans.c.run_id)
+
+lease = Table(
+    "lease", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("fencing", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("acquired_at", Float, nullable=False),
+    Column("info", JSON, nullable=False, default=dict),
+)
+
+commands = Table(
+    "commands", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(32), nullable=False),  # retry | replay
+    Column("target", String(64), nullable=False),  # e.g. exception:12, run:7
+    Column("params", JSON, nullable=False, default=dict),
+    Column("actor", String(64), nullable=False),
+    # queued -> running -> done | failed
+    Column("status", String(16), nullable=False, default="queued"),
+    Column("result", Text, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("finished_at", Float),
+)
+Index("ix_commands_status", commands.c.status, commands.c.id)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", Float, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("prev_mac", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+)
+
+rejected_webhooks = Table(
+    "rejected_webhooks", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source", String(32), nullable=False),
+    Column("reason", String(255), nullable=False),
+    Column("remote", String(64), default=""),
+    Column("at", Float, nullable=False),
+)
+Index("ix_rejected_at", rejected_webhooks.c.at)
