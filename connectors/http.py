@@ -8,6 +8,7 @@ Vendors customise through small hooks (``auth_headers``, ``error_message``, ``re
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import time
 from dataclasses import dataclass
@@ -17,6 +18,17 @@ import httpx
 import orjson
 
 from connectors.errors import CallRecord, ConnectorError, TimeoutError, DownstreamError, classify_status
+
+
+# The engine sets a list here per step; every request made in that context appends its CallRecord,
+# so spans are recorded without vendor methods having to return them.
+call_recorder: contextvars.ContextVar[list[CallRecord] | None] = contextvars.ContextVar("call_recorder", default=None)
+
+
+def _record(call: CallRecord) -> None:
+    recorder = call_recorder.get()
+    if recorder is not None:
+        recorder.append(call)
 
 
 @dataclass
@@ -137,10 +149,12 @@ class ApiClient:
         except httpx.TimeoutException as exc:
             call = CallRecord(self.system, method, url, None, started, (time.perf_counter() - t0) * 1000,
                               safe_req_headers, json, traceparent=traceparent)
+            _record(call)
             raise TimeoutError(f"no answer within the timeout ({type(exc).__name__})", system=self.system, call=call) from exc
         except httpx.TransportError as exc:
             call = CallRecord(self.system, method, url, None, started, (time.perf_counter() - t0) * 1000,
                               safe_req_headers, json, traceparent=traceparent)
+            _record(call)
             raise DownstreamError(f"connection failed: {exc}", system=self.system, call=call) from exc
         self.observe(resp)
         body = _decode(resp.content, resp.headers.get("content-type", ""))
@@ -148,6 +162,7 @@ class ApiClient:
             self.system, method, str(resp.request.url), resp.status_code, started,
             (time.perf_counter() - t0) * 1000, safe_req_headers, json, dict(resp.headers), body, traceparent,
         )
+        _record(call)
         error_cls = classify_status(resp.status_code)
         if error_cls is not None:
             raise error_cls(

@@ -143,7 +143,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
 
 
 def resolve_secret(ref: str, env: dict[str, str] | None = None) -> str:
-    """Resolve a credential reference (``env:NAME``, ``keyring:SERVICE/NAME``, or a literal)."""
+    """Resolve a credential reference (``env:NAME``, ``file:PATH``, ``keyring:SERVICE/NAME``, or a literal)."""
     env = os.environ if env is None else env
     if ref.startswith("env:"):
         name = ref[4:]
@@ -151,6 +151,12 @@ def resolve_secret(ref: str, env: dict[str, str] | None = None) -> str:
         if value is None:
             raise KeyError(f"credential {ref!r}: environment variable {name} is not set")
         return value
+    if ref.startswith("file:"):
+        path = Path(ref[5:])
+        try:
+            return path.read_text().strip()
+        except OSError as exc:
+            raise KeyError(f"credential {ref!r}: cannot read {path}: {exc.strerror}") from exc
     if ref.startswith("keyring:"):
         service, _, name = ref[8:].partition("/")
         try:

@@ -1,0 +1,237 @@
+"""HubSpot CRM v3 client (private-app bearer token).
+
+Returns vendor records exactly as HubSpot sends them (``{"id", "properties", "createdAt",
+"updatedAt", "archived", "associations"}``); mapping to the canonical model happens elsewhere.
+Hooks: ``error_message`` reads HubSpot's error body, ``observe`` reads the
+``X-HubSpot-RateLimit-*`` headers into :attr:`HubSpotClient.rate_limit`, and ``before_request``
+waits for the 10-second window to reset when at most one request is left in it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from connectors.errors import NotFoundError
+from connectors.http import ApiClient, parse_retry_after
+
+QUOTE_PROPERTIES = (
+    "hs_title", "hs_status", "hs_quote_number", "hs_currency", "hs_expiration_date", "hs_quote_amount",
+    "hs_language", "hs_lastmodifieddate", "hs_createdate",
+)
+COMPANY_PROPERTIES = (
+    "name", "domain", "address", "address2", "city", "zip", "state", "country",
+    "vat_number",  # custom property: the customer's tax number
+    "phone", "hs_lastmodifieddate",
+)
+CONTACT_PROPERTIES = ("email", "firstname", "lastname", "phone", "jobtitle", "lastmodifieddate")
+LINE_ITEM_PROPERTIES = (
+    "name", "quantity", "price", "hs_sku", "hs_discount_percentage", "amount", "hs_line_item_currency_code",
+)
+QUOTE_ASSOCIATIONS = ("line_items", "companies", "deals")
+BATCH_LIMIT = 100
+
+
+@dataclass
+class RateLimit:
+    """What the last response's ``X-HubSpot-RateLimit-*`` headers said."""
+
+    max: int | None = None
+    remaining: int | None = None
+    interval_ms: int | None = None
+    daily: int | None = None
+    daily_remaining: int | None = None
+    observed_at: float = 0.0
+    """time.monotonic() of the observation."""
+
+
+class AfterCursor:
+    """HubSpot's cursor paging: the next page's token is ``paging.next.after``; none means done."""
+
+    def __init__(self, after: str | None = None) -> None:
+        self.after = after
+        self.pages = 0
+
+    def advance(self, page: dict | None) -> bool:
+        """Take the token from ``page``; return whether there is another page."""
+        token = (((page or {}).get("paging") or {}).get("next") or {}).get("after")
+        self.pages += 1
+        if not token or token == self.after:  # a repeated token would loop forever
+            self.after = None
+            return False
+        self.after = str(token)
+        return True
+
+
+def associated_ids(record: dict, to_type: str) -> list[str]:
+    """Ids of ``to_type`` in a v3 record's ``associations`` (HubSpot keys line items as "line items")."""
+    assoc = record.get("associations") or {}
+    block = assoc.get(to_type) or assoc.get(to_type.replace("_", " ")) or {}
+    return [str(r["id"]) for r in block.get("results", [])]
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+class HubSpotClient(ApiClient):
+    system = "hubspot"
+
+    def __init__(self, base_url: str, *, token: str, transport: str = "aiohttp", timeout_s: float = 10.0,
+                 max_connections: int = 64) -> None:
+        super().__init__(base_url, token=token, transport=transport, timeout_s=timeout_s, max_connections=max_connections)
+        self.rate_limit = RateLimit()
+
+    # --- hooks ----------------------------------------------------------------------------------
+    def error_message(self, status: int, body: Any) -> str:
+        if isinstance(body, dict) and body.get("message"):
+            kind = body.get("category") or body.get("errorType") or ""
+            text = f"{kind}: {body['message']}" if kind else str(body["message"])
+            if body.get("correlationId"):
+                text += f" (correlationId {body['correlationId']})"
+            return text[:500]
+        return super().error_message(status, body)
+
+    def observe(self, response: httpx.Response) -> None:
+        h = response.headers
+        if "X-HubSpot-RateLimit-Remaining" not in h and "X-HubSpot-RateLimit-Daily-Remaining" not in h:
+            return
+        self.rate_limit = RateLimit(
+            max=_int(h.get("X-HubSpot-RateLimit-Max")), remaining=_int(h.get("X-HubSpot-RateLimit-Remaining")),
+            interval_ms=_int(h.get("X-HubSpot-RateLimit-Interval-Milliseconds")),
+            daily=_int(h.get("X-HubSpot-RateLimit-Daily")),
+            daily_remaining=_int(h.get("X-HubSpot-RateLimit-Daily-Remaining")),
+            observed_at=time.monotonic(),
+        )
+
+    def retry_after(self, response: httpx.Response) -> float | None:
+        explicit = parse_retry_after(response.headers.get("Retry-After"))
+        if explicit is not None or response.status_code != 429:
+            return explicit
+        # HubSpot's 429 may carry no Retry-After: wait out the rolling window
+        return (_int(response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 10_000) / 1000
+
+    async def before_request(self) -> None:
+        rl = self.rate_limit
+        if rl.remaining is None or rl.remaining > 1 or not rl.interval_ms:
+            return
+        wait = rl.interval_ms / 1000 - (time.monotonic() - rl.observed_at)
+        rl.remaining = None  # the next response tells us again
+        if wait > 0:
+            await asyncio.sleep(min(wait, rl.interval_ms / 1000))
+
+    # --- reads ----------------------------------------------------------------------------------
+    async def _get_object(self, type_: str, object_id: str, properties: Iterable[str],
+                          associations: Iterable[str] = (), traceparent: str = "") -> dict:
+        params = {"properties": ",".join(properties)}
+        if associations:
+            params["associations"] = ",".join(associations)
+        return (await self.request("GET", f"/crm/v3/objects/{type_}/{object_id}", params=params,
+                                   traceparent=traceparent)).body
+
+    async def get_quote(self, quote_id: str, *, properties: Sequence[str] = QUOTE_PROPERTIES,
+                        associations: Sequence[str] = QUOTE_ASSOCIATIONS, traceparent: str = "") -> dict:
+        """GET /crm/v3/objects/quotes/{id} with its associations."""
+        return await self._get_object("quotes", quote_id, properties, associations, traceparent)
+
+    async def get_company(self, company_id: str, *, properties: Sequence[str] = COMPANY_PROPERTIES,
+                          traceparent: str = "") -> dict:
+        return await self._get_object("companies", company_id, properties, traceparent=traceparent)
+
+    async def get_contact(self, contact_id: str, *, properties: Sequence[str] = CONTACT_PROPERTIES,
+                          traceparent: str = "") -> dict:
+        return await self._get_object("contacts", contact_id, properties, traceparent=traceparent)
+
+    async def batch_read_line_items(self, ids: Sequence[str], *, properties: Sequence[str] = LINE_ITEM_PROPERTIES,
+                                    missing_ok: bool = False, traceparent: str = "") -> list[dict]:
+        """POST /crm/v3/objects/line_items/batch/read (100 ids per call); records in the order of ``ids``.
+
+        Raises:
+            NotFoundError: some ids do not exist (unless ``missing_ok``).
+        """
+        found: dict[str, dict] = {}
+        for i in range(0, len(ids), BATCH_LIMIT):
+            chunk = [str(x) for x in ids[i:i + BATCH_LIMIT]]
+            resp = await self.request("POST", "/crm/v3/objects/line_items/batch/read", traceparent=traceparent,
+                                      json={"properties": list(properties), "propertiesWithHistory": [],
+                                            "inputs": [{"id": x} for x in chunk]})
+            for rec in resp.body.get("results", []):
+                found[str(rec["id"])] = rec
+            if resp.body.get("errors") and not missing_ok:
+                err = resp.body["errors"][0]
+                raise NotFoundError(self.error_message(resp.status, err), system=self.system, status=resp.status,
+                                    body=resp.body, call=resp.call)
+        return [found[str(x)] for x in ids if str(x) in found]
+
+    async def search_quotes(self, *, status: str | None = "APPROVED", modified_since_ms: int | None = None,
+                            after: str | None = None, limit: int = 100,
+                            properties: Sequence[str] = QUOTE_PROPERTIES, traceparent: str = "") -> dict:
+        """POST /crm/v3/objects/quotes/search, oldest change first; returns HubSpot's page."""
+        filters = []
+        if status:
+            filters.append({"propertyName": "hs_status", "operator": "EQ", "value": status})
+        if modified_since_ms is not None:
+            filters.append({"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(modified_since_ms)})
+        body: dict[str, Any] = {
+            "filterGroups": [{"filters": filters}] if filters else [],
+            "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+            "properties": list(properties), "limit": limit,
+        }
+        if after:
+            body["after"] = after
+        return (await self.request("POST", "/crm/v3/objects/quotes/search", json=body, traceparent=traceparent)).body
+
+    async def iter_approved_quotes(self, modified_since_ms: int | None = None, *, limit: int = 100,
+                                   traceparent: str = "") -> AsyncIterator[dict]:
+        """Every APPROVED quote changed since ``modified_since_ms``, across all search pages."""
+        cursor = AfterCursor()
+        while True:
+            page = await self.search_quotes(modified_since_ms=modified_since_ms, after=cursor.after, limit=limit,
+                                            traceparent=traceparent)
+            for record in page.get("results", []):
+                yield record
+            if not cursor.advance(page):
+                return
+
+    async def list_companies(self, after: str | None = None, limit: int = 100, *,
+                             properties: Sequence[str] = COMPANY_PROPERTIES, traceparent: str = "") -> dict:
+        """GET /crm/v3/objects/companies: one page (``paging.next.after`` leads on)."""
+        params: dict[str, Any] = {"limit": limit, "properties": ",".join(properties)}
+        if after:
+            params["after"] = after
+        return (await self.request("GET", "/crm/v3/objects/companies", params=params, traceparent=traceparent)).body
+
+    async def get_associations(self, from_type: str, from_id: str, to_type: str, *,
+                               traceparent: str = "") -> list[dict]:
+        """GET /crm/v4/objects/{from}/{id}/associations/{to}, all pages:
+        ``[{"toObjectId": int, "associationTypes": [...]}]``."""
+        cursor, out = AfterCursor(), []
+        while True:
+            params: dict[str, Any] = {"limit": 500}
+            if cursor.after:
+                params["after"] = cursor.after
+            page = (await self.request("GET", f"/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}",
+                                       params=params, traceparent=traceparent)).body
+            out.extend(page.get("results", []))
+            if not cursor.advance(page):
+                return out
+
+    # --- writes ---------------------------------------------------------------------------------
+    async def update_company(self, company_id: str, properties: dict[str, Any], *, traceparent: str = "") -> dict:
+        """PATCH /crm/v3/objects/companies/{id}; returns the updated record."""
+        return (await self.request("PATCH", f"/crm/v3/objects/companies/{company_id}",
+                                   json={"properties": properties}, traceparent=traceparent)).body
+
+
+__all__ = [
+    "AfterCursor", "COMPANY_PROPERTIES", "CONTACT_PROPERTIES", "HubSpotClient", "LINE_ITEM_PROPERTIES",
+    "QUOTE_ASSOCIATIONS", "QUOTE_PROPERTIES", "RateLimit", "associated_ids",
+]

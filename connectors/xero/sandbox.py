@@ -1,0 +1,432 @@
+"""A faithful emulation of the Xero Accounting API subset the engine speaks, as a Starlette app.
+
+Vendor paths live under ``/api.xro/2.0`` (Contacts, Quotes, Invoices, TaxRates) and answer in Xero's
+envelopes and error bodies: 400 ValidationException with ``Elements[].ValidationErrors``, 401 for a
+bad bearer token, 403 for a wrong ``xero-tenant-id``, 404 for an unknown id, 429 with ``Retry-After``
+and ``X-Rate-Limit-Problem``. Writes honour ``Idempotency-Key`` (a repeated key replays the stored
+original response). Every vendor response carries ``X-MinLimit-Remaining``, ``X-DayLimit-Remaining``
+and ``X-AppMinLimit-Remaining``; the ``vendor`` profile enforces Xero's 60/minute, 5000/day and
+5-concurrent limits per tenant. Control routes under ``/_sandbox/`` are never faulted and need no auth.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.sandbox import Faults, SlidingWindow, faults_endpoint
+from connectors.xero.sandbox_documents import InvoiceBook, QuoteBook
+from connectors.xero.sandbox_models import (
+    ContactBook, Invalid, Missing, name_key, now_ms, parse_modified_since, render_tax_rates,
+)
+
+BASE = "/api.xro/2.0"
+PAGE_SIZE = 100
+NOT_FOUND = "The resource you're looking for cannot be found"
+RATE_LIMIT_BODY = "oauth_problem=rate_limit_exceeded&oauth_problem_advice=please wait before retrying the xero api"
+UNAVAILABLE_BODY = "The Xero API is currently unavailable. Please try again later."
+# Xero's documented limits, and the generous ones reported (never enforced) outside the vendor profile.
+VENDOR_LIMITS = {"minute": 60, "day": 5000, "appminute": 10_000, "concurrent": 5}
+DEMO_LIMITS = {"minute": 6000, "day": 5_000_000, "appminute": 100_000, "concurrent": 1000}
+_WHERE = re.compile(r'^\s*(\w+)\s*==\s*"([^"]*)"\s*$')
+COLLECTIONS = ("Contacts", "Quotes", "Invoices")
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _envelope(**collection: Any) -> dict[str, Any]:
+    return {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": "opsconsole sandbox",
+            "DateTimeUTC": f"/Date({now_ms()})/", **collection}
+
+
+def _validation_error(elements: list[dict]) -> dict[str, Any]:
+    return {"ErrorNumber": 10, "Type": "ValidationException", "Message": "A validation exception occurred",
+            "Elements": elements}
+
+
+def _problem(status: int, title: str, detail: str) -> Response:
+    """Xero's identity-layer error body (401/403)."""
+    return _json({"Type": None, "Title": title, "Status": status, "Detail": detail,
+                  "Instance": str(uuid.uuid4()), "Extensions": {}}, status)
+
+
+class _Counter:
+    """Requests in a rolling window, amortised O(1); used for the headers when nothing is enforced."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.hits: deque[float] = deque()
+
+    def hit(self, now: float) -> int:
+        self.hits.append(now)
+        while self.hits and now - self.hits[0] >= self.window_s:
+            self.hits.popleft()
+        return len(self.hits)
+
+
+@dataclass
+class _Stored:
+    status: int
+    content: bytes
+    media_type: str
+
+
+class RateLimits:
+    """Per-tenant minute/day/concurrent and per-app minute accounting; enforced only when asked."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.minute: dict[str, SlidingWindow] = {}
+        self.day: dict[str, SlidingWindow] = {}
+        self.app = SlidingWindow(VENDOR_LIMITS["appminute"], 60)
+        self.counts = {"minute": _Counter(60), "day": _Counter(86_400), "appminute": _Counter(60)}
+        self.in_flight: dict[str, int] = {}
+        self.rejected = 0
+
+    def enter(self, tenant: str, enforce: bool) -> tuple[str | None, float, dict[str, str]]:
+        """Count a call: (problem or None, retry-after seconds, rate-limit headers)."""
+        if not enforce:
+            now = time.monotonic()
+            used = {k: c.hit(now) for k, c in self.counts.items()}
+            self.in_flight[tenant] = self.in_flight.get(tenant, 0) + 1
+            return None, 0.0, self.headers({k: DEMO_LIMITS[k] - used[k] for k in used})
+        if self.in_flight.get(tenant, 0) >= VENDOR_LIMITS["concurrent"]:
+            return self._reject("concurrent", 1.0, tenant)
+        minute = self.minute.setdefault(tenant, SlidingWindow(VENDOR_LIMITS["minute"], 60))
+        ok, min_left, wait = minute.hit(tenant)
+        if not ok:
+            return self._reject("minute", wait, tenant)
+        day = self.day.setdefault(tenant, SlidingWindow(VENDOR_LIMITS["day"], 86_400))
+        ok, day_left, day_wait = day.hit(tenant)
+        if not ok:
+            return self._reject("day", day_wait, tenant)
+        ok, app_left, app_wait = self.app.hit("app")
+        if not ok:
+            return self._reject("appminute", app_wait, tenant)
+        self.in_flight[tenant] = self.in_flight.get(tenant, 0) + 1
+        return None, 0.0, self.headers({"minute": min_left, "day": day_left, "appminute": app_left})
+
+    def leave(self, tenant: str) -> None:
+        self.in_flight[tenant] = max(0, self.in_flight.get(tenant, 1) - 1)
+
+    def _reject(self, problem: str, wait: float, tenant: str) -> tuple[str, float, dict[str, str]]:
+        self.rejected += 1
+        remaining = {"minute": self._left(self.minute, tenant), "day": self._left(self.day, tenant),
+                     "appminute": max(0, self.app.limit - len(self.app._hits.get("app", [])))}
+        if problem in remaining:
+            remaining[problem] = 0
+        return problem, max(1.0, float(int(wait + 0.999))), self.headers(remaining)
+
+    @staticmethod
+    def _left(windows: dict[str, SlidingWindow], tenant: str) -> int:
+        w = windows.get(tenant)
+        return w.limit - len(w._hits.get(tenant, [])) if w else VENDOR_LIMITS["minute"]
+
+    @staticmethod
+    def headers(remaining: dict[str, int]) -> dict[str, str]:
+        return {"X-MinLimit-Remaining": str(max(0, remaining["minute"])),
+                "X-DayLimit-Remaining": str(max(0, remaining["day"])),
+                "X-AppMinLimit-Remaining": str(max(0, remaining["appminute"]))}
+
+
+def _seconds(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def rate_limited(retry_after: float, problem: str = "minute", headers: dict[str, str] | None = None) -> Response:
+    """Xero's 429: a text body, ``Retry-After`` in seconds and which limit was hit."""
+    hdrs = {"Retry-After": _seconds(retry_after), "X-Rate-Limit-Problem": problem, **(headers or {})}
+    return Response(RATE_LIMIT_BODY, status_code=429, media_type="text/plain", headers=hdrs)
+
+
+def unavailable() -> Response:
+    return Response(UNAVAILABLE_BODY, status_code=503, media_type="text/plain")
+
+
+class XeroSandbox:
+    """In-memory Xero organisation served as a Starlette app (``.app``)."""
+
+    def __init__(self, *, token: str = "sandbox-xero-token", tenant_id: str = "sandbox-tenant",
+                 profile: str = "demo", base_currency: str = "USD") -> None:
+        self.token = token
+        self.tenant_id = tenant_id
+        self.base_currency = base_currency
+        self.faults = Faults()
+        self.faults.configure({"profile": profile})
+        self.limits = RateLimits()
+        self._reset_state()
+        routes = [
+            Route("/_sandbox/faults", faults_endpoint(self.faults), methods=["GET", "POST"]),
+            Route("/_sandbox/state", self._state, methods=["GET"]),
+            Route("/_sandbox/writes", self._writes, methods=["GET"]),
+            Route("/_sandbox/records/{collection}", self._records, methods=["GET"]),
+            Route("/_sandbox/reset", self._reset, methods=["POST"]),
+            Route(f"{BASE}/Contacts", self._vendor(self._list_contacts), methods=["GET"]),
+            Route(f"{BASE}/Contacts", self._vendor(self._write_contacts, write=True), methods=["PUT", "POST"]),
+            Route(f"{BASE}/Contacts/{{id}}", self._vendor(self._get("Contacts")), methods=["GET"]),
+            Route(f"{BASE}/Contacts/{{id}}", self._vendor(self._write_contacts, write=True), methods=["POST"]),
+            Route(f"{BASE}/Quotes", self._vendor(self._list("Quotes")), methods=["GET"]),
+            Route(f"{BASE}/Quotes", self._vendor(self._write_quotes, write=True), methods=["PUT", "POST"]),
+            Route(f"{BASE}/Quotes/{{id}}", self._vendor(self._get("Quotes")), methods=["GET"]),
+            Route(f"{BASE}/Quotes/{{id}}", self._vendor(self._write_quotes, write=True), methods=["POST"]),
+            Route(f"{BASE}/Invoices", self._vendor(self._list("Invoices")), methods=["GET"]),
+            Route(f"{BASE}/Invoices", self._vendor(self._write_invoices, write=True), methods=["PUT", "POST"]),
+            Route(f"{BASE}/Invoices/{{id}}", self._vendor(self._get("Invoices")), methods=["GET"]),
+            Route(f"{BASE}/Invoices/{{id}}", self._vendor(self._write_invoices, write=True), methods=["POST"]),
+            Route(f"{BASE}/TaxRates", self._vendor(self._tax_rates), methods=["GET"]),
+        ]
+        self.app = Starlette(routes=routes)
+        self.app.state.sandbox = self
+
+    # --- state -------------------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        self.contacts = ContactBook()
+        self.quotes = QuoteBook(self.contacts, self.base_currency)
+        self.invoices = InvoiceBook(self.contacts, self.base_currency)
+        self._idempotency: dict[tuple[str, str], _Stored] = {}
+        # seq stays monotonic across resets, so a poller's ``since`` never goes backwards
+        self._log_base = getattr(self, "_log_base", 0) + len(getattr(self, "write_log", []))
+        self.write_log: list[dict[str, Any]] = []
+        self.writes_received = 0
+        self.replays = 0
+        self.limits.reset()
+
+    def books(self) -> dict[str, Any]:
+        return {"Contacts": self.contacts, "Quotes": self.quotes, "Invoices": self.invoices}
+
+    def seed(self) -> list[dict[str, Any]]:
+        """Add a few demo contacts (the engine creates its own; the sandbox starts empty)."""
+        demo = [{"Name": "Ridgeway Outfitters", "EmailAddress": "accounts@ridgeway.example", "ContactNumber": "DEMO-1"},
+                {"Name": "Kestrel Analytics", "EmailAddress": "ap@kestrel.example", "ContactNumber": "DEMO-2"}]
+        plans = [self.contacts.plan(item, {}) for item in demo if name_key(item["Name"]) not in self.contacts.by_name]
+        return [apply() for apply in plans]
+
+    def describe(self) -> dict[str, Any]:
+        return {"profile": self.faults.profile, "tenant_id": self.tenant_id,
+                "counts": {"contacts": len(self.contacts.records), "quotes": len(self.quotes.records),
+                           "invoices": len(self.invoices.records)},
+                "writes": self.writes_received, "replays": self.replays,
+                "rate_limited": self.limits.rejected, "faults": self.faults.describe()["counts"]}
+
+    # --- control routes ----------------------------------------------------------------------
+    async def _state(self, request: Request) -> Response:
+        return JSONResponse(self.describe())
+
+    async def _writes(self, request: Request) -> Response:
+        try:
+            since = int(request.query_params.get("since", "0"))
+        except ValueError:
+            return JSONResponse({"error": "since must be an integer"}, status_code=400)
+        return _json(self.write_log[max(0, since - self._log_base):])
+
+    async def _records(self, request: Request) -> Response:
+        collection = request.path_params["collection"]
+        if collection not in COLLECTIONS:
+            return JSONResponse({"error": f"unknown collection; one of {', '.join(COLLECTIONS)}"}, status_code=404)
+        return _json({collection: list(self.books()[collection].records.values())})
+
+    async def _reset(self, request: Request) -> Response:
+        self._reset_state()
+        return JSONResponse(self.describe())
+
+    # --- the vendor pipeline: faults, auth, rate limits, handler ---------------------------------
+    def _vendor(self, handler: Callable, *, write: bool = False) -> Callable:
+        async def endpoint(request: Request) -> Response:
+            faulted = await self.faults.intercept(request, self._fault_429, unavailable)
+            if faulted is not None:
+                return faulted
+            auth = request.headers.get("authorization", "")
+            if auth != f"Bearer {self.token}":
+                return _problem(401, "Unauthorized", "AuthenticationUnsuccessful")
+            tenant = request.headers.get("xero-tenant-id", "")
+            if tenant != self.tenant_id:
+                return _problem(403, "Forbidden", "AuthenticationUnsuccessful")
+            problem, wait, headers = self.limits.enter(tenant, self.faults.profile == "vendor")
+            if problem is not None:
+                return rate_limited(wait, problem, headers)
+            try:
+                response = await (self._write(request, handler) if write else handler(request))
+            finally:
+                self.limits.leave(tenant)
+            response.headers.update(headers)
+            return response
+
+        return endpoint
+
+    def _fault_429(self, retry_after: float) -> Response:
+        return rate_limited(retry_after, "minute", RateLimits.headers(
+            {"minute": 0, "day": DEMO_LIMITS["day"], "appminute": DEMO_LIMITS["appminute"]}))
+
+    async def _write(self, request: Request, handler: Callable) -> Response:
+        raw = await request.body()
+        key = request.headers.get("idempotency-key") or None
+        self.writes_received += 1
+        stored = self._idempotency.get((self.tenant_id, key)) if key else None
+        if stored is not None:
+            self.replays += 1
+            self._log(request, key, stored.status, replayed=True)
+            return Response(stored.content, status_code=stored.status, media_type=stored.media_type)
+        if key and len(key) > 128:
+            status, body = 400, _validation_error([{"ValidationErrors": [
+                {"Message": "The Idempotency-Key header must be 128 characters or fewer."}]}])
+        else:
+            try:
+                payload = orjson.loads(raw) if raw else None
+            except orjson.JSONDecodeError:
+                payload = None
+            if not isinstance(payload, dict):
+                status, body = 400, {"ErrorNumber": 14, "Type": "PostDataInvalidException",
+                                     "Message": "Invalid Json data"}
+            else:
+                status, body = handler(request, payload)
+        if isinstance(body, str):
+            stored = _Stored(status, body.encode(), "text/plain")
+        else:
+            stored = _Stored(status, orjson.dumps(body), "application/json")
+        if key and status < 500:
+            self._idempotency[(self.tenant_id, key)] = stored
+        self._log(request, key, status, replayed=False)
+        return Response(stored.content, status_code=status, media_type=stored.media_type)
+
+    def _log(self, request: Request, key: str | None, status: int, *, replayed: bool) -> None:
+        self.write_log.append({
+            "seq": self._log_base + len(self.write_log) + 1, "at": time.time(), "method": request.method,
+            "path": request.url.path, "idempotency_key": key, "traceparent": request.headers.get("traceparent", ""),
+            "status": status, "replayed": replayed,
+        })
+
+    # --- writes -------------------------------------------------------------------------------
+    def _batch(self, collection: str, request: Request, payload: dict, plan: Callable) -> tuple[int, Any]:
+        items = payload.get(collection)
+        if not isinstance(items, list) or not items:
+            return 400, _validation_error([{"ValidationErrors": [
+                {"Message": f"The request body must contain a non-empty {collection} array."}]}])
+        path_id = request.path_params.get("id")
+        if path_id is not None and len(items) != 1:
+            return 400, _validation_error([{"ValidationErrors": [
+                {"Message": f"Exactly one element is expected when updating /{collection}/{path_id}."}]}])
+        summarize = request.query_params.get("summarizeErrors", "true").lower() != "false"
+        claims: dict = {}
+        plans: list[Callable | None] = []
+        failed: list[tuple[int, list[str]]] = []
+        for i, item in enumerate(items):
+            try:
+                plans.append(plan(item, claims, path_id))
+            except Missing:
+                return 404, NOT_FOUND
+            except Invalid as exc:
+                plans.append(None)
+                failed.append((i, exc.messages))
+        if failed and summarize:
+            errors = dict(failed)
+            elements = []
+            for i, item in enumerate(items):
+                element = dict(item) if isinstance(item, dict) else {}
+                element["ValidationErrors"] = [{"Message": m} for m in errors.get(i, [])]
+                if collection == "Contacts":
+                    element["HasValidationErrors"] = i in errors
+                elements.append(element)
+            return 400, _validation_error(elements)
+        out = []
+        for i, apply in enumerate(plans):
+            if apply is not None:
+                out.append(apply())
+            else:
+                element = dict(items[i]) if isinstance(items[i], dict) else {}
+                element.update(StatusAttributeString="ERROR", ValidationErrors=[
+                    {"Message": m} for m in dict(failed)[i]])
+                out.append(element)
+        return 200, _envelope(**{collection: out})
+
+    def _write_contacts(self, request: Request, payload: dict) -> tuple[int, Any]:
+        return self._batch("Contacts", request, payload, self.contacts.plan)
+
+    def _write_quotes(self, request: Request, payload: dict) -> tuple[int, Any]:
+        return self._batch("Quotes", request, payload, self.quotes.plan)
+
+    def _write_invoices(self, request: Request, payload: dict) -> tuple[int, Any]:
+        by_number = request.method == "POST"
+
+        def plan(item: Any, claims: dict, path_id: str | None) -> Callable:
+            return self.invoices.plan(item, claims, path_id, update_by_number=by_number)
+
+        return self._batch("Invoices", request, payload, plan)
+
+    # --- reads --------------------------------------------------------------------------------
+    def _get(self, collection: str) -> Callable:
+        async def handler(request: Request) -> Response:
+            rec = self.books()[collection].records.get(request.path_params["id"])
+            if rec is None:
+                return Response(NOT_FOUND, status_code=404, media_type="text/plain")
+            return _json(_envelope(**{collection: [rec]}))
+
+        return handler
+
+    def _page(self, collection: str, request: Request, records: list[dict], paged_meta: bool) -> Response:
+        book = self.books()[collection]
+        since = parse_modified_since(request.headers.get("if-modified-since"))
+        if since is not None:
+            records = [r for r in records if book.updated.get(r[book.id_field], 0) >= since]
+        page_param = request.query_params.get("page")
+        if page_param is None:
+            return _json(_envelope(**{collection: records}))
+        try:
+            page = max(1, int(page_param))
+            size = min(1000, max(1, int(request.query_params.get("pageSize", PAGE_SIZE))))
+        except ValueError:
+            return _json({"ErrorNumber": 16, "Type": "QueryParseException",
+                          "Message": "page and pageSize must be integers"}, 400)
+        chunk = records[(page - 1) * size: page * size]
+        extra = {}
+        if paged_meta:
+            extra["pagination"] = {"page": page, "pageSize": size, "pageCount": -(-len(records) // size),
+                                   "itemCount": len(records)}
+        return _json(_envelope(**extra, **{collection: chunk}))
+
+    async def _list_contacts(self, request: Request) -> Response:
+        where = request.query_params.get("where")
+        records = list(self.contacts.records.values())
+        if where:
+            clauses = [_WHERE.match(part) for part in re.split(r"\s+AND\s+", where)]
+            if not all(clauses):
+                return _json({"ErrorNumber": 16, "Type": "QueryParseException",
+                              "Message": f"The where clause is not supported by this sandbox: {where}"}, 400)
+            for m in clauses:
+                field, value = m.group(1), m.group(2)
+                if field == "Name" and len(clauses) == 1:
+                    cid = self.contacts.by_name.get(name_key(value))
+                    records = [self.contacts.records[cid]] if cid else []
+                else:
+                    records = [r for r in records if str(r.get(field, "")) == value]
+        return self._page("Contacts", request, records, paged_meta=True)
+
+    def _list(self, collection: str) -> Callable:
+        async def handler(request: Request) -> Response:
+            records = list(self.books()[collection].records.values())
+            status = request.query_params.get("Status") or request.query_params.get("Statuses")
+            if status:
+                wanted = set(status.upper().split(","))
+                records = [r for r in records if r["Status"] in wanted]
+            return self._page(collection, request, records, paged_meta=collection == "Invoices")
+
+        return handler
+
+    async def _tax_rates(self, request: Request) -> Response:
+        return _json(_envelope(TaxRates=render_tax_rates()))
+
+
+__all__ = ["XeroSandbox", "rate_limited", "unavailable"]

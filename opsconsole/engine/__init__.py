@@ -1,0 +1,1 @@
+"""The headless engine: ingress, runner, workflows, scheduler, lease, audit, tracing."""

@@ -1,0 +1,231 @@
+"""The engine: ingress + runner + scheduler + command executor, behind the lease.
+
+Exactly one process per store runs it. :meth:`Engine.start` takes the lease (a worker waits for
+it; a console that cannot get it attaches instead), starts the group-commit writer with the lease's
+fencing check, the ingress on loopback, the runner, the scheduled jobs, and resumes unfinished runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from pathlib import Path
+
+from connectors import registry
+from opsconsole.engine import commands as command_exec
+from opsconsole.engine.audit import AuditLog
+from opsconsole.engine.faultpoints import FaultPoints
+from opsconsole.engine.ingress import build_ingress
+from opsconsole.engine.lease import Lease, LeaseLost, default_holder
+from opsconsole.engine.runner import Runner
+from opsconsole.engine.runtime import EngineEnv
+from opsconsole.engine.scheduler import HubSpotPoll, build_scheduler
+from opsconsole.settings import Settings, resolve_secret
+from opsconsole.store.db import make_engine
+from opsconsole.store.migrate import current_revision, head_revision, upgrade
+from opsconsole.store.writer import Writer
+
+log = logging.getLogger("opsconsole.engine")
+
+
+class SchemaMismatch(RuntimeError):
+    pass
+
+
+def ensure_schema(url: str) -> None:
+    """Create a new store; refuse one whose schema differs from this version's."""
+    eng = make_engine(url, write=False)
+    try:
+        current = current_revision(eng)
+    finally:
+        eng.dispose()
+    head = head_revision()
+    if current is None:
+        upgrade(url)
+    elif current != head:
+        raise SchemaMismatch(f"the store is at schema {current}, this opsconsole needs {head}: run `opsconsole db upgrade`")
+
+
+def audit_log(settings: Settings) -> AuditLog:
+    try:
+        key = resolve_secret(settings.audit_key)
+    except KeyError:
+        if not settings.demo:
+            raise
+        # demo only: a key kept beside the store, outside it
+        path = Path(settings.var_dir) / "audit.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        key = path.read_text().strip()
+    return AuditLog(key.encode(), Path(settings.var_dir) / "audit.head")
+
+
+class Engine:
+    def __init__(self, settings: Settings, *, kind: str = "worker") -> None:
+        self.settings = settings
+        self.kind = kind
+        self.write_engine = make_engine(settings.store_url, write=True)
+        self.read_engine = make_engine(settings.store_url, write=False)
+        self.lease = Lease(self.write_engine, default_holder(kind), ttl_s=settings.lease_ttl_s, info={"kind": kind})
+        self.faults = FaultPoints(settings.crash_points, settings.crash_log)
+        self.audit = audit_log(settings)
+        self.writer: Writer | None = None
+        self.runner: Runner | None = None
+        self.env: EngineEnv | None = None
+        self.ingress_url = ""
+        self.started_at = 0.0
+        self._server = None
+        self._tasks: list[asyncio.Task] = []
+        self._scheduler = None
+        self._stopping = asyncio.Event()
+        self.poll: HubSpotPoll | None = None
+        self.stop_reason = ""
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def start(self, *, wait_for_lease: bool = True) -> bool:
+        """Take the lease and start everything. Returns False if the lease is held elsewhere and
+        ``wait_for_lease`` is False (the caller then attaches)."""
+        await asyncio.to_thread(ensure_schema, self.settings.store_url)
+        while not await asyncio.to_thread(self.lease.try_acquire):
+            if not wait_for_lease:
+                return False
+            await asyncio.sleep(min(1.0, self.settings.lease_ttl_s / 3))
+        self.writer = Writer(self.write_engine, fence=self.lease.check,
+                             on_commit_point=lambda: self.faults.hit("in_group_commit")).start()
+        self.env = EngineEnv(self.settings, self.writer, self.read_engine, self._clients(), self.faults)
+        self.runner = Runner(self.env)
+        self.poll = HubSpotPoll(self.env, self.runner.submit)
+        await self._start_ingress()
+        await asyncio.to_thread(self._record_lease_info)
+        self._tasks = [
+            asyncio.create_task(self.runner.serve(), name="runner"),
+            asyncio.create_task(self._renew_lease(), name="lease"),
+            asyncio.create_task(self._command_loop(), name="commands"),
+            asyncio.create_task(self._watch_lease_lost(), name="lease-watch"),
+        ]
+        self._scheduler = build_scheduler(self.poll, self._sweep, poll_s=self.settings.schedule.hubspot_poll_s,
+                                          sweep_s=self.settings.schedule.retry_sweep_s)
+        self._scheduler.start()
+        self.runner.sweep()
+        self.started_at = time.time()
+        log.info("engine started: %s holds the lease (fencing %s), ingress %s", self.lease.holder,
+                 self.lease.fencing, self.ingress_url)
+        return True
+
+    def _record_lease_info(self) -> None:
+        from sqlalchemy import update
+
+        from opsconsole.store.tables import lease as lease_table
+
+        self.lease.info = {"kind": self.kind, "ingress": self.ingress_url}
+        with self.write_engine.begin() as conn:
+            conn.execute(update(lease_table).where(lease_table.c.name == self.lease.name,
+                                                   lease_table.c.fencing == self.lease.fencing).values(info=self.lease.info))
+
+    def _clients(self) -> dict:
+        out = {}
+        for name, cfg in (("hubspot", self.settings.hubspot), ("xero", self.settings.xero)):
+            options = {"tenant_id": cfg.tenant_id} if name == "xero" else {}
+            out[name] = registry.load(name).client(
+                cfg.base_url, token=resolve_secret(cfg.token), transport=self.settings.http_transport,
+                timeout_s=cfg.timeout_s, max_connections=cfg.max_connections, **options)
+        return out
+
+    async def _start_ingress(self) -> None:
+        from connectors.sandbox import make_server
+
+        secrets_ = [resolve_secret(s) for s in self.settings.hubspot.webhook_secret.split(",") if s]
+        app = build_ingress(self.env, public_url=lambda: self.public_url, secrets=secrets_,
+                            on_runs=lambda ids: [self.runner.submit(i) for i in ids], health=self.health)
+        self._server = make_server(app, self.settings.ingress_host, self.settings.ingress_port, loop="none")
+        self.ingress_url = f"http://{self.settings.ingress_host}:{self._server.config.port}"
+        task = asyncio.create_task(self._server.serve(), name="ingress")
+        self._tasks.append(task)
+        while not self._server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the ingress did not start")
+            await asyncio.sleep(0.01)
+
+    @property
+    def public_url(self) -> str:
+        return self.settings.ingress_public_url or self.ingress_url
+
+    def health(self) -> dict:
+        return {
+            "lease_holder": self.lease.holder, "fencing": self.lease.fencing,
+            "active_runs": len(self.runner.active) if self.runner else 0,
+            "queued": self.runner.queue.qsize() if self.runner else 0,
+            "stats": dict(self.runner.stats) if self.runner else {},
+            "writer": {"commits": self.writer.commits, "ops": self.writer.ops} if self.writer else {},
+        }
+
+    async def _sweep(self) -> None:
+        if self.runner:
+            self.runner.sweep()
+
+    async def _renew_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_ttl_s / 3)
+            try:
+                await asyncio.to_thread(self.lease.renew)
+            except LeaseLost as exc:
+                self.stop_reason = str(exc)
+                log.error("%s", exc)
+                self._stopping.set()
+                return
+            except Exception:  # a busy store: try again next round, the TTL leaves room
+                log.exception("lease renewal failed")
+
+    async def _watch_lease_lost(self) -> None:
+        await self.runner.lease_lost.wait()
+        self.stop_reason = self.stop_reason or "the lease was lost"
+        self._stopping.set()
+
+    async def _command_loop(self) -> None:
+        # re-armed after each pass, never overlapping
+        while True:
+            try:
+                to_start = await self.writer.run(lambda c: command_exec.execute_queued(c, self.audit))
+                for run_id in to_start:
+                    self.runner.submit(run_id)
+            except LeaseLost:
+                self._stopping.set()
+                return
+            except Exception:
+                log.exception("command execution failed")
+            await asyncio.sleep(0.3)
+
+    async def wait(self) -> None:
+        await self._stopping.wait()
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        self.stop_reason = self.stop_reason or reason
+        self._stopping.set()
+
+    async def stop(self, drain_s: float = 5.0) -> None:
+        """Stop taking events, let in-flight steps finish, release the lease."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        if self.runner is not None:
+            await self.runner.drain(drain_s)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.writer is not None:
+            await asyncio.to_thread(self.writer.stop)
+        if self.env is not None:
+            for client in self.env.clients.values():
+                await client.aclose()
+        try:
+            await asyncio.to_thread(self.lease.release)
+        except Exception:
+            log.exception("could not release the lease")
+        self.write_engine.dispose()
+        self.read_engine.dispose()

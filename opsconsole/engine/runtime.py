@@ -1,0 +1,39 @@
+"""What a running engine gives its parts: the writer, reads, connector clients, tracing, faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import Connection, Engine
+
+from opsconsole.engine.faultpoints import FaultPoints
+from opsconsole.engine.tracing import new_span_id, traceparent
+from opsconsole.settings import Settings
+from opsconsole.store.writer import Writer
+
+T = TypeVar("T")
+
+
+@dataclass
+class EngineEnv:
+    settings: Settings
+    writer: Writer
+    read_engine: Engine
+    clients: dict[str, Any]
+    faults: FaultPoints = field(default_factory=FaultPoints)
+
+    def client(self, name: str) -> Any:
+        return self.clients[name]
+
+    def traceparent(self, state) -> str:
+        """A fresh child span of the run's trace, for one outbound request."""
+        return traceparent(state.correlation_id, new_span_id())
+
+    def read(self, fn: Callable[[Connection], T]) -> T:
+        """A short indexed read (milliseconds at most), on the read engine."""
+        with self.read_engine.connect() as conn:
+            try:
+                return fn(conn)
+            finally:
+                conn.rollback()

@@ -1,0 +1,25 @@
+"""Correlation: one W3C trace per business transaction; its trace id is the correlation id."""
+
+from __future__ import annotations
+
+import secrets
+
+
+def new_correlation_id() -> str:
+    return secrets.token_hex(16)
+
+
+def new_span_id() -> str:
+    return secrets.token_hex(8)
+
+
+def traceparent(correlation_id: str, span_id: str) -> str:
+    """The ``traceparent`` header value (version 00, sampled)."""
+    return f"00-{correlation_id}-{span_id}-01"
+
+
+def parse_traceparent(value: str) -> tuple[str, str] | None:
+    parts = value.split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    return parts[1], parts[2]

@@ -1,0 +1,9 @@
+"""Workflows: what a run does, step by step. Found by name in :data:`WORKFLOWS`."""
+
+from __future__ import annotations
+
+from opsconsole.engine.workflows.base import Workflow
+from opsconsole.engine.workflows.company_to_contact import CompanyToContact
+from opsconsole.engine.workflows.quote_to_order import QuoteToOrder
+
+WORKFLOWS: dict[str, Workflow] = {wf.name: wf for wf in (QuoteToOrder(), CompanyToContact())}

@@ -1,0 +1,113 @@
+"""The workflow contract: small hooks the runner calls (singer-sdk style), no request loops.
+
+A workflow loads its source records, validates and maps them (``prepare``), then has a fixed list of
+steps; for each step it builds the outbound request, says whether the target already has the
+record (the idempotency check), and sends it. Retries, backoff, exceptions, spans and commits are
+the runner's business.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from opsconsole.engine.runtime import EngineEnv
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    system: str
+    operation: str
+
+
+@dataclass
+class RunState:
+    """Everything a run knows while it executes (rebuilt from the store on resume)."""
+
+    run_id: int
+    workflow: str
+    business_key: str
+    correlation_id: str
+    mapping_version: str
+    context: dict
+    results: dict[str, Any] = field(default_factory=dict)
+    """Responses of the steps already done, by step name."""
+    source: dict | None = None
+    mapped: dict[str, Any] = field(default_factory=dict)
+    """Canonical objects made by ``prepare`` (not stored; rebuilt from ``source``)."""
+    account_key: str = ""
+    dry_run: bool = False
+    """A replay preview: read only, nothing written anywhere."""
+
+
+NEW_CUSTOMER = "<new customer>"
+
+
+async def match_customer(env: "EngineEnv", state: RunState, company: dict) -> tuple[str, str]:
+    """The canonical customer of a HubSpot company (created if new, except in a dry run)."""
+    from opsconsole.engine import records
+
+    cp = company.get("properties") or {}
+    args = dict(system="hubspot", object_type="company", external_id=str(company["id"]),
+                legal_name=cp.get("name") or "", tax_number=cp.get("vat_number") or "", domain=cp.get("domain") or "")
+    if state.dry_run:
+        found, how = env.read(lambda conn: records.find_customer(conn, **args))
+        return found or NEW_CUSTOMER, how
+    return await env.writer.run(lambda conn: records.resolve_customer(conn, **args))
+
+
+@dataclass
+class Prepared:
+    """What ``prepare`` found: the account to serialise on and what to record for the validate step."""
+
+    account_key: str
+    summary: dict
+
+
+@dataclass
+class Sent:
+    """A confirmed write: the target's record and the cross-references it establishes."""
+
+    response: Any
+    xrefs: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+
+class Workflow(ABC):
+    name: str
+    steps: tuple[StepSpec, ...]
+    dedupe_by_business_key: bool = True
+    """True: one run per business key (a second event for it is a duplicate)."""
+
+    @abstractmethod
+    async def load(self, env: "EngineEnv", state: RunState) -> dict:
+        """Read the source records (vendor records, unmapped) this run works from."""
+
+    @abstractmethod
+    async def prepare(self, env: "EngineEnv", state: RunState) -> Prepared:
+        """Validate and map ``state.source`` into ``state.mapped``; resolve identity.
+
+        Raises:
+            canonical.mapping.MappingError: a mandatory field is missing or wrong (validation).
+        """
+
+    @abstractmethod
+    def build(self, step: StepSpec, env: "EngineEnv", state: RunState) -> Any:
+        """The outbound request body of ``step`` (placeholders for ids not known yet in a dry run)."""
+
+    def already_in_target(self, step: StepSpec, env: "EngineEnv", state: RunState) -> Any | None:
+        """The target's record when a cross-reference shows the write already happened, else None."""
+        return None
+
+    @abstractmethod
+    async def send(self, step: StepSpec, payload: Any, env: "EngineEnv", state: RunState,
+                   idempotency_key: str, traceparent: str) -> Sent:
+        """Perform the write; return once the target confirmed it."""
+
+    def idempotency_key(self, step: StepSpec, state: RunState) -> str:
+        """From the business key and the step, never the run (DESIGN: effectively once)."""
+        version = state.context.get("source_version", "")
+        key = f"{self.name}:{state.business_key}:{step.name}"
+        return f"{key}:{version}" if version else key

@@ -1,0 +1,49 @@
+"""company_to_contact: a changed CRM company is mapped and upserted as the ERP contact (one hop).
+
+Every change event is its own run (its idempotency keys carry the change's time), so a later
+change is sent, while a redelivered webhook for the same change is not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from canonical.mapping import MappingError, mapping, quote_problems
+from opsconsole.engine import records
+from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow, match_customer
+
+
+class CompanyToContact(Workflow):
+    name = "company_to_contact"
+    dedupe_by_business_key = False
+    steps = (
+        StepSpec("validate", "engine", "validate and match customer"),
+        StepSpec("upsert_contact", "xero", "POST /Contacts"),
+    )
+
+    async def load(self, env, state: RunState) -> dict:
+        company_id = state.business_key.split(":")[2]
+        company = await env.client("hubspot").get_company(company_id, traceparent=env.traceparent(state))
+        return {"company": company}
+
+    async def prepare(self, env, state: RunState) -> Prepared:
+        company = (state.source or {}).get("company")
+        # the customer part of the quote checks: a contact needs a name, tax number and address
+        fake_quote = {"id": "-", "properties": {"hs_currency": "N/A"}}
+        problems = quote_problems(fake_quote, company, [{"id": "-"}])
+        if problems:
+            raise MappingError(problems)
+        canonical_id, how = await match_customer(env, state, company)
+        state.mapped["customer"] = mapping(state.mapping_version)["customer"](company, canonical_id)
+        return Prepared(canonical_id, {"customer_id": canonical_id, "matched_by": how, "company": str(company["id"])})
+
+    def build(self, step: StepSpec, env, state: RunState) -> Any:
+        if step.name == "validate":
+            return None
+        contact_id = env.read(lambda c: records.find_xref(c, state.account_key, "xero", "contact"))
+        return mapping(state.mapping_version)["contact"](state.mapped["customer"], contact_id)
+
+    async def send(self, step: StepSpec, payload: Any, env, state: RunState, idempotency_key: str,
+                   traceparent: str) -> Sent:
+        rec = await env.client("xero").upsert_contact(payload, idempotency_key=idempotency_key, traceparent=traceparent)
+        return Sent(rec, [("xero", "contact", rec["ContactID"], state.account_key)])

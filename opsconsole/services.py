@@ -1,0 +1,209 @@
+"""The one facade the console and the CLI call: queries that return view models, operator actions.
+
+Reads are paged, indexed SQL on a read-only engine. Actions never touch runs directly: they are
+written as commands (with an audit entry) that the engine executes, whichever process runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import Engine, func, insert, or_, select
+
+from opsconsole.engine.audit import AuditLog
+from opsconsole.engine.lease import read_lease
+from opsconsole.settings import Settings
+from opsconsole.store.db import make_engine
+from opsconsole.store.tables import commands, exceptions, inbox, rejected_webhooks, runs, spans, steps
+from opsconsole.viewmodels import (
+    CommandReceipt, CommandState, Counts, EngineStatus, ExceptionDetail, ExceptionRow, Page, ReplayPlan, RunDetail,
+    RunRow, SpanView, StepView,
+)
+
+OPEN_STATES = ("open", "acknowledged")
+
+SUGGESTIONS = {
+    "validation": "Fix the record in the source system (the error names the field), then replay: replay re-reads it.",
+    "rate_limit": "The target throttled us past the retry budget: retry once its limit window has passed.",
+    "auth": "Check the connector's credentials in the settings file, then retry.",
+    "downstream_5xx": "The target failed: check its status, then retry (the idempotency key prevents duplicates).",
+    "timeout": "The target did not answer in time: retry; the idempotency key makes a repeat safe.",
+    "rejected_by_target": "The target refused the request as sent: read its message, fix the data, then replay.",
+    "sequencing": "A prerequisite step has not completed: replay from the earlier step.",
+}
+
+
+class ActionRefused(Exception):
+    """The operator may not do this (read-only console, wrong state); the message says why."""
+
+
+def _dt(ts: float | None) -> datetime:
+    return datetime.fromtimestamp(ts or 0, tz=timezone.utc)
+
+
+def _run_row(r: Any, now: float) -> RunRow:
+    return RunRow(r["id"], r["workflow"], r["business_key"], r["status"], r["current_step"] or "", r["attempt"],
+                  r["mapping_version"], r["correlation_id"], _dt(r["created_at"]), _dt(r["updated_at"]),
+                  now - r["created_at"], r["last_error"] or "")
+
+
+def _exc_row(r: Any, now: float) -> ExceptionRow:
+    return ExceptionRow(r["id"], r["run_id"], r["workflow"], r["business_key"] or "", r["category"], r["system"] or "",
+                        r["state"], r["title"] or "", r["last_error"], r["owner"] or "", r["correlation_id"] or "",
+                        _dt(r["created_at"]), now - r["created_at"])
+
+
+class Services:
+    def __init__(self, settings: Settings, *, operator: str | None = None, read_only: bool = False,
+                 audit: AuditLog | None = None, engine_mode: str = "attached", clock=time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        """Seconds since the epoch; snapshot tests pass a fixed clock."""
+        self.operator = operator or settings.operator
+        self.read_only = read_only
+        self.engine_mode = engine_mode
+        self._read: Engine = make_engine(settings.store_url, write=False)
+        self._write: Engine = make_engine(settings.store_url, write=True)
+        if audit is None:
+            from opsconsole.engine.app import audit_log
+
+            audit = audit_log(settings)
+        self.audit = audit
+
+    def close(self) -> None:
+        self._read.dispose()
+        self._write.dispose()
+
+    def _q(self, fn):
+        with self._read.connect() as conn:
+            try:
+                return fn(conn)
+            finally:
+                conn.rollback()
+
+    # --- queries ---------------------------------------------------------------------------
+    def runs(self, *, offset: int = 0, limit: int = 50, status: Iterable[str] | None = None, text: str = "") -> Page[RunRow]:
+        cond = []
+        if status:
+            cond.append(runs.c.status.in_(tuple(status)))
+        if text:
+            like = f"%{text}%"
+            cond.append(or_(runs.c.business_key.like(like), runs.c.workflow.like(like), runs.c.status.like(like),
+                            runs.c.last_error.like(like), runs.c.correlation_id.like(like)))
+
+        def q(c):
+            rows = c.execute(select(runs).where(*cond).order_by(runs.c.id.desc()).offset(offset).limit(limit)).mappings().all()
+            total = c.execute(select(func.count()).select_from(runs).where(*cond)).scalar()
+            return rows, total
+        rows, total = self._q(q)
+        now = self.clock()
+        return Page([_run_row(r, now) for r in rows], total, offset, limit)
+
+    def exceptions(self, *, offset: int = 0, limit: int = 50, states: Iterable[str] | None = OPEN_STATES,
+                   text: str = "") -> Page[ExceptionRow]:
+        cond = []
+        if states:
+            cond.append(exceptions.c.state.in_(tuple(states)))
+        if text:
+            like = f"%{text}%"
+            cond.append(or_(exceptions.c.business_key.like(like), exceptions.c.workflow.like(like),
+                            exceptions.c.category.like(like), exceptions.c.last_error.like(like),
+                            exceptions.c.system.like(like)))
+
+        def q(c):
+            rows = c.execute(select(exceptions).where(*cond).order_by(exceptions.c.id.desc()).offset(offset).limit(limit)).mappings().all()
+            total = c.execute(select(func.count()).select_from(exceptions).where(*cond)).scalar()
+            return rows, total
+        rows, total = self._q(q)
+        now = self.clock()
+        return Page([_exc_row(r, now) for r in rows], total, offset, limit)
+
+    def exception_detail(self, exception_id: int) -> ExceptionDetail:
+        row = self._q(lambda c: c.execute(select(exceptions).where(exceptions.c.id == exception_id)).mappings().first())
+        if row is None:
+            raise KeyError(f"no exception {exception_id}")
+        return ExceptionDetail(_exc_row(row, self.clock()), row["payload"], SUGGESTIONS.get(row["category"], ""))
+
+    def run_detail(self, run_id: int) -> RunDetail:
+        def q(c):
+            run = c.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+            if run is None:
+                raise KeyError(f"no run {run_id}")
+            st = c.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq)).mappings().all()
+            sp = c.execute(select(spans).where(spans.c.correlation_id == run["correlation_id"])
+                           .order_by(spans.c.started_at).limit(500)).mappings().all()
+            ex = c.execute(select(exceptions).where(exceptions.c.run_id == run_id).order_by(exceptions.c.id)).mappings().all()
+            ev = None
+            if run["inbox_id"]:
+                ev = c.execute(select(inbox.c.id, inbox.c.source, inbox.c.event_key, inbox.c.event_type,
+                                      inbox.c.received_at).where(inbox.c.id == run["inbox_id"])).mappings().first()
+            return run, st, sp, ex, ev
+        run, st, sp, ex, ev = self._q(q)
+        now = self.clock()
+        step_views = [StepView(s["seq"], s["name"], s["target_system"], s["operation"], s["status"], s["attempts"],
+                               s["idempotency_key"],
+                               (s["finished_at"] - s["started_at"]) * 1000 if s["finished_at"] and s["started_at"] else None,
+                               s["request"], s["response"], s["error"] or "", s["error_category"] or "") for s in st]
+        span_views = [SpanView(s["span_id"], s["system"], s["operation"], s["status"], s["http_status"],
+                               _dt(s["started_at"]), s["duration_ms"], s["request"], s["response"]) for s in sp]
+        return RunDetail(_run_row(run, now), step_views, span_views, [_exc_row(e, now) for e in ex],
+                         dict(ev) if ev else None)
+
+    def counts(self) -> Counts:
+        def q(c):
+            by_status = dict(c.execute(select(runs.c.status, func.count()).group_by(runs.c.status)).all())
+            by_cat = dict(c.execute(select(exceptions.c.category, func.count()).where(
+                exceptions.c.state.in_(OPEN_STATES)).group_by(exceptions.c.category)).all())
+            inbox_n = c.execute(select(func.max(inbox.c.id))).scalar() or 0
+            rejected = c.execute(select(func.count()).select_from(rejected_webhooks)).scalar() or 0
+            last = c.execute(select(rejected_webhooks).order_by(rejected_webhooks.c.id.desc()).limit(1)).mappings().first()
+            return by_status, by_cat, inbox_n, rejected, last
+        by_status, by_cat, inbox_n, rejected, last = self._q(q)
+        last_txt = f"{last['source']}: {last['reason']} at {_dt(last['at']):%H:%M:%S}" if last else ""
+        return Counts(by_status, sum(by_cat.values()), by_cat, inbox_n, rejected, last_txt)
+
+    def engine_status(self) -> EngineStatus:
+        info = self._q(read_lease)
+        if info is None:
+            return EngineStatus("none", "", None, False, "", 0.0)
+        return EngineStatus(self.engine_mode, info.holder, info.fencing, info.alive, info.info.get("ingress", ""),
+                            info.expires_at - self.clock())
+
+    def command(self, command_id: int) -> CommandState:
+        row = self._q(lambda c: c.execute(select(commands).where(commands.c.id == command_id)).mappings().first())
+        if row is None:
+            raise KeyError(f"no command {command_id}")
+        return CommandState(row["id"], row["kind"], row["target"], row["status"], row["result"] or "")
+
+    # --- actions ---------------------------------------------------------------------------
+    def _command(self, kind: str, target: str, params: dict, message: str) -> CommandReceipt:
+        if self.read_only:
+            raise ActionRefused("this console is read-only (--read-only): actions are disabled")
+        with self._write.begin() as conn:
+            cid = conn.execute(insert(commands).values(kind=kind, target=target, params=params, actor=self.operator,
+                                                       status="queued", created_at=time.time())).inserted_primary_key[0]
+            self.audit.append(conn, self.operator, f"{kind}.requested", target, {"command": cid, **params})
+        return CommandReceipt(cid, kind, target, message)
+
+    def retry(self, exception_id: int) -> CommandReceipt:
+        detail = self.exception_detail(exception_id)
+        if detail.exception.state not in OPEN_STATES:
+            raise ActionRefused(f"exception {exception_id} is {detail.exception.state}: nothing to retry")
+        if detail.exception.run_id is None:
+            raise ActionRefused(f"exception {exception_id} is a malformed event with no run: fix the sender")
+        return self._command("retry", f"exception:{exception_id}", {},
+                             f"retry of exception {exception_id} (run {detail.exception.run_id}) queued")
+
+    def plan_replay(self, run_id: int, from_step: str | None = None, mapping: str = "original") -> ReplayPlan:
+        from opsconsole.engine.replay import plan_replay
+
+        return asyncio.run(plan_replay(self.settings, self._read, run_id, from_step, mapping))
+
+    def replay(self, run_id: int, from_step: str, mapping: str = "original") -> CommandReceipt:
+        if mapping not in ("original", "current"):
+            raise ActionRefused(f"mapping must be 'original' or 'current', not {mapping!r}")
+        return self._command("replay", f"run:{run_id}", {"from_step": from_step, "mapping": mapping},
+                             f"replay of run {run_id} from {from_step} queued")

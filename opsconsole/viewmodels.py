@@ -1,0 +1,160 @@
+"""View models: what the console and the CLI render. Plain data, no I/O, no SQLAlchemy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    workflow: str
+    business_key: str
+    status: str
+    current_step: str
+    attempt: int
+    mapping_version: str
+    correlation_id: str
+    created_at: datetime
+    updated_at: datetime
+    age_s: float
+    last_error: str
+
+
+@dataclass(frozen=True)
+class ExceptionRow:
+    id: int
+    run_id: int | None
+    workflow: str
+    business_key: str
+    category: str
+    system: str
+    state: str
+    title: str
+    last_error: str
+    owner: str
+    correlation_id: str
+    created_at: datetime
+    age_s: float
+
+
+@dataclass(frozen=True)
+class StepView:
+    seq: int
+    name: str
+    system: str
+    operation: str
+    status: str
+    attempts: int
+    idempotency_key: str
+    duration_ms: float | None
+    request: Any
+    response: Any
+    error: str
+    error_category: str
+
+
+@dataclass(frozen=True)
+class SpanView:
+    span_id: str
+    system: str
+    operation: str
+    status: str
+    http_status: int | None
+    started_at: datetime
+    duration_ms: float
+    request: Any
+    response: Any
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: RunRow
+    steps: list[StepView]
+    spans: list[SpanView]
+    exceptions: list[ExceptionRow]
+    inbox_event: dict | None = None
+
+
+@dataclass(frozen=True)
+class ExceptionDetail:
+    exception: ExceptionRow
+    payload: Any
+    suggested_action: str
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    name: str
+    system: str
+    operation: str
+    idempotency_key: str
+    payload: Any
+    verdict: str
+    """What a replay would do: "will be sent", "already in the ERP — will be skipped", ..."""
+    previous: Any = None
+    """The request last sent for this step, if any (for the diff)."""
+    diff: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    run_id: int
+    workflow: str
+    business_key: str
+    from_step: str
+    mapping_version: str
+    steps: list[PlannedStep]
+    problems: list[str]
+    """Why the replay would fail validation now (empty when it would pass)."""
+    step_names: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CommandReceipt:
+    command_id: int
+    kind: str
+    target: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CommandState:
+    command_id: int
+    kind: str
+    target: str
+    status: str
+    result: str
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    mode: str
+    """"engine" (this process runs it), "attached" (watching another's), or "none"."""
+    holder: str
+    fencing: int | None
+    alive: bool
+    ingress: str
+    expires_in_s: float
+
+
+@dataclass(frozen=True)
+class Counts:
+    runs_by_status: dict[str, int]
+    exceptions_open: int
+    exceptions_by_category: dict[str, int]
+    inbox_events: int
+    rejected_webhooks: int
+    last_rejected: str
