@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -24,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.sandbox import Faults, SlidingWindow, faults_endpoint
+from connectors.sandbox import Faults, faults_endpoint
 from connectors.xero.sandbox_documents import InvoiceBook, QuoteBook
+from connectors.xero.sandbox_limits import DEMO_LIMITS, RateLimits, rate_limited, unavailable
 from connectors.xero.sandbox_models import (
     ContactBook, Invalid, Missing, name_key, now_ms, parse_modified_since, render_tax_rates,
 )
@@ -33,11 +33,6 @@ from connectors.xero.sandbox_models import (
 BASE = "/api.xro/2.0"
 PAGE_SIZE = 100
 NOT_FOUND = "The resource you're looking for cannot be found"
-RATE_LIMIT_BODY = "oauth_problem=rate_limit_exceeded&oauth_problem_advice=please wait before retrying the xero api"
-UNAVAILABLE_BODY = "The Xero API is currently unavailable. Please try again later."
-# Xero's documented limits, and the generous ones reported (never enforced) outside the vendor profile.
-VENDOR_LIMITS = {"minute": 60, "day": 5000, "appminute": 10_000, "concurrent": 5}
-DEMO_LIMITS = {"minute": 6000, "day": 5_000_000, "appminute": 100_000, "concurrent": 1000}
 _WHERE = re.compile(r'^\s*(\w+)\s*==\s*"([^"]*)"\s*$')
 COLLECTIONS = ("Contacts", "Quotes", "Invoices")
 
@@ -62,99 +57,11 @@ def _problem(status: int, title: str, detail: str) -> Response:
                   "Instance": str(uuid.uuid4()), "Extensions": {}}, status)
 
 
-class _Counter:
-    """Requests in a rolling window, amortised O(1); used for the headers when nothing is enforced."""
-
-    def __init__(self, window_s: float) -> None:
-        self.window_s = window_s
-        self.hits: deque[float] = deque()
-
-    def hit(self, now: float) -> int:
-        self.hits.append(now)
-        while self.hits and now - self.hits[0] >= self.window_s:
-            self.hits.popleft()
-        return len(self.hits)
-
-
 @dataclass
 class _Stored:
     status: int
     content: bytes
     media_type: str
-
-
-class RateLimits:
-    """Per-tenant minute/day/concurrent and per-app minute accounting; enforced only when asked."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self) -> None:
-        self.minute: dict[str, SlidingWindow] = {}
-        self.day: dict[str, SlidingWindow] = {}
-        self.app = SlidingWindow(VENDOR_LIMITS["appminute"], 60)
-        self.counts = {"minute": _Counter(60), "day": _Counter(86_400), "appminute": _Counter(60)}
-        self.in_flight: dict[str, int] = {}
-        self.rejected = 0
-
-    def enter(self, tenant: str, enforce: bool) -> tuple[str | None, float, dict[str, str]]:
-        """Count a call: (problem or None, retry-after seconds, rate-limit headers)."""
-        if not enforce:
-            now = time.monotonic()
-            used = {k: c.hit(now) for k, c in self.counts.items()}
-            self.in_flight[tenant] = self.in_flight.get(tenant, 0) + 1
-            return None, 0.0, self.headers({k: DEMO_LIMITS[k] - used[k] for k in used})
-        if self.in_flight.get(tenant, 0) >= VENDOR_LIMITS["concurrent"]:
-            return self._reject("concurrent", 1.0, tenant)
-        minute = self.minute.setdefault(tenant, SlidingWindow(VENDOR_LIMITS["minute"], 60))
-        ok, min_left, wait = minute.hit(tenant)
-        if not ok:
-            return self._reject("minute", wait, tenant)
-        day = self.day.setdefault(tenant, SlidingWindow(VENDOR_LIMITS["day"], 86_400))
-        ok, day_left, day_wait = day.hit(tenant)
-        if not ok:
-            return self._reject("day", day_wait, tenant)
-        ok, app_left, app_wait = self.app.hit("app")
-        if not ok:
-            return self._reject("appminute", app_wait, tenant)
-        self.in_flight[tenant] = self.in_flight.get(tenant, 0) + 1
-        return None, 0.0, self.headers({"minute": min_left, "day": day_left, "appminute": app_left})
-
-    def leave(self, tenant: str) -> None:
-        self.in_flight[tenant] = max(0, self.in_flight.get(tenant, 1) - 1)
-
-    def _reject(self, problem: str, wait: float, tenant: str) -> tuple[str, float, dict[str, str]]:
-        self.rejected += 1
-        remaining = {"minute": self._left(self.minute, tenant), "day": self._left(self.day, tenant),
-                     "appminute": max(0, self.app.limit - len(self.app._hits.get("app", [])))}
-        if problem in remaining:
-            remaining[problem] = 0
-        return problem, max(1.0, float(int(wait + 0.999))), self.headers(remaining)
-
-    @staticmethod
-    def _left(windows: dict[str, SlidingWindow], tenant: str) -> int:
-        w = windows.get(tenant)
-        return w.limit - len(w._hits.get(tenant, [])) if w else VENDOR_LIMITS["minute"]
-
-    @staticmethod
-    def headers(remaining: dict[str, int]) -> dict[str, str]:
-        return {"X-MinLimit-Remaining": str(max(0, remaining["minute"])),
-                "X-DayLimit-Remaining": str(max(0, remaining["day"])),
-                "X-AppMinLimit-Remaining": str(max(0, remaining["appminute"]))}
-
-
-def _seconds(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def rate_limited(retry_after: float, problem: str = "minute", headers: dict[str, str] | None = None) -> Response:
-    """Xero's 429: a text body, ``Retry-After`` in seconds and which limit was hit."""
-    hdrs = {"Retry-After": _seconds(retry_after), "X-Rate-Limit-Problem": problem, **(headers or {})}
-    return Response(RATE_LIMIT_BODY, status_code=429, media_type="text/plain", headers=hdrs)
-
-
-def unavailable() -> Response:
-    return Response(UNAVAILABLE_BODY, status_code=503, media_type="text/plain")
 
 
 class XeroSandbox:
@@ -243,12 +150,9 @@ class XeroSandbox:
         self._reset_state()
         return JSONResponse(self.describe())
 
-    # --- the vendor pipeline: faults, auth, rate limits, handler ---------------------------------
+    # --- the vendor pipeline: auth, rate limits, injected faults, handler -----------------------
     def _vendor(self, handler: Callable, *, write: bool = False) -> Callable:
         async def endpoint(request: Request) -> Response:
-            faulted = await self.faults.intercept(request, self._fault_429, unavailable)
-            if faulted is not None:
-                return faulted
             auth = request.headers.get("authorization", "")
             if auth != f"Bearer {self.token}":
                 return _problem(401, "Unauthorized", "AuthenticationUnsuccessful")
@@ -258,7 +162,12 @@ class XeroSandbox:
             problem, wait, headers = self.limits.enter(tenant, self.faults.profile == "vendor")
             if problem is not None:
                 return rate_limited(wait, problem, headers)
-            try:
+            try:  # a slow (faulted) request holds its concurrency slot, as at Xero
+                faulted = await self.faults.intercept(request, self._fault_429, unavailable)
+                if faulted is not None:
+                    for name, value in headers.items():
+                        faulted.headers.setdefault(name, value)
+                    return faulted
                 response = await (self._write(request, handler) if write else handler(request))
             finally:
                 self.limits.leave(tenant)

@@ -89,9 +89,7 @@ class QuoteBook(_Documents):
         except Invalid as exc:
             errors += exc.messages
         if item.get("Date") in (None, ""):
-            errors.append("Date must be specified." if existing is None else
-                          "Contact and Date must be specified when updating a quote." if not item.get("Contact")
-                          else "Date must be specified when updating a quote.")
+            errors.append("Date must be specified.")
         else:
             try:
                 date = parse_date(item["Date"], "Date")

@@ -211,6 +211,9 @@ class Engine:
         """Stop taking events, let in-flight steps finish, release the lease."""
         if self._server is not None:
             self._server.should_exit = True
+            ingress = next((t for t in self._tasks if t.get_name() == "ingress"), None)
+            if ingress is not None:
+                await asyncio.wait({ingress}, timeout=3)
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         if self.runner is not None:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from canonical.mapping import mapping
+from connectors.hubspot.client import associated_ids
 from opsconsole.engine import records
 from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow, match_customer
 
@@ -42,9 +43,8 @@ class QuoteToOrder(Workflow):
         hubspot = env.client("hubspot")
         tp = env.traceparent(state)
         quote = await hubspot.get_quote(self.quote_id(state), traceparent=tp)
-        assoc = quote.get("associations") or {}
-        company_ids = [r["id"] for r in (assoc.get("companies") or {}).get("results", [])]
-        line_ids = [r["id"] for r in (assoc.get("line_items") or {}).get("results", [])]
+        company_ids = associated_ids(quote, "companies")
+        line_ids = associated_ids(quote, "line_items")
 
         async def company():
             return await hubspot.get_company(company_ids[0], traceparent=tp) if company_ids else None

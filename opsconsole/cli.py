@@ -1,0 +1,227 @@
+"""The ``opsconsole`` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from opsconsole import __version__
+
+
+def _settings(**overrides):
+    from opsconsole.settings import config_path, load_settings
+
+    return load_settings(config_path(), **overrides)
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(__version__, prog_name="opsconsole")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """opsconsole: keeps CRM (HubSpot), ERP (Xero) and customer success in step, and the console
+    to watch and steer it.
+
+    With no command it opens the console. With no settings file (./opsconsole.toml or
+    $OPSCONSOLE_CONFIG) that is the demo: sandboxes on loopback, a store under ./var, the engine
+    in-process.
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(console)
+
+
+def _run_console(settings, *, attach: bool, read_only: bool, operator: str | None, demo_driver=None,
+                 sandbox_proc=None) -> None:
+    from opsconsole.engine import logs
+    from opsconsole.engine.host import EngineThread
+    from opsconsole.services import Services
+    from opsconsole.tui.app import OpsConsoleApp
+
+    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    logs.configure(settings.log_file or str(Path(settings.var_dir) / "opsconsole.log"))
+    host = None
+    label = "attached (watching another process's engine)"
+    mode = "attached"
+    if not attach:
+        host = EngineThread(settings)
+        if host.start():
+            label, mode = host.label, "engine"
+    services = Services(settings, operator=operator, read_only=read_only, engine_mode=mode)
+    if mode == "attached":
+        status = services.engine_status()
+        label = f"attached to {status.holder or 'no engine'}" + ("" if status.alive else " (lease expired)")
+    driver = demo_driver(host.engine.ingress_url) if (demo_driver and host and mode == "engine") else None
+    try:
+        OpsConsoleApp(services, engine_label=label, read_only=read_only, keymap=settings.keymap).run()
+    finally:
+        if driver is not None:
+            driver.close()
+        if host is not None:
+            host.stop()
+        services.close()
+        if sandbox_proc is not None:
+            from opsconsole.sandboxes import stop_process
+
+            stop_process(sandbox_proc)
+
+
+def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, companies: int) -> None:
+    from opsconsole.demo import DemoDriver, demo_settings, fresh_store
+    from opsconsole.sandboxes import SandboxInfo, start_process
+
+    var_dir = Path("var")
+    var_dir.mkdir(exist_ok=True)
+    port_file = var_dir / "sandboxes.json"
+    running = _demo_running(var_dir)
+    if running is not None or attach:
+        if running is None:
+            raise click.ClickException("no demo is running here to attach to; start one with `make demo`")
+        settings = demo_settings(var_dir, SandboxInfo.from_dict(json.loads(port_file.read_text())))
+        _run_console(settings, attach=True, read_only=read_only, operator=operator)
+        return
+    if fresh:
+        fresh_store(var_dir)
+    click.echo("starting the sandboxes…")
+    proc, sandboxes = start_process(var_dir, companies=companies)
+    settings = demo_settings(var_dir, sandboxes)
+    _run_console(settings, attach=False, read_only=read_only, operator=operator,
+                 demo_driver=lambda ingress: DemoDriver(sandboxes, ingress).start(), sandbox_proc=proc)
+
+
+def _demo_running(var_dir: Path):
+    """The lease of a demo already running in this directory (another terminal), or None."""
+    db = var_dir / "demo.db"
+    if not db.exists():
+        return None
+    from opsconsole.engine.lease import read_lease
+    from opsconsole.store.db import make_engine
+
+    eng = make_engine(f"sqlite:///{db.resolve()}", write=False)
+    try:
+        with eng.connect() as conn:
+            info = read_lease(conn)
+    except Exception:
+        return None
+    finally:
+        eng.dispose()
+    return info if info is not None and info.alive else None
+
+
+@main.command()
+@click.option("--attach", is_flag=True, help="Only watch: never run the engine, even if nobody does.")
+@click.option("--read-only", is_flag=True, help="Disable every action (retry, replay).")
+@click.option("--as", "operator", metavar="NAME", help="Operator name (forced commands in authorized_keys set it).")
+def console(attach: bool, read_only: bool, operator: str | None) -> None:
+    """Open the console. It runs the engine unless another process holds the lease (then it attaches)."""
+    from opsconsole.settings import config_path
+
+    if config_path() is None:
+        _demo(fresh=True, attach=attach, read_only=read_only, operator=operator, companies=50)
+        return
+    _run_console(_settings(), attach=attach, read_only=read_only, operator=operator)
+
+
+@main.command()
+@click.option("--companies", default=50, show_default=True, help="Companies (each with a quote) seeded in the CRM sandbox.")
+@click.option("--read-only", is_flag=True, help="Disable every action.")
+@click.option("--as", "operator", metavar="NAME", help="Operator name.")
+def demo(companies: int, read_only: bool, operator: str | None) -> None:
+    """Start the demo on a fresh store under ./var: sandboxes, engine and console.
+
+    A second `opsconsole demo` in the same directory while one runs attaches to it instead.
+    """
+    _demo(fresh=True, attach=False, read_only=read_only, operator=operator, companies=companies)
+
+
+@main.command()
+def worker() -> None:
+    """Run the engine headless (ingress, runner, scheduler) until SIGTERM, which drains in-flight
+    steps and releases the lease."""
+    from opsconsole.engine import logs
+    from opsconsole.engine.host import run_worker
+
+    settings = _settings()
+    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
+    logs.configure(settings.log_file or str(Path(settings.var_dir) / "opsconsole.log"))
+    reason = run_worker(settings)
+    click.echo(f"engine stopped: {reason}")
+
+
+@main.group()
+def db() -> None:
+    """Store maintenance."""
+
+
+@db.command("upgrade")
+@click.option("--url", help="Store URL (default: the settings' store_url).")
+def db_upgrade(url: str | None) -> None:
+    """Create the store or migrate it to this version's schema."""
+    from opsconsole.store.migrate import head_revision, upgrade
+
+    url = url or _settings().store_url
+    upgrade(url)
+    click.echo(f"store at {url} is at schema {head_revision()}")
+
+
+@main.group()
+def sandbox() -> None:
+    """The vendor sandboxes (HubSpot, Xero) that stand in until real credentials are configured."""
+
+
+@sandbox.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option("--hubspot-port", default=0, help="Port of the HubSpot sandbox (0: any free port).")
+@click.option("--xero-port", default=0, help="Port of the Xero sandbox (0: any free port).")
+@click.option("--profile", default="demo", show_default=True,
+              type=click.Choice(["demo", "unthrottled", "vendor", "storm429", "flaky5xx", "slow"]),
+              help="Fault profile (change it later with POST /_sandbox/faults).")
+@click.option("--companies", default=50, show_default=True, help="Companies with quotes to seed in HubSpot.")
+@click.option("--scenario/--no-scenario", default=True, help="Seed the demo's special cases.")
+@click.option("--seed", default=7, show_default=True, help="Random seed of the demo data.")
+@click.option("--port-file", type=click.Path(path_type=Path), help="Write the URLs as JSON here once serving.")
+@click.option("--webhook-target", default="", help="URL the HubSpot sandbox posts signed webhooks to.")
+def sandbox_serve(host, hubspot_port, xero_port, profile, companies, scenario, seed, port_file, webhook_target) -> None:
+    """Serve the HubSpot and Xero sandboxes on loopback and print their URLs."""
+    if not host.startswith("127.") and host not in ("localhost", "::1"):
+        raise click.BadParameter("sandboxes serve on loopback only", param_hint="--host")
+    from opsconsole.sandboxes import run
+
+    run(host=host, hubspot_port=hubspot_port, xero_port=xero_port, profile=profile, companies=companies,
+        scenario=scenario, seed=seed, port_file=port_file, webhook_target=webhook_target)
+
+
+@sandbox.group("crm")
+def sandbox_crm() -> None:
+    """Change records in the running demo's HubSpot sandbox, as a CRM user would."""
+
+
+@sandbox_crm.command("set")
+@click.argument("company_id")
+@click.argument("assignments", nargs=-1, required=True)
+def sandbox_crm_set(company_id: str, assignments: tuple[str, ...]) -> None:
+    """Set properties of a company: `opsconsole sandbox crm set 1234 vat_number=GB123456789`."""
+    import httpx
+
+    from opsconsole.sandboxes import HUBSPOT_TOKEN
+
+    props = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not PROPERTY=VALUE", param_hint="ASSIGNMENTS")
+        props[key] = value
+    port_file = Path("var/sandboxes.json")
+    if not port_file.exists():
+        raise click.ClickException("no demo sandboxes are running here (var/sandboxes.json is missing)")
+    url = json.loads(port_file.read_text())["hubspot_url"]
+    resp = httpx.patch(f"{url}/crm/v3/objects/companies/{company_id}", json={"properties": props},
+                       headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"})
+    if resp.status_code >= 400:
+        raise click.ClickException(f"HubSpot sandbox answered {resp.status_code}: {resp.text[:300]}")
+    click.echo(f"company {company_id}: " + ", ".join(f"{k}={v}" for k, v in props.items()))
+
+
+if __name__ == "__main__":  # `python -m opsconsole.cli`, used to start the sandboxes as a child
+    sys.exit(main())

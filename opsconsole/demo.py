@@ -1,0 +1,125 @@
+"""The demo: a fresh store under ./var, the sandboxes on loopback, the engine in-process, and a
+driver that plays a day of a B2B SaaS company's quotes through the real ingress.
+
+The story the console shows (every run from a real signed webhook, every record real in the Xero
+sandbox): quotes approved in waves; one whose company lacks a tax number (a validation exception:
+fix it with `opsconsole sandbox crm set`, then replay); a burst of ERP 429s (retries, all succeed);
+two CRM companies that are one customer (one ERP contact); two approvals whose webhook never came
+(the HubSpot poll finds them); one forged webhook (401, counted) and one signed but malformed
+delivery (a validation exception).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN, SandboxInfo
+from opsconsole.settings import ConnectorSettings, ScheduleSettings, Settings, load_settings
+
+DEMO_DB = "demo.db"
+
+
+def demo_settings(var_dir: Path, sandboxes: SandboxInfo, **overrides) -> Settings:
+    return load_settings(
+        None, demo=True, var_dir=var_dir, store_url=f"sqlite:///{(var_dir / DEMO_DB).resolve()}",
+        audit_key=f"file:{(var_dir / 'audit.key').resolve()}", log_file=str(var_dir / "opsconsole.log"),
+        hubspot=ConnectorSettings(base_url=sandboxes.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
+        xero=ConnectorSettings(base_url=sandboxes.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT),
+        schedule=ScheduleSettings(hubspot_poll_s=10.0, retry_sweep_s=2.0),
+        **overrides,
+    )
+
+
+def fresh_store(var_dir: Path) -> None:
+    for name in (DEMO_DB, DEMO_DB + "-wal", DEMO_DB + "-shm", "audit.head"):
+        (var_dir / name).unlink(missing_ok=True)
+
+
+class DemoDriver:
+    """Approves quotes in the HubSpot sandbox over time, as sales people would."""
+
+    def __init__(self, sandboxes: SandboxInfo, ingress_url: str, *, tick_s: float = 1.5) -> None:
+        self.sb = sandboxes
+        self.ingress_url = ingress_url
+        self.tick_s = tick_s
+        self.stop = threading.Event()
+        self.log: list[str] = []
+        self._thread = threading.Thread(target=self._main, name="demo-driver", daemon=True)
+
+    def start(self) -> "DemoDriver":
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self._thread.join(5)
+
+    def _quote_ids(self, http: httpx.Client) -> list[str]:
+        ids, after = [], None
+        while True:
+            params = {"limit": 100, **({"after": after} if after else {})}
+            page = http.get(f"{self.sb.hubspot_url}/crm/v3/objects/quotes", params=params,
+                            headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}).json()
+            ids += [q["id"] for q in page.get("results", [])]
+            after = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                return ids
+
+    def _approve(self, http: httpx.Client, ids: list[str], deliver: bool = True) -> None:
+        for qid in ids:
+            http.post(f"{self.sb.hubspot_url}/_sandbox/quotes/{qid}/approve", params={"deliver": str(deliver).lower()})
+        self.log.append(f"approved {len(ids)} quotes" + ("" if deliver else " (webhook withheld)"))
+
+    def _forged_and_malformed(self, http: httpx.Client) -> None:
+        from connectors.webhooks import sign_hubspot_v3
+
+        url = f"{self.ingress_url}/webhooks/hubspot"
+        ts = int(time.time() * 1000)
+        body = b'[{"eventId": 1, "subscriptionType": "object.propertyChange", "objectId": 1}]'
+        http.post(url, content=body, headers={"X-HubSpot-Signature-v3": "forged", "X-HubSpot-Request-Timestamp": str(ts),
+                                              "Content-Type": "application/json"})
+        bad = b'[{"subscriptionType": "object.propertyChange", "objectTypeId": "0-14", "propertyName": "hs_status"}]'
+        sig = sign_hubspot_v3(HUBSPOT_SECRET, "POST", url, bad, ts)
+        http.post(url, content=bad, headers={"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts),
+                                             "Content-Type": "application/json"})
+
+    def _main(self) -> None:
+        with httpx.Client(timeout=10) as http:
+            try:
+                self._play(http)
+            except httpx.HTTPError as exc:  # the demo is over (sandboxes stopped) or broken
+                self.log.append(f"demo driver stopped: {exc}")
+
+    def _play(self, http: httpx.Client) -> None:
+        http.post(f"{self.sb.hubspot_url}/_sandbox/webhooks",
+                  json={"target_url": f"{self.ingress_url}/webhooks/hubspot"})
+        scenario = self.sb.scenario
+        special = [str(scenario.get("missing_tax", ""))] + [str(q) for q in scenario.get("duplicate_pair", [])]
+        special = [q for q in special if q]
+        rest = [q for q in self._quote_ids(http) if q not in special]
+        first, rest = rest[:5], rest[5:]
+        self._approve(http, special + first)
+        self._forged_and_malformed(http)
+        if self.stop.wait(4):
+            return
+        # a burst of ERP 429s while the next wave arrives: retries, then all succeed
+        http.post(f"{self.sb.xero_url}/_sandbox/faults", json={"profile": "storm429", "storm": 12, "retry_after": 1})
+        wave, rest = rest[:10], rest[10:]
+        self._approve(http, wave)
+        withheld, rest = rest[:2], rest[2:]
+        self._approve(http, withheld, deliver=False)
+        if self.stop.wait(3):
+            return
+        http.post(f"{self.sb.xero_url}/_sandbox/faults", json={"profile": "demo"})
+        while rest and not self.stop.wait(self.tick_s):
+            batch, rest = rest[:2], rest[2:]
+            self._approve(http, batch)
+
+
+def describe(sandboxes: SandboxInfo) -> str:
+    return json.dumps(sandboxes.scenario)

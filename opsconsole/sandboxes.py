@@ -1,0 +1,124 @@
+"""The vendor sandboxes, served on loopback: standalone (`opsconsole sandbox serve`) or as the
+demo's child process. Both sandboxes share one event loop (uvloop) in their own process, so their
+CPU never competes with the engine's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HUBSPOT_TOKEN = "sandbox-hubspot-token"
+HUBSPOT_SECRET = "sandbox-hubspot-secret"
+XERO_TOKEN = "sandbox-xero-token"
+XERO_TENANT = "sandbox-tenant"
+
+
+@dataclass
+class SandboxInfo:
+    hubspot_url: str
+    xero_url: str
+    pid: int
+    scenario: dict
+    profile: str
+
+    @property
+    def xero_api(self) -> str:
+        return f"{self.xero_url}/api.xro/2.0"
+
+    def as_dict(self) -> dict:
+        return {"hubspot_url": self.hubspot_url, "xero_url": self.xero_url, "xero_api": self.xero_api,
+                "pid": self.pid, "scenario": self.scenario, "profile": self.profile,
+                "hubspot_token": HUBSPOT_TOKEN, "hubspot_webhook_secret": HUBSPOT_SECRET,
+                "xero_token": XERO_TOKEN, "xero_tenant_id": XERO_TENANT}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SandboxInfo":
+        return cls(d["hubspot_url"], d["xero_url"], d["pid"], d.get("scenario", {}), d.get("profile", "demo"))
+
+
+async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, companies: int, scenario: bool,
+                seed: int, port_file: Path | None, webhook_target: str = "") -> None:
+    from connectors.hubspot.sandbox import HubSpotSandbox
+    from connectors.sandbox import make_server
+    from connectors.xero.sandbox import XeroSandbox
+
+    hubspot = HubSpotSandbox(token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET, profile=profile)
+    xero = XeroSandbox(token=XERO_TOKEN, tenant_id=XERO_TENANT, profile=profile)
+    scenario_ids = {}
+    if companies:
+        hubspot.seed(companies, scenario=scenario, seed=seed)
+        scenario_ids = hubspot.scenario_ids() if scenario else {}
+    if webhook_target:
+        hubspot.target_url = webhook_target
+    servers = [make_server(hubspot.app, host, hubspot_port, loop="none"), make_server(xero.app, host, xero_port, loop="none")]
+    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    while not all(s.started for s in servers):
+        for t in tasks:
+            if t.done():
+                t.result()
+        await asyncio.sleep(0.01)
+    info = SandboxInfo(f"http://{host}:{servers[0].config.port}", f"http://{host}:{servers[1].config.port}",
+                       os.getpid(), scenario_ids, profile)
+    if port_file is not None:
+        tmp = port_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info.as_dict(), indent=2))
+        os.replace(tmp, port_file)
+    print(f"HubSpot sandbox: {info.hubspot_url}\nXero sandbox:    {info.xero_api}\nprofile: {profile}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for s in servers:
+        s.should_exit = True
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run(**kwargs) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(serve(**kwargs))
+    except ImportError:  # pragma: no cover
+        asyncio.run(serve(**kwargs))
+
+
+def start_process(var_dir: Path, *, profile: str = "demo", companies: int = 50, scenario: bool = True,
+                  seed: int = 7, timeout: float = 30) -> tuple[subprocess.Popen, SandboxInfo]:
+    """Start the sandboxes as a child process; return it with their URLs once they answer."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    port_file = var_dir / "sandboxes.json"
+    port_file.unlink(missing_ok=True)
+    log = open(var_dir / "sandboxes.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "opsconsole.cli", "sandbox", "serve", "--profile", profile, "--companies", str(companies),
+         "--seed", str(seed), "--port-file", str(port_file)] + ([] if scenario else ["--no-scenario"]),
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not port_file.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"the sandboxes exited with {proc.returncode}; see {var_dir / 'sandboxes.log'}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("the sandboxes did not start in time")
+        time.sleep(0.05)
+    return proc, SandboxInfo.from_dict(json.loads(port_file.read_text()))
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 5) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

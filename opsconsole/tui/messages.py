@@ -1,0 +1,107 @@
+"""Typed messages the thread workers post back to the widgets (workers never touch widgets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from textual.message import Message
+
+from opsconsole.viewmodels import (
+    CommandReceipt, CommandState, Counts, EngineStatus, ExceptionDetail, Page, ReplayPlan, RunDetail,
+)
+
+
+@dataclass
+class PageLoaded(Message):
+    """One window of a live table, fetched for request ``gen``."""
+
+    gen: int
+    page: Page[Any]
+
+
+@dataclass
+class PageFailed(Message):
+    gen: int
+    error: str
+
+
+@dataclass
+class StatusLoaded(Message):
+    """Counts and the engine lease, for the status lines."""
+
+    counts: Counts
+    engine: EngineStatus
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StatusLoaded)
+
+
+@dataclass
+class StatusFailed(Message):
+    error: str
+
+
+@dataclass
+class TraceLoaded(Message):
+    detail: RunDetail
+    exception: ExceptionDetail | None
+
+
+@dataclass
+class TraceFailed(Message):
+    error: str
+
+
+@dataclass
+class PlanReady(Message):
+    plan: ReplayPlan
+    mapping: str
+
+
+@dataclass
+class PlanFailed(Message):
+    error: str
+
+
+@dataclass
+class RetryPreview(Message):
+    """What a retry would do, for the confirmation dialog."""
+
+    exception_id: int
+    run_id: int | None
+    step: str
+
+
+@dataclass
+class ActionRefusedNotice(Message):
+    """An action the services (or this console) refused; ``message`` says why."""
+
+    message: str
+
+
+@dataclass
+class ActionFailed(Message):
+    title: str
+    error: str
+
+
+@dataclass
+class CommandQueued(Message):
+    receipt: CommandReceipt
+
+
+@dataclass
+class CommandProgress(Message):
+    state: CommandState
+    polls: int
+
+
+@dataclass
+class TableTotals(Message):
+    """A live table loaded a window: how many rows match its filter in all."""
+
+    pane: str
+    total: int
+    offset: int
+    shown: int

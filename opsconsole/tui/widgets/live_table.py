@@ -1,0 +1,215 @@
+"""A live, paged table: fetches one window of rows in a thread worker and diffs it into place.
+
+Only ``WINDOW`` rows are ever loaded; moving past either end of the window (or PgUp/PgDn at an
+end) shifts it by ``STEP`` rows. A refresh timer is re-armed after each fetch completes, so polls
+never overlap, and a hidden table skips its poll. Each fetch updates only the cells that changed
+and keeps the cursor on the same row.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.timer import Timer
+from textual.widgets import DataTable
+from textual.worker import get_current_worker
+
+from opsconsole.tui.messages import PageFailed, PageLoaded, TableTotals
+from opsconsole.viewmodels import Page
+
+Cell = str | Text
+
+
+class LiveTable(DataTable):
+    """Base of the runs and exceptions tables; subclasses say what to fetch and how a row looks."""
+
+    WINDOW: ClassVar[int] = 100
+    STEP: ClassVar[int] = 50
+    PANE: ClassVar[str] = ""
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    """(column key, label); the first column must be "id" with the row's id as a plain str."""
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Trace", id="table.open_trace"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="table.page_down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="table.page_up"),
+    ]
+
+    def __init__(self, services: Any, *, refresh_s: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", **kwargs)
+        self.services = services
+        self.refresh_s = refresh_s
+        self.filter_text = ""
+        self.offset = 0
+        self.total = 0
+        self.error = ""
+        self._gen = 0
+        self._timer: Timer | None = None
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._rows: dict[str, Any] = {}
+        self._pending_cursor: tuple[str, int] | None = None
+
+    # --- what subclasses provide -------------------------------------------------------------
+    def fetch(self, offset: int, limit: int, text: str) -> Page[Any]:
+        raise NotImplementedError
+
+    def cells(self, row: Any) -> tuple[Cell, ...]:
+        raise NotImplementedError
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        for key, label in self.COLUMNS:
+            self.add_column(label, key=key)
+        self.reload()
+
+    def set_filter(self, text: str) -> None:
+        if text != self.filter_text:
+            self.filter_text = text
+            self.offset = 0
+            self.reload()
+
+    def reload(self) -> None:
+        """Fetch the current window now (cancelling any fetch in flight and the pending tick)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._gen += 1
+        self._fetch(self._gen, self.offset, self.filter_text)
+
+    @work(thread=True, exclusive=True, group="page")
+    def _fetch(self, gen: int, offset: int, text: str) -> None:
+        worker = get_current_worker()
+        try:
+            page = self.fetch(offset, self.WINDOW, text)
+        except Exception as exc:  # the store may be busy or gone: show it, keep polling
+            if not worker.is_cancelled:
+                self.post_message(PageFailed(gen, f"{type(exc).__name__}: {exc}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(PageLoaded(gen, page))
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self.refresh_s, self._tick, name=f"{self.PANE}-refresh")
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self.is_live():
+            self.reload()
+        else:
+            self._arm()
+
+    def is_live(self) -> bool:
+        """Whether this table is on the current screen and its pane is the one shown."""
+        return self.screen.is_current and self.is_on_screen
+
+    # --- applying a window -------------------------------------------------------------------
+    def on_page_failed(self, message: PageFailed) -> None:
+        message.stop()
+        if message.gen != self._gen:
+            return
+        if message.error != self.error:
+            self.error = message.error
+            self.notify(message.error, title=f"{self.PANE}: cannot load", severity="error")
+        self._arm()
+
+    def on_page_loaded(self, message: PageLoaded) -> None:
+        message.stop()
+        if message.gen != self._gen:
+            return  # a stale fetch: the newer one arms the timer
+        self.error = ""
+        page = message.page
+        self.total = page.total
+        if not page.rows and self.offset > 0 and page.total > 0:
+            self.offset = max(0, page.total - self.WINDOW)
+            self.reload()
+            return
+        self._rows = {str(row.id): row for row in page.rows}
+        self._apply([(str(row.id), self.cells(row)) for row in page.rows])
+        self.post_message(TableTotals(self.PANE, page.total, self.offset, len(page.rows)))
+        self._arm()
+
+    def _apply(self, rows: list[tuple[str, tuple[Cell, ...]]]) -> None:
+        """Diff ``rows`` into the table: remove, add, update changed cells, reorder if needed."""
+        cursor_key = self.key_at_cursor()
+        wanted = {key for key, _ in rows}
+        for key in [k for k in self._cells if k not in wanted]:
+            self.remove_row(key)
+            del self._cells[key]
+        column_keys = [key for key, _ in self.COLUMNS]
+        for key, cells in rows:
+            old = self._cells.get(key)
+            if old is None:
+                self.add_row(*cells, key=key)
+            elif old != cells:
+                for column, before, after in zip(column_keys, old, cells):
+                    if before != after:
+                        self.update_cell(key, column, after, update_width=True)
+            self._cells[key] = cells
+        order = [key for key, _ in rows]
+        if [row.key.value for row in self.ordered_rows] != order:
+            position = {key: i for i, key in enumerate(order)}
+            self.sort("id", key=lambda cell: position[str(cell)])
+        self._restore_cursor(cursor_key)
+
+    def _restore_cursor(self, cursor_key: str | None) -> None:
+        if not self.row_count:
+            return
+        target, delta = cursor_key, 0
+        if self._pending_cursor is not None:
+            target, delta = self._pending_cursor
+            self._pending_cursor = None
+        if target is None or target not in self._cells:
+            row = min(self.cursor_row, self.row_count - 1)
+        else:
+            row = max(0, min(self.row_count - 1, self.get_row_index(target) + delta))
+        if row != self.cursor_row:
+            self.move_cursor(row=row, animate=False)
+
+    def row_at_cursor(self) -> Any | None:
+        """The view model under the cursor (a ``RunRow`` or an ``ExceptionRow``)."""
+        key = self.key_at_cursor()
+        return None if key is None else self._rows.get(key)
+
+    def key_at_cursor(self) -> str | None:
+        if not self.row_count or not self.is_valid_row_index(self.cursor_row):
+            return None
+        return self.coordinate_to_cell_key((self.cursor_row, 0)).row_key.value
+
+    # --- moving the window -------------------------------------------------------------------
+    def _shift(self, delta: int, cursor_delta: int) -> bool:
+        offset = max(0, min(self.offset + delta, max(0, self.total - self.WINDOW)))
+        if offset == self.offset:
+            return False
+        key = self.key_at_cursor()
+        if key is not None:
+            self._pending_cursor = (key, cursor_delta)
+        self.offset = offset
+        self.reload()
+        return True
+
+    def _at_end(self) -> bool:
+        return self.cursor_row >= self.row_count - 1 and self.offset + self.row_count < self.total
+
+    def _at_start(self) -> bool:
+        return self.cursor_row <= 0 and self.offset > 0
+
+    def action_cursor_down(self) -> None:
+        if not (self._at_end() and self._shift(self.STEP, 1)):
+            super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if not (self._at_start() and self._shift(-self.STEP, -1)):
+            super().action_cursor_up()
+
+    def action_page_down(self) -> None:
+        if not (self._at_end() and self._shift(self.STEP, 1)):
+            super().action_page_down()
+
+    def action_page_up(self) -> None:
+        if not (self._at_start() and self._shift(-self.STEP, -1)):
+            super().action_page_up()

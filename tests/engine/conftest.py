@@ -1,0 +1,100 @@
+"""Engine tests run the real engine against the real sandboxes over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.sandbox import serve_in_thread
+from connectors.xero.sandbox import XeroSandbox
+from opsconsole.engine.app import Engine
+from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN
+from opsconsole.settings import ConnectorSettings, RetrySettings, ScheduleSettings, load_settings
+
+
+class Sandboxes:
+    def __init__(self, companies: int = 12) -> None:
+        self.hubspot = HubSpotSandbox(token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET)
+        self.hubspot.seed(companies, scenario=True)
+        self.xero = XeroSandbox(token=XERO_TOKEN, tenant_id=XERO_TENANT)
+        self._servers = []
+        s1, _, self.hubspot_url = serve_in_thread(self.hubspot.app)
+        s2, _, self.xero_url = serve_in_thread(self.xero.app)
+        self._servers = [s1, s2]
+        self.http = httpx.Client(timeout=10)
+
+    @property
+    def xero_api(self) -> str:
+        return f"{self.xero_url}/api.xro/2.0"
+
+    def quote_ids(self) -> list[str]:
+        return sorted(self.hubspot.store.objects["quotes"].keys(), key=int)
+
+    def approve(self, quote_id: str, deliver: bool = True) -> None:
+        r = self.http.post(f"{self.hubspot_url}/_sandbox/quotes/{quote_id}/approve", params={"deliver": str(deliver).lower()})
+        r.raise_for_status()
+
+    def xero_state(self) -> dict:
+        return self.http.get(f"{self.xero_url}/_sandbox/state").json()
+
+    def xero_records(self, collection: str) -> list[dict]:
+        return self.http.get(f"{self.xero_url}/_sandbox/records/{collection}").json()[collection]
+
+    def xero_writes(self) -> list[dict]:
+        return self.http.get(f"{self.xero_url}/_sandbox/writes").json()
+
+    def xero_faults(self, **body) -> None:
+        self.http.post(f"{self.xero_url}/_sandbox/faults", json=body).raise_for_status()
+
+    def close(self) -> None:
+        for s in self._servers:
+            s.should_exit = True
+        self.http.close()
+
+
+@pytest.fixture
+def sandboxes():
+    sb = Sandboxes()
+    yield sb
+    sb.close()
+
+
+def make_settings(tmp_path: Path, sb: Sandboxes, **overrides):
+    return load_settings(
+        None, demo=True, var_dir=tmp_path, store_url=f"sqlite:///{tmp_path / 'store.db'}",
+        audit_key="test-audit-key", http_transport="aiohttp",
+        hubspot=ConnectorSettings(base_url=sb.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
+        xero=ConnectorSettings(base_url=sb.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT),
+        retry=RetrySettings(max_attempts=4, base_delay_s=0.05, max_delay_s=0.5),
+        schedule=ScheduleSettings(hubspot_poll_s=3600, retry_sweep_s=0.5),
+        **overrides,
+    )
+
+
+@pytest.fixture
+def settings(tmp_path, sandboxes):
+    return make_settings(tmp_path, sandboxes)
+
+
+@pytest.fixture
+async def engine(settings, sandboxes):
+    eng = Engine(settings)
+    assert await eng.start(wait_for_lease=False)
+    sandboxes.hubspot.target_url = f"{eng.ingress_url}/webhooks/hubspot"
+    yield eng
+    await eng.stop(drain_s=2)
+
+
+async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
