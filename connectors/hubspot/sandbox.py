@@ -33,7 +33,9 @@ from starlette.routing import Route
 
 from connectors.hubspot import seed as seeding
 from connectors.hubspot.delivery import WebhookDispatcher
-from connectors.hubspot.store import ASSOCIATION_TYPE_IDS, OBJECT_TYPE_IDS, QUOTE_STATUSES, CrmStore, StoreError, iso, object_type
+from connectors.hubspot.store import (
+    ASSOCIATION_TYPE_IDS, OBJECT_TYPE_IDS, QUOTE_STATUSES, CrmStore, StoreError, iso, object_type,
+)
 from connectors.sandbox import Faults, SlidingWindow, faults_endpoint, serve_in_thread
 
 VENDOR_LIMIT = 100

@@ -260,11 +260,16 @@ class Runner:
             return True
         exc_payload = {"request": payload, "response": err.body, "http_status": err.status,
                        "idempotency_key": idem, "attempts": attempts}
+        if err.status is not None and 400 <= err.status < 500 and err.status not in (401, 403, 429):
+            # rejected as sent: nothing exists under this key, the next attempt gets a fresh one
+            rejections = dict(state.context.get("rejections") or {})
+            rejections[spec.name] = rejections.get(spec.name, 0) + 1
+            state.context["rejections"] = rejections
         await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
             run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
             idempotency_key=idem, status="failed", attempts=attempts, request=payload, response=err.body,
             error=str(err), error_category=err.category, started_at=started, spans=spans, run_status="failed",
-            exception=dict(workflow=wf.name, category=err.category, system=err.system or spec.system,
+            run_context=state.context, exception=dict(workflow=wf.name, category=err.category, system=err.system or spec.system,
                            title=err.title, error=str(err), business_key=state.business_key,
                            correlation_id=state.correlation_id, payload=exc_payload))))
         self.stats["runs_failed"] += 1

@@ -107,7 +107,12 @@ class Workflow(ABC):
         """Perform the write; return once the target confirmed it."""
 
     def idempotency_key(self, step: StepSpec, state: RunState) -> str:
-        """From the business key and the step, never the run (DESIGN: effectively once)."""
-        version = state.context.get("source_version", "")
+        """From the business key and the step, never the run (DESIGN: effectively once).
+
+        A target may remember a rejected request (a 4xx) under its key and answer every repeat with
+        the same rejection, so after a rejection the step's key carries a rejection count: nothing
+        was created under the old key, so a new one cannot make a duplicate, while a crash-retry of
+        an accepted request still repeats its key exactly."""
         key = f"{self.name}:{state.business_key}:{step.name}"
-        return f"{key}:{version}" if version else key
+        rejected = (state.context.get("rejections") or {}).get(step.name, 0)
+        return f"{key}:r{rejected}" if rejected else key

@@ -1,0 +1,250 @@
+"""The opsconsole terminal console.
+
+Talks only to :class:`opsconsole.services.Services` (every call in a thread worker that posts a
+typed message back) and renders :mod:`opsconsole.viewmodels`. Actions (retry, replay) are written
+by the services as commands the engine executes; the console then polls the command's state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.timer import Timer
+
+from opsconsole.services import OPEN_STATES, ActionRefused, Services
+from opsconsole.tui.commands import OpsCommands
+from opsconsole.tui.messages import (
+    ActionFailed, ActionRefusedNotice, CommandProgress, CommandQueued, RetryPreview, StatusFailed, StatusLoaded,
+)
+from opsconsole.tui.safe import clean
+from opsconsole.tui.screens.confirm import ConfirmScreen
+from opsconsole.tui.screens.help import HelpScreen
+from opsconsole.tui.screens.main import MainScreen
+from opsconsole.tui.screens.replay import ReplayScreen
+from opsconsole.tui.screens.target import Target
+from opsconsole.tui.screens.trace import TraceScreen
+from opsconsole.tui.widgets.filter_bar import FilterBar
+from opsconsole.tui.widgets.live_table import LiveTable
+from opsconsole.viewmodels import CommandReceipt, Counts, EngineStatus
+
+COMMAND_POLL_S = 0.5
+COMMAND_POLL_MAX = 1200  # ten minutes, then the audit pane is where to look
+
+
+class OpsConsoleApp(App):
+    TITLE = "opsconsole"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {OpsCommands}
+    BINDINGS = [
+        Binding("r", "retry", "Retry", id="exceptions.retry"),
+        Binding("p", "replay", "Replay", id="replay.dry_run"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    counts: reactive[Counts | None] = reactive(None)
+    engine: reactive[EngineStatus | None] = reactive(None)
+
+    def __init__(self, services: Services, *, engine_label: str = "", read_only: bool = False,
+                 refresh_s: float = 1.0, keymap: dict[str, str] | None = None) -> None:
+        """
+        Args:
+            services: the facade every query and action goes through.
+            engine_label: one line from the host saying whose engine this console watches.
+            read_only: refuse every action (the services may refuse on their own as well).
+            refresh_s: seconds between live polls (re-armed after each poll completes).
+            keymap: binding id -> keys, e.g. ``{"exceptions.retry": "ctrl+r"}``.
+        """
+        super().__init__()
+        self.services = services
+        self.engine_label = engine_label
+        self.read_only = read_only
+        self.refresh_s = refresh_s
+        self.keymap = dict(keymap or {})
+        self._status_timer: Timer | None = None
+
+    def on_mount(self) -> None:
+        if self.keymap:
+            self.set_keymap(self.keymap)
+        self.push_screen(MainScreen(self.services, refresh_s=self.refresh_s))
+        self._poll_status()
+
+    # --- live status -------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="status")
+    def _poll_status(self) -> None:
+        try:
+            counts, engine = self.services.counts(), self.services.engine_status()
+        except Exception as exc:
+            self.post_message(StatusFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(StatusLoaded(counts, engine))
+
+    def on_status_loaded(self, message: StatusLoaded) -> None:
+        self.counts, self.engine = message.counts, message.engine
+        self._arm_status()
+
+    def on_status_failed(self, message: StatusFailed) -> None:
+        self._arm_status()
+
+    def _arm_status(self) -> None:
+        if self._status_timer is not None:
+            self._status_timer.stop()
+        self._status_timer = self.set_timer(self.refresh_s, self._poll_status, name="status-refresh")
+
+    # --- navigation --------------------------------------------------------------------------
+    def _main(self) -> MainScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    def _to_main(self) -> MainScreen | None:
+        main = self._main()
+        while main is not None and self.screen is not main and len(self.screen_stack) > 1:
+            self.pop_screen()
+        return main
+
+    def action_view(self, pane: str) -> None:
+        main = self._to_main()
+        if main is not None:
+            main.action_view(pane)
+
+    def action_filter(self) -> None:
+        main = self._to_main()
+        if main is not None:
+            main.action_filter()
+
+    def action_clear_filter(self) -> None:
+        main = self._main()
+        if main is not None:
+            main.clear_filter()
+
+    def action_open_trace(self) -> None:
+        if isinstance(self.screen, MainScreen):
+            self.screen.open_trace()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        sections = [
+            ("console", self.BINDINGS), ("panes", MainScreen.BINDINGS), ("tables", LiveTable.BINDINGS),
+            ("filter", FilterBar.BINDINGS), ("trace", TraceScreen.BINDINGS), ("replay", ReplayScreen.BINDINGS),
+            ("confirm", ConfirmScreen.BINDINGS), ("help", HelpScreen.BINDINGS),
+        ]
+        self.push_screen(HelpScreen(sections, self.keymap))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("retry", "replay"):
+            return hasattr(self.screen, "current_target")
+        return True
+
+    def _target(self) -> Target | None:
+        get = getattr(self.screen, "current_target", None)
+        target = get() if get is not None else None
+        if target is None:
+            self.notify("select a run or an exception first", severity="warning")
+        return target
+
+    # --- retry --------------------------------------------------------------------------------
+    def action_retry(self) -> None:
+        if self.read_only:
+            self.notify("read-only console: retry is disabled", title="refused", severity="warning")
+            return
+        target = self._target()
+        if target is not None:
+            self._prepare_retry(target)
+
+    @work(thread=True, exclusive=True, group="retry-prepare")
+    def _prepare_retry(self, target: Target) -> None:
+        try:
+            exception_id, run_id, step = target.exception_id, target.run_id, target.step
+            if run_id is not None:
+                detail = self.services.run_detail(run_id)
+                if exception_id is None:
+                    open_ = [e for e in detail.exceptions if e.state in OPEN_STATES]
+                    if not open_:
+                        self.post_message(ActionRefusedNotice(f"run {run_id} has no open exception to retry"))
+                        return
+                    exception_id = open_[-1].id
+                failed = [s.name for s in detail.steps if s.status == "failed"]
+                step = failed[-1] if failed else detail.run.current_step
+        except Exception as exc:
+            self.post_message(ActionFailed("retry", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(RetryPreview(exception_id, run_id, step))  # type: ignore[arg-type]
+
+    def on_retry_preview(self, message: RetryPreview) -> None:
+        where = f"run {message.run_id}, step {clean(message.step) or '?'}" if message.run_id else "no run"
+        question = f"Retry exception {message.exception_id} ({where})?"
+        detail = "Runs the failed step again now, with the same inputs and idempotency key (no duplicates)."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._retry(message.exception_id)
+
+        self.push_screen(ConfirmScreen(question, detail), answered)
+
+    @work(thread=True, group="actions")
+    def _retry(self, exception_id: int) -> None:
+        try:
+            receipt = self.services.retry(exception_id)
+        except ActionRefused as exc:
+            self.post_message(ActionRefusedNotice(str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(ActionFailed("retry failed", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(CommandQueued(receipt))
+
+    # --- replay -------------------------------------------------------------------------------
+    def action_replay(self) -> None:
+        target = self._target()
+        if target is None:
+            return
+        if target.run_id is None:
+            self.notify(f"{target.describe()} has no run to replay (a malformed event): fix the sender",
+                        severity="warning")
+            return
+        self.push_screen(ReplayScreen(self.services, target.run_id, read_only=self.read_only))
+
+    # --- commands ------------------------------------------------------------------------------
+    def on_action_refused_notice(self, message: ActionRefusedNotice) -> None:
+        self.notify(clean(message.message), title="refused", severity="warning")
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.notify(clean(message.error), title=message.title, severity="error")
+
+    def on_command_queued(self, message: CommandQueued) -> None:
+        self.track_command(message.receipt)
+
+    def track_command(self, receipt: CommandReceipt) -> None:
+        """Say the command was queued, then poll its state until the engine finishes it."""
+        self.notify(clean(receipt.message), title=f"command {receipt.command_id}")
+        self._poll_command(receipt.command_id, 0)
+
+    @work(thread=True, group="command-poll")
+    def _poll_command(self, command_id: int, polls: int) -> None:
+        try:
+            state = self.services.command(command_id)
+        except Exception as exc:
+            self.post_message(ActionFailed(f"command {command_id}", f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(CommandProgress(state, polls))
+
+    def on_command_progress(self, message: CommandProgress) -> None:
+        state = message.state
+        if state.status in ("done", "failed"):
+            text = f"{state.kind} {state.target} {state.status}" + (f": {clean(state.result)}" if state.result else "")
+            self.notify(text, title=f"command {state.command_id}",
+                        severity="error" if state.status == "failed" else "information")
+        elif message.polls < COMMAND_POLL_MAX:
+            self.set_timer(COMMAND_POLL_S, lambda: self._poll_command(state.command_id, message.polls + 1))
+
+
+def run_console(services: Services, **kwargs: Any) -> None:
+    """Run the console in this terminal until the operator quits."""
+    OpsConsoleApp(services, **kwargs).run()

@@ -1,0 +1,1 @@
+"""Console screens: main (panes), trace, replay, confirm, help."""

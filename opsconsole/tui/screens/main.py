@@ -1,0 +1,150 @@
+"""The main screen: the live panes as tabs (1 Runs, 2 Exceptions), the filter and the status lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+
+from opsconsole.tui.messages import TableTotals
+from opsconsole.tui.safe import clean
+from opsconsole.tui.screens.target import Target
+from opsconsole.tui.widgets.engine_bar import EngineBar
+from opsconsole.tui.widgets.exceptions_table import ExceptionsTable
+from opsconsole.tui.widgets.filter_bar import FilterBar
+from opsconsole.tui.widgets.live_table import LiveTable
+from opsconsole.tui.widgets.runs_table import RunsTable
+from opsconsole.tui.widgets.status_line import StatusLine
+from opsconsole.viewmodels import Counts, ExceptionRow, RunRow
+
+PANES = {"runs": "Runs", "exceptions": "Exceptions"}
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("1", "view('runs')", "Runs", id="app.view_runs"),
+        Binding("2", "view('exceptions')", "Exceptions", id="app.view_exceptions"),
+        Binding("slash", "filter", "Filter", key_display="/", id="app.filter"),
+    ]
+
+    def __init__(self, services: Any, *, refresh_s: float = 1.0) -> None:
+        super().__init__(id="main")
+        self.services = services
+        self.refresh_s = refresh_s
+        self._exceptions_open: int | None = None
+
+    def compose(self) -> ComposeResult:
+        yield EngineBar(id="engine-bar")
+        with TabbedContent(initial="runs", id="panes"):
+            with TabPane(PANES["runs"], id="runs"):
+                yield RunsTable(self.services, refresh_s=self.refresh_s, id="runs-table")
+            with TabPane(PANES["exceptions"], id="exceptions"):
+                yield ExceptionsTable(self.services, refresh_s=self.refresh_s, id="exceptions-table")
+        yield FilterBar(id="filter")
+        yield StatusLine(id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(FilterBar).display = False
+        self.watch(self.app, "counts", self._counts_changed, init=True)
+        self.query_one("#runs-table").focus()
+
+    # --- panes -------------------------------------------------------------------------------
+    @property
+    def active_pane(self) -> str:
+        return self.query_one(TabbedContent).active or "runs"
+
+    def table(self, pane: str | None = None) -> LiveTable:
+        return self.query_one(f"#{pane or self.active_pane}-table", LiveTable)
+
+    def action_view(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+        self._close_filter()
+        self.table(pane).focus()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        table = self.table()
+        table.reload()  # it skipped its polls while hidden
+        filter_bar = self.query_one(FilterBar)
+        if filter_bar.display:
+            filter_bar.value = table.filter_text
+        else:
+            table.focus()
+
+    def on_screen_resume(self) -> None:
+        if self.is_mounted:
+            self.table().reload()
+
+    def _counts_changed(self, counts: Counts | None) -> None:
+        if counts is not None:
+            self._exceptions_open = counts.exceptions_open
+        self._relabel("exceptions")
+
+    def on_table_totals(self, message: TableTotals) -> None:
+        if message.pane == "exceptions" and not self.table("exceptions").filter_text:
+            self._exceptions_open = message.total
+        self._relabel(message.pane)
+
+    def _relabel(self, pane: str) -> None:
+        label = PANES[pane]
+        if pane == "exceptions" and self._exceptions_open is not None:
+            label = f"{label} ({self._exceptions_open})"
+        table = self.table(pane)
+        if table.filter_text:
+            label += f" /{clean(table.filter_text)} [{table.total}]"
+        tab = self.query_one(TabbedContent).get_tab(pane)
+        if tab.label_text != label:
+            tab.label = label
+
+    # --- filter --------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        filter_bar = self.query_one(FilterBar)
+        filter_bar.value = self.table().filter_text
+        filter_bar.display = True
+        filter_bar.focus()
+
+    @on(FilterBar.Changed, "#filter")
+    def _filter_changed(self, event: FilterBar.Changed) -> None:
+        self.table().set_filter(event.value.strip())
+        self._relabel(self.active_pane)
+
+    def on_filter_bar_closed(self, message: FilterBar.Closed) -> None:
+        self._close_filter()
+        self.table().focus()
+
+    def _close_filter(self) -> None:
+        self.query_one(FilterBar).display = False
+
+    def clear_filter(self) -> None:
+        """Clear the active pane's filter (the command palette's "filter: clear")."""
+        self.query_one(FilterBar).value = ""
+        self.table().set_filter("")
+        self._relabel(self.active_pane)
+        self._close_filter()
+
+    # --- opening a trace -----------------------------------------------------------------------
+    def current_target(self) -> Target | None:
+        row = self.table().row_at_cursor()
+        if isinstance(row, RunRow):
+            return Target(row.id, None, row.current_step)
+        if isinstance(row, ExceptionRow):
+            return Target(row.run_id, row.id)
+        return None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.open_trace()
+
+    def open_trace(self) -> None:
+        target = self.current_target()
+        if target is None:
+            self.notify("nothing selected", severity="warning")
+            return
+        from opsconsole.tui.screens.trace import TraceScreen
+
+        self.app.push_screen(TraceScreen(self.services, target.run_id, target.exception_id))

@@ -1,0 +1,95 @@
+"""One engine per store: the lease moves to a second worker when the first dies, and a worker
+that lost the lease can never commit again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+
+import httpx
+import pytest
+
+from connectors.webhooks import sign_hubspot_v3
+from opsconsole.sandboxes import HUBSPOT_SECRET
+from tests.e2e.procs import SandboxProcess, WorkerProcess, free_port, wait_until, worker_env
+
+pytestmark = pytest.mark.slow
+
+
+def _lease(db) -> tuple[str, int, float]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select holder, fencing, expires_at from lease where name='engine'").fetchone()
+
+
+def _signed_post(url: str, event_id: int, quote_id: str) -> int:
+    body = (f'[{{"eventId": {event_id}, "subscriptionType": "object.propertyChange", "objectId": {quote_id}, '
+            f'"objectTypeId": "0-14", "propertyName": "hs_status", "propertyValue": "APPROVED", "occurredAt": 1}}]').encode()
+    ts = int(time.time() * 1000)
+    try:
+        return httpx.post(url, content=body, timeout=5, headers={
+            "X-HubSpot-Signature-v3": sign_hubspot_v3(HUBSPOT_SECRET, "POST", url, body, ts),
+            "X-HubSpot-Request-Timestamp": str(ts), "Content-Type": "application/json"}).status_code
+    except httpx.TransportError:
+        return 0  # the old worker already shut its ingress
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    sb = SandboxProcess(tmp_path / "sandboxes", companies=6, scenario=False)
+    yield sb
+    sb.close()
+
+
+def test_second_worker_takes_over_after_the_first_is_killed(tmp_path, sandbox):
+    db = tmp_path / "store.db"
+    port_a, port_b = free_port(), free_port()
+    common = {"OPSCONSOLE_LEASE_TTL_S": "1.5"}
+    a = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_a, **common), name="a")
+    assert a.wait_running()
+    holder_a, fencing_a, _ = _lease(db)
+    b = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_b, **common), name="b")
+    time.sleep(2.5)
+    assert "engine running" not in b.output(), "b must wait while a holds the lease"
+    assert _lease(db)[0] == holder_a
+    os.kill(a.proc.pid, signal.SIGKILL)
+    a.proc.wait()
+    assert b.wait_running(15)
+    holder_b, fencing_b, _ = _lease(db)
+    assert holder_b != holder_a and fencing_b == fencing_a + 1
+    # b does the work now
+    quote = sandbox.quote_ids()[0]
+    sandbox.webhooks(target_url=f"http://127.0.0.1:{port_b}/webhooks/hubspot")
+    sandbox.approve([quote])
+    wait_until(lambda: sandbox.xero_state()["counts"]["invoices"] == 1, 15, message="b created the invoice")
+    assert b.stop() == 0
+    assert "engine stopped: signal SIGTERM" in b.output()
+    # a clean stop releases the lease at once
+    assert _lease(db)[2] == 0.0
+
+
+def test_a_worker_that_lost_the_lease_cannot_commit(tmp_path, sandbox):
+    db = tmp_path / "store.db"
+    port_a, port_b = free_port(), free_port()
+    common = {"OPSCONSOLE_LEASE_TTL_S": "1.0"}
+    a = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_a, **common), name="a")
+    assert a.wait_running()
+    fencing_a = _lease(db)[1]
+    os.kill(a.proc.pid, signal.SIGSTOP)  # a "pause": a GC stall, a frozen VM
+    try:
+        b = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_b, **common), name="b")
+        assert b.wait_running(15)
+        assert _lease(db)[1] == fencing_a + 1
+    finally:
+        os.kill(a.proc.pid, signal.SIGCONT)
+    # a still believes it holds the lease for a moment: whatever it tries to commit is refused
+    status = _signed_post(f"http://127.0.0.1:{port_a}/webhooks/hubspot", 990001, sandbox.quote_ids()[1])
+    assert status in (0, 503)
+    a.proc.wait(15)
+    assert "engine stopped" in a.output() and ("fencing" in a.output() or "taken over" in a.output())
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from inbox where event_key='990001'").fetchone()[0] == 0
+    # b is unaffected and accepts the same event
+    assert _signed_post(f"http://127.0.0.1:{port_b}/webhooks/hubspot", 990001, sandbox.quote_ids()[1]) == 200
+    assert b.stop() == 0
