@@ -96,7 +96,7 @@ class MainScreen(Screen):
             label = f"{label} ({self._exceptions_open})"
         table = self.table(pane)
         if table.filter_text:
-            label += f" /{clean(table.filter_text)} [{table.total}]"
+            label += f" /{clean(table.filter_text)} [{table.row_total}]"
         tab = self.query_one(TabbedContent).get_tab(pane)
         if tab.label_text != label:
             tab.label = label

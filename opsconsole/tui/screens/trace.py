@@ -42,8 +42,8 @@ def exception_panel(exc: ExceptionDetail) -> Text:
     row = exc.exception
     return Text.assemble(
         ("exception ", "bold red"), (str(row.id), "bold red"), "  ", (clean(row.category), "magenta"), "  ",
-        clean(row.system), "  ", clean(row.state), ("  owner " if row.owner else "", "dim"), clean(row.owner), "\n",
-        ("title ", "dim"), clean(row.title), "\n",
+        clean(row.system), "  ", clean(row.state), ("  owner " if row.owner else "", "dim"), clean(row.owner),
+        ("  " if row.title else "", ""), (clean(row.title), "italic"), "\n",
         ("error ", "dim"), (trunc(clean(row.last_error), 400), "red"), "\n",
         ("suggested ", "dim"), (clean(exc.suggested_action), "green"),
     )

@@ -43,9 +43,9 @@ class LiveTable(DataTable):
         self.services = services
         self.refresh_s = refresh_s
         self.filter_text = ""
-        self.offset = 0
-        self.total = 0
-        self.error = ""
+        self.window_offset = 0
+        self.row_total = 0
+        self.last_problem = ""
         self._gen = 0
         self._timer: Timer | None = None
         self._cells: dict[str, tuple[Cell, ...]] = {}
@@ -68,7 +68,7 @@ class LiveTable(DataTable):
     def set_filter(self, text: str) -> None:
         if text != self.filter_text:
             self.filter_text = text
-            self.offset = 0
+            self.window_offset = 0
             self.reload()
 
     def reload(self) -> None:
@@ -77,7 +77,7 @@ class LiveTable(DataTable):
             self._timer.stop()
             self._timer = None
         self._gen += 1
-        self._fetch(self._gen, self.offset, self.filter_text)
+        self._fetch(self._gen, self.window_offset, self.filter_text)
 
     @work(thread=True, exclusive=True, group="page")
     def _fetch(self, gen: int, offset: int, text: str) -> None:
@@ -112,8 +112,8 @@ class LiveTable(DataTable):
         message.stop()
         if message.gen != self._gen:
             return
-        if message.error != self.error:
-            self.error = message.error
+        if message.error != self.last_problem:
+            self.last_problem = message.error
             self.notify(message.error, title=f"{self.PANE}: cannot load", severity="error")
         self._arm()
 
@@ -121,16 +121,16 @@ class LiveTable(DataTable):
         message.stop()
         if message.gen != self._gen:
             return  # a stale fetch: the newer one arms the timer
-        self.error = ""
+        self.last_problem = ""
         page = message.page
-        self.total = page.total
-        if not page.rows and self.offset > 0 and page.total > 0:
-            self.offset = max(0, page.total - self.WINDOW)
+        self.row_total = page.total
+        if not page.rows and self.window_offset > 0 and page.total > 0:
+            self.window_offset = max(0, page.total - self.WINDOW)
             self.reload()
             return
         self._rows = {str(row.id): row for row in page.rows}
         self._apply([(str(row.id), self.cells(row)) for row in page.rows])
-        self.post_message(TableTotals(self.PANE, page.total, self.offset, len(page.rows)))
+        self.post_message(TableTotals(self.PANE, page.total, self.window_offset, len(page.rows)))
         self._arm()
 
     def _apply(self, rows: list[tuple[str, tuple[Cell, ...]]]) -> None:
@@ -182,21 +182,21 @@ class LiveTable(DataTable):
 
     # --- moving the window -------------------------------------------------------------------
     def _shift(self, delta: int, cursor_delta: int) -> bool:
-        offset = max(0, min(self.offset + delta, max(0, self.total - self.WINDOW)))
-        if offset == self.offset:
+        offset = max(0, min(self.window_offset + delta, max(0, self.row_total - self.WINDOW)))
+        if offset == self.window_offset:
             return False
         key = self.key_at_cursor()
         if key is not None:
             self._pending_cursor = (key, cursor_delta)
-        self.offset = offset
+        self.window_offset = offset
         self.reload()
         return True
 
     def _at_end(self) -> bool:
-        return self.cursor_row >= self.row_count - 1 and self.offset + self.row_count < self.total
+        return self.cursor_row >= self.row_count - 1 and self.window_offset + self.row_count < self.row_total
 
     def _at_start(self) -> bool:
-        return self.cursor_row <= 0 and self.offset > 0
+        return self.cursor_row <= 0 and self.window_offset > 0
 
     def action_cursor_down(self) -> None:
         if not (self._at_end() and self._shift(self.STEP, 1)):

@@ -1,0 +1,93 @@
+"""The ingress: nothing lost, nothing stored twice, forged deliveries refused and counted."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import orjson
+from sqlalchemy import func, select
+
+from connectors.webhooks import sign_hubspot_v3
+from opsconsole.sandboxes import HUBSPOT_SECRET
+from opsconsole.store.tables import exceptions, inbox, rejected_webhooks, runs
+from tests.engine.conftest import wait_for
+
+
+def _count(engine, table, *where):
+    with engine.read_engine.connect() as c:
+        return c.execute(select(func.count()).select_from(table).where(*where)).scalar()
+
+
+async def _post(engine, body: bytes, *, secret=HUBSPOT_SECRET, ts_ms=None, signature=None):
+    url = f"{engine.ingress_url}/webhooks/hubspot"
+    ts = ts_ms or int(time.time() * 1000)
+    sig = signature or sign_hubspot_v3(secret, "POST", url, body, ts)
+    async with httpx.AsyncClient() as http:
+        return await http.post(url, content=body, headers={
+            "X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts), "Content-Type": "application/json"})
+
+
+def _approval(event_id: int, quote_id: str) -> bytes:
+    return orjson.dumps([{"eventId": event_id, "subscriptionType": "object.propertyChange", "objectId": int(quote_id),
+                          "objectTypeId": "0-14", "propertyName": "hs_status", "propertyValue": "APPROVED",
+                          "occurredAt": 1}])
+
+
+async def test_bad_signature_is_401_counted_and_not_stored(engine):
+    r = await _post(engine, _approval(1, "5"), secret="wrong-secret")
+    assert r.status_code == 401 and "bad signature" in r.json()["message"]
+    old = await _post(engine, _approval(2, "5"), ts_ms=int(time.time() * 1000) - 6 * 60 * 1000)
+    assert old.status_code == 401 and "too old" in old.json()["message"]
+    assert _count(engine, inbox) == 0
+    with engine.read_engine.connect() as c:
+        reasons = [r[0] for r in c.execute(select(rejected_webhooks.c.reason).order_by(rejected_webhooks.c.id))]
+    assert reasons == ["bad signature", "timestamp too old"]
+
+
+async def test_signed_but_malformed_body_is_stored_as_a_validation_exception(engine):
+    r = await _post(engine, b'[{"subscriptionType": "object.propertyChange"}]')
+    assert r.status_code == 200
+    with engine.read_engine.connect() as c:
+        row = c.execute(select(inbox.c.status, inbox.c.raw_body, inbox.c.note)).one()
+        exc = c.execute(select(exceptions.c.category, exceptions.c.state, exceptions.c.inbox_id, exceptions.c.run_id)).one()
+    assert row.status == "invalid" and row.raw_body == b'[{"subscriptionType": "object.propertyChange"}]'
+    assert "lacks eventId, objectId" in row.note
+    assert (exc.category, exc.state, exc.run_id) == ("validation", "open", None)
+    assert _count(engine, runs) == 0
+
+
+async def test_a_repeated_event_is_recorded_once_and_starts_one_run(engine, sandboxes):
+    quote = sandboxes.quote_ids()[4]
+    for _ in range(3):
+        assert (await _post(engine, _approval(777, quote))).status_code == 200
+    # a different event for the same quote (the poll, say) is recorded, but runs nothing new
+    assert (await _post(engine, _approval(778, quote))).status_code == 200
+    await wait_for(lambda: _count(engine, runs, runs.c.status == "succeeded") == 1)
+    assert _count(engine, inbox) == 2
+    assert _count(engine, inbox, inbox.c.status == "duplicate") == 1
+    assert sandboxes.xero_state()["counts"]["invoices"] == 1
+
+
+async def test_the_poll_picks_up_an_approval_whose_webhook_never_came(engine, sandboxes):
+    quote = sandboxes.quote_ids()[6]
+    sandboxes.approve(quote, deliver=False)
+    await engine.poll()
+    await wait_for(lambda: _count(engine, runs, runs.c.status == "succeeded") == 1)
+    with engine.read_engine.connect() as c:
+        key = c.execute(select(inbox.c.event_key)).scalar()
+    assert key.startswith(f"poll:quote:{quote}:")
+    await engine.poll()  # seen again: nothing new
+    assert _count(engine, inbox) == 1 and _count(engine, runs) == 1
+
+
+async def test_company_change_is_one_hop_to_the_erp_contact(engine, sandboxes):
+    company = sandboxes.hubspot.store.objects["companies"]
+    company_id = sorted(company, key=int)[5]
+    body = orjson.dumps([{"eventId": 9001, "subscriptionType": "company.propertyChange", "objectId": int(company_id),
+                          "propertyName": "name", "propertyValue": "x", "occurredAt": 1700000000000}])
+    assert (await _post(engine, body)).status_code == 200
+    await wait_for(lambda: _count(engine, runs, runs.c.status == "succeeded") == 1)
+    contacts = sandboxes.xero_records("Contacts")
+    assert len(contacts) == 1
+    assert contacts[0]["Name"] == company[company_id]["properties"]["name"]

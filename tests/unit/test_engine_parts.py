@@ -1,0 +1,50 @@
+"""Small engine parts: backoff, event parsing and routing, fault points."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from opsconsole.engine.backoff import delay
+from opsconsole.engine.events import parse_hubspot, route_hubspot
+from opsconsole.engine.faultpoints import FaultPoints
+
+
+def test_backoff_grows_with_jitter_and_honours_retry_after():
+    rng = random.Random(1)
+    d = [delay(n, base_s=0.1, max_s=2, rng=rng) for n in range(1, 8)]
+    assert 0.05 <= d[0] <= 0.1 and 1.0 <= d[-1] <= 2.0
+    assert 7.0 <= delay(1, base_s=0.1, max_s=2, retry_after=7, rng=rng) <= 8.0
+
+
+def test_quote_approval_routes_to_quote_to_order():
+    ev = {"eventId": 1, "subscriptionType": "object.propertyChange", "objectId": 55, "objectTypeId": "0-14",
+          "propertyName": "hs_status", "propertyValue": "APPROVED"}
+    assert route_hubspot(ev) == ("quote_to_order", "hubspot:quote:55", True)
+    assert route_hubspot({**ev, "propertyValue": "DRAFT"}) is None
+
+
+def test_a_delivery_of_several_events_makes_several_rows():
+    body = orjson.dumps([{"eventId": i, "subscriptionType": "company.propertyChange", "objectId": 3,
+                          "occurredAt": 10 + i} for i in range(3)])
+    events = parse_hubspot(body, {})
+    assert [e.event_key for e in events] == ["0", "1", "2"]
+    assert events[1].route == ("company_to_contact", "hubspot:company:3:11", False)
+
+
+@pytest.mark.parametrize("body,problem", [
+    (b"not json", "body is not JSON"),
+    (b"{}", "lacks eventId, subscriptionType, objectId"),
+    (b"[]", "not a non-empty JSON array"),
+    (b'[{"eventId": 1, "objectId": 2}]', "event 0 lacks subscriptionType"),
+])
+def test_malformed_bodies_become_events_with_a_problem(body, problem):
+    (ev,) = parse_hubspot(body, {})
+    assert problem in ev.problem and ev.event_key.startswith("malformed:") and ev.raw == body
+
+
+def test_unknown_fault_point_is_refused():
+    with pytest.raises(ValueError, match="unknown fault points: nowhere"):
+        FaultPoints({"nowhere": 1.0})
