@@ -45,14 +45,11 @@ def _ms_to_dt(value: Any) -> datetime | None:
             return None
 
 
-def quote_problems(quote: dict, company: dict | None, line_items: list[dict]) -> list[str]:
-    """Mandatory-field checks of quote_to_order, each naming the HubSpot record and property."""
-    problems: list[str] = []
-    qp = _props(quote)
-    if company is None:
-        return [f"quote {quote.get('id')} has no associated company"]
+def company_problems(company: dict) -> list[str]:
+    """What a customer needs before it can be billed: a name, a tax number, a billing address."""
     cp = _props(company)
     who = f"company {company.get('id')} ({cp.get('name') or 'unnamed'})"
+    problems = []
     if not (cp.get("name") or "").strip():
         problems.append(f"{who} has no name")
     if not normalise_tax_number(cp.get("vat_number") or ""):
@@ -60,6 +57,18 @@ def quote_problems(quote: dict, company: dict | None, line_items: list[dict]) ->
     for field in ("address", "city", "country"):
         if not (cp.get(field) or "").strip():
             problems.append(f"{who} has no billing address {field}")
+    return problems
+
+
+def quote_problems(quote: dict, company: dict | None, line_items: list[dict]) -> list[str]:
+    """Mandatory-field checks of quote_to_order, each naming the HubSpot record and property."""
+    qp = _props(quote)
+    if company is None:
+        return [f"quote {quote.get('id')} has no associated company"]
+    problems = company_problems(company)
+    status = qp.get("hs_status")
+    if status is not None and status not in ("APPROVED", "APPROVAL_NOT_NEEDED"):
+        problems.append(f"quote {quote.get('id')} is not approved (hs_status {status})")
     if not (qp.get("hs_currency") or "").strip():
         problems.append(f"quote {quote.get('id')} has no currency (hs_currency)")
     if not line_items:

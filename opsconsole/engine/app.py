@@ -84,6 +84,7 @@ class Engine:
         self._stopping = asyncio.Event()
         self.poll: HubSpotPoll | None = None
         self.stop_reason = ""
+        self._store_config: dict = {}
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self, *, wait_for_lease: bool = True) -> bool:
@@ -99,6 +100,7 @@ class Engine:
         self.env = EngineEnv(self.settings, self.writer, self.read_engine, self._clients(), self.faults)
         self.runner = Runner(self.env)
         self.poll = HubSpotPoll(self.env, self.runner.submit)
+        self._store_config = await asyncio.to_thread(self.store_config)
         await self._start_ingress()
         await asyncio.to_thread(self._record_lease_info)
         self._tasks = [
@@ -155,8 +157,19 @@ class Engine:
     def public_url(self) -> str:
         return self.settings.ingress_public_url or self.ingress_url
 
+    def store_config(self) -> dict:
+        """The store's settings as the engine's own connections see them (read back, not assumed)."""
+        from opsconsole.store.db import is_sqlite, pragma
+
+        if not is_sqlite(self.settings.store_url):
+            return {"dialect": self.write_engine.dialect.name}
+        return {"dialect": "sqlite", "journal_mode": pragma(self.write_engine, "journal_mode"),
+                "synchronous": pragma(self.write_engine, "synchronous")}
+
     def health(self) -> dict:
         return {
+            "store": self._store_config,
+            "transport": {name: getattr(c, "transport_name", "") for name, c in (self.env.clients if self.env else {}).items()},
             "lease_holder": self.lease.holder, "fencing": self.lease.fencing,
             "active_runs": len(self.runner.active) if self.runner else 0,
             "queued": self.runner.queue.qsize() if self.runner else 0,

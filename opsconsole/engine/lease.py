@@ -62,6 +62,8 @@ class Lease:
         self.name = name
         self.info = info or {}
         self.fencing: int | None = None
+        # built once: it runs inside every group commit
+        self._check_stmt = select(lease_table.c.holder, lease_table.c.fencing).where(lease_table.c.name == name)
 
     def try_acquire(self) -> bool:
         """Take the lease if it is free, expired or already ours. Returns whether we hold it."""
@@ -113,9 +115,7 @@ class Lease:
 
     def check(self, conn: Connection) -> None:
         """Inside a write transaction: refuse to commit unless our fencing number is current."""
-        row = conn.execute(
-            select(lease_table.c.holder, lease_table.c.fencing).where(lease_table.c.name == self.name)
-        ).first()
+        row = conn.execute(self._check_stmt).first()
         if row is None or row.holder != self.holder or row.fencing != self.fencing:
             raise LeaseLost(
                 f"fencing check failed: lease {self.name!r} is held by "

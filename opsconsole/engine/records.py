@@ -11,11 +11,30 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, select, update
 
 from canonical.identity import normalise_domain, normalise_name, normalise_tax_number
+from canonical.mapping import CURRENT_VERSION
 from opsconsole.store.tables import customers, exceptions, inbox, rejected_webhooks, runs, spans, steps, xrefs
-from opsconsole.store.upsert import insert_ignore, upsert
+from opsconsole.store import prepared as P
+
+# the hot path's queries, built once (see opsconsole.store.prepared)
+_RUN_FOR_KEY = select(runs.c.id).where(runs.c.workflow == bindparam("wf"), runs.c.business_key == bindparam("bk")) \
+    .order_by(runs.c.id).limit(1)
+_XREF_CANONICAL = select(xrefs.c.canonical_id).where(
+    xrefs.c.system == bindparam("system"), xrefs.c.object_type == bindparam("ot"), xrefs.c.external_id == bindparam("ext"))
+_XREF_EXTERNAL = select(xrefs.c.external_id).where(
+    xrefs.c.canonical_id == bindparam("cid"), xrefs.c.system == bindparam("system"),
+    xrefs.c.object_type == bindparam("ot")).order_by(xrefs.c.id).limit(1)
+_CUSTOMER_BY_TAX = select(customers.c.canonical_id).where(customers.c.tax_number == bindparam("tax")).limit(1)
+_CUSTOMER_BY_NAME = select(customers.c.canonical_id).where(
+    customers.c.match_name == bindparam("name"), customers.c.domain == bindparam("domain")).limit(1)
+_STEP_ID = select(steps.c.id).where(steps.c.run_id == bindparam("rid"), steps.c.seq == bindparam("seq"))
+_OPEN_EXCEPTION_OF_RUN = select(exceptions.c.id).where(
+    exceptions.c.run_id == bindparam("rid"), exceptions.c.state.in_(("open", "acknowledged"))).limit(1)
+_CLOSE_EXCEPTIONS = update(exceptions).where(and_(
+    exceptions.c.run_id == bindparam("rid"), exceptions.c.state.in_(("open", "acknowledged")),
+)).values(state="closed", resolution=bindparam("reason"), updated_at=bindparam("now"))
 
 
 @dataclass
@@ -68,11 +87,11 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
     out: list[Accepted] = []
     for ev, corr in zip(events, correlation_ids):
         status = "invalid" if ev.problem else ("pending" if ev.route else "ignored")
-        res = insert_ignore(conn, inbox, {
+        res = P.insert_ignore(conn, inbox, ("source", "event_key"), {
             "source": ev.source, "event_key": ev.event_key, "event_type": ev.event_type, "received_at": now,
             "raw_body": ev.raw, "headers": ev.headers, "status": status, "note": ev.problem,
-            "business_key": ev.route[1] if ev.route else None,
-        }, ["source", "event_key"])
+            "business_key": ev.route[1] if ev.route else None, "run_id": None,
+        })
         if res.rowcount == 0:
             out.append(Accepted(None, False))
             continue
@@ -90,20 +109,19 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
         workflow, business_key, dedupe = ev.route
         run_id = None
         if dedupe:
-            run_id = conn.execute(
-                select(runs.c.id).where(runs.c.workflow == workflow, runs.c.business_key == business_key)
-                .order_by(runs.c.id).limit(1)
-            ).scalar()
+            run_id = conn.execute(_RUN_FOR_KEY, {"wf": workflow, "bk": business_key}).scalar()
         if run_id is not None:
-            conn.execute(update(inbox).where(inbox.c.id == inbox_id).values(
-                status="duplicate", run_id=run_id, note=f"business key already handled by run {run_id}"))
+            P.update_by_id(conn, inbox, inbox_id, {
+                "status": "duplicate", "run_id": run_id, "note": f"business key already handled by run {run_id}"})
             out.append(Accepted(inbox_id, True, run_id, False))
             continue
-        run_id = conn.execute(insert(runs).values(
-            workflow=workflow, business_key=business_key, correlation_id=corr, status="pending",
-            inbox_id=inbox_id, created_at=now, updated_at=now, context={"event_key": ev.event_key},
-        )).inserted_primary_key[0]
-        conn.execute(update(inbox).where(inbox.c.id == inbox_id).values(status="processed", run_id=run_id))
+        run_id = P.insert_row(conn, runs, {
+            "workflow": workflow, "business_key": business_key, "correlation_id": corr, "status": "pending",
+            "inbox_id": inbox_id, "created_at": now, "updated_at": now, "context": {"event_key": ev.event_key},
+            "account_key": None, "current_step": "", "mapping_version": CURRENT_VERSION, "attempt": 1,
+            "finished_at": None, "last_error": "",
+        }).inserted_primary_key[0]
+        P.update_by_id(conn, inbox, inbox_id, {"status": "processed", "run_id": run_id})
         out.append(Accepted(inbox_id, True, run_id, True))
     return out
 
@@ -119,8 +137,7 @@ def open_exception(conn: Connection, *, workflow: str, category: str, error: str
     """Open an exception, or refresh the one already open for the same run and step."""
     now = time.time()
     if run_id is not None:
-        existing = conn.execute(select(exceptions.c.id).where(
-            exceptions.c.run_id == run_id, exceptions.c.state.in_(("open", "acknowledged")))).scalar()
+        existing = conn.execute(_OPEN_EXCEPTION_OF_RUN, {"rid": run_id}).scalar()
         if existing is not None:
             conn.execute(update(exceptions).where(exceptions.c.id == existing).values(
                 category=category, system=system, title=title, last_error=error, payload=payload,
@@ -137,19 +154,17 @@ def find_customer(conn: Connection, *, system: str, object_type: str, external_i
                   tax_number: str, domain: str) -> tuple[str | None, str]:
     """The canonical customer a source company is, without creating anything: by cross-reference,
     else by tax number, else by normalised name + domain. Returns (canonical id or None, how)."""
-    found = conn.execute(select(xrefs.c.canonical_id).where(
-        xrefs.c.system == system, xrefs.c.object_type == object_type, xrefs.c.external_id == external_id)).scalar()
+    found = conn.execute(_XREF_CANONICAL, {"system": system, "ot": object_type, "ext": external_id}).scalar()
     if found:
         return found, "cross-reference"
     tax = normalise_tax_number(tax_number)
     if tax:
-        found = conn.execute(select(customers.c.canonical_id).where(customers.c.tax_number == tax)).scalar()
+        found = conn.execute(_CUSTOMER_BY_TAX, {"tax": tax}).scalar()
         if found:
             return found, "tax number"
     match_name = normalise_name(legal_name)
     if match_name:
-        found = conn.execute(select(customers.c.canonical_id).where(
-            customers.c.match_name == match_name, customers.c.domain == normalise_domain(domain))).scalar()
+        found = conn.execute(_CUSTOMER_BY_NAME, {"name": match_name, "domain": normalise_domain(domain)}).scalar()
         if found:
             return found, "name and domain"
     return None, "new"
@@ -166,25 +181,23 @@ def resolve_customer(conn: Connection, *, system: str, object_type: str, externa
         return canonical_id, how
     if canonical_id is None:
         canonical_id = f"cus_{uuid.uuid4().hex[:20]}"
-        conn.execute(insert(customers).values(
-            canonical_id=canonical_id, legal_name=legal_name, match_name=normalise_name(legal_name),
-            tax_number=normalise_tax_number(tax_number) or None, domain=normalise_domain(domain),
-            created_at=time.time()))
+        P.insert_row(conn, customers, {
+            "canonical_id": canonical_id, "legal_name": legal_name, "match_name": normalise_name(legal_name),
+            "tax_number": normalise_tax_number(tax_number) or None, "domain": normalise_domain(domain),
+            "created_at": time.time()})
     put_xref(conn, system, object_type, external_id, canonical_id)
     return canonical_id, how
 
 
 def put_xref(conn: Connection, system: str, object_type: str, external_id: str, canonical_id: str) -> None:
-    insert_ignore(conn, xrefs, {
+    P.insert_ignore(conn, xrefs, ("system", "object_type", "external_id"), {
         "system": system, "object_type": object_type, "external_id": external_id,
         "canonical_id": canonical_id, "created_at": time.time(),
-    }, ["system", "object_type", "external_id"])
+    })
 
 
 def find_xref(conn: Connection, canonical_id: str, system: str, object_type: str) -> str | None:
-    return conn.execute(select(xrefs.c.external_id).where(
-        xrefs.c.canonical_id == canonical_id, xrefs.c.system == system, xrefs.c.object_type == object_type,
-    ).order_by(xrefs.c.id).limit(1)).scalar()
+    return conn.execute(_XREF_EXTERNAL, {"cid": canonical_id, "system": system, "ot": object_type}).scalar()
 
 
 @dataclass
@@ -217,16 +230,17 @@ class StepWrite:
 def write_step(conn: Connection, w: StepWrite) -> int:
     now = time.time()
     finished = now if w.status in ("succeeded", "skipped", "failed") else None
-    upsert(conn, steps, {
+    P.upsert(conn, steps, ("run_id", "seq"), {
         "run_id": w.run_id, "seq": w.seq, "name": w.name, "target_system": w.target_system,
         "operation": w.operation, "idempotency_key": w.idempotency_key, "status": w.status,
         "attempts": w.attempts, "request": w.request, "response": w.response, "error": w.error,
         "error_category": w.error_category, "next_attempt_at": w.next_attempt_at,
         "started_at": w.started_at or now, "finished_at": finished,
-    }, ["run_id", "seq"])
-    step_id = conn.execute(select(steps.c.id).where(steps.c.run_id == w.run_id, steps.c.seq == w.seq)).scalar()
+    })
+    step_id = conn.execute(_STEP_ID, {"rid": w.run_id, "seq": w.seq}).scalar()
     if w.spans:
-        conn.execute(insert(spans), [dict(s.values(), step_id=s.step_id or step_id) for s in w.spans])
+        conn.execute(P.cached(("insert", "spans"), conn, lambda d: insert(spans)),
+                     [dict(s.values(), step_id=s.step_id or step_id) for s in w.spans])
     for system, object_type, external_id, canonical_id in w.xrefs:
         put_xref(conn, system, object_type, external_id, canonical_id)
     values: dict[str, Any] = {"status": w.run_status, "current_step": w.name, "updated_at": now}
@@ -239,7 +253,7 @@ def write_step(conn: Connection, w: StepWrite) -> int:
     if w.finish_run:
         values["finished_at"] = now
         values["last_error"] = ""
-    conn.execute(update(runs).where(runs.c.id == w.run_id).values(**values))
+    P.update_by_id(conn, runs, w.run_id, values)
     if w.exception is not None:
         open_exception(conn, run_id=w.run_id, step_id=step_id, **w.exception)
     if w.finish_run and w.run_status == "succeeded":
@@ -248,14 +262,12 @@ def write_step(conn: Connection, w: StepWrite) -> int:
 
 
 def close_exceptions(conn: Connection, run_id: int, reason: str) -> int:
-    return conn.execute(update(exceptions).where(and_(
-        exceptions.c.run_id == run_id, exceptions.c.state.in_(("open", "acknowledged")),
-    )).values(state="closed", resolution=reason, updated_at=time.time())).rowcount
+    return conn.execute(_CLOSE_EXCEPTIONS, {"rid": run_id, "reason": reason, "now": time.time()}).rowcount
 
 
 def update_run(conn: Connection, run_id: int, **values: Any) -> None:
     values.setdefault("updated_at", time.time())
-    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+    P.update_by_id(conn, runs, run_id, values)
 
 
 def add_spans(conn: Connection, rows: list[SpanRow]) -> None:

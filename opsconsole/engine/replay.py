@@ -13,7 +13,8 @@ from connectors import registry
 from connectors.errors import ConnectorError
 from opsconsole.engine.runtime import EngineEnv
 from opsconsole.engine.workflows import WORKFLOWS
-from opsconsole.engine.workflows.base import RunState
+from opsconsole.engine import records
+from opsconsole.engine.workflows.base import NEW_CUSTOMER, RunState
 from opsconsole.settings import Settings, resolve_secret
 from opsconsole.store.tables import runs, steps
 from opsconsole.viewmodels import PlannedStep, ReplayPlan
@@ -60,7 +61,9 @@ async def plan_replay(settings: Settings, read_engine: Engine, run_id: int, from
     planned: list[PlannedStep] = []
     try:
         state.source = await wf.load(env, state)
-        prepared = await wf.prepare(env, state)
+        identity = wf.identity(state)
+        found, how = env.read(lambda c: records.find_customer(c, **identity)) if identity else (None, "none")
+        prepared = wf.prepare(env, state, found or NEW_CUSTOMER, how)
         state.account_key = prepared.account_key
         for spec in wf.steps[start:]:
             row = rows.get(spec.name)

@@ -165,6 +165,8 @@ class Runner:
 
     async def _prepare(self, wf: Workflow, spec: StepSpec, row: dict | None, state: RunState,
                        calls: list[CallRecord]) -> bool:
+        """Step 0: load the source, then ONE commit that matches the customer, maps and validates,
+        and records the step (a validation failure rolls the match back)."""
         attempts = row["attempts"] if row else 0
         if row and row["status"] == "waiting" and row["next_attempt_at"]:
             await asyncio.sleep(max(0.0, row["next_attempt_at"] - time.time()))
@@ -176,7 +178,11 @@ class Runner:
                 if state.context.get("source") is None:
                     state.context["source"] = await wf.load(self.env, state)
                 state.source = state.context["source"]
-                prepared = await wf.prepare(self.env, state)
+                if row is not None and row["status"] in ("succeeded", "skipped"):
+                    done = row["response"] or {}
+                    prepared = wf.prepare(self.env, state, done["customer_id"], done.get("matched_by", ""))
+                else:
+                    prepared = await self.env.writer.run(self._identify_op(wf, spec, state, attempts, started, calls))
             except MappingError as err:
                 await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
                     run_id=state.run_id, seq=0, name=spec.name, target_system=spec.system, operation=spec.operation,
@@ -195,14 +201,24 @@ class Runner:
                     continue
                 return False
             state.account_key = prepared.account_key
-            if row is None or row["status"] not in ("succeeded", "skipped"):
-                await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
-                    run_id=state.run_id, seq=0, name=spec.name, target_system=spec.system, operation=spec.operation,
-                    idempotency_key=wf.idempotency_key(spec, state), status="succeeded", attempts=attempts,
-                    response=prepared.summary, started_at=started, spans=spans_from_calls(calls, state),
-                    run_status="running", run_context=state.context, account_key=state.account_key)))
-                state.results[spec.name] = prepared.summary
+            state.results[spec.name] = prepared.summary
             return True
+
+    def _identify_op(self, wf: Workflow, spec: StepSpec, state: RunState, attempts: int, started: float,
+                     calls: list[CallRecord]):
+        identity = wf.identity(state)
+        spans = spans_from_calls(calls, state)
+
+        def op(conn):
+            customer_id, how = records.resolve_customer(conn, **identity) if identity else ("", "none")
+            prepared = wf.prepare(self.env, state, customer_id, how)  # raises MappingError: all rolled back
+            records.write_step(conn, records.StepWrite(
+                run_id=state.run_id, seq=0, name=spec.name, target_system=spec.system, operation=spec.operation,
+                idempotency_key=wf.idempotency_key(spec, state), status="succeeded", attempts=attempts,
+                response=prepared.summary, started_at=started, spans=spans, run_status="running",
+                run_context=state.context, account_key=prepared.account_key))
+            return prepared
+        return op
 
     async def _step(self, wf: Workflow, seq: int, spec: StepSpec, row: dict | None, state: RunState,
                     calls: list[CallRecord], *, last: bool) -> bool:

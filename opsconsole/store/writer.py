@@ -119,7 +119,13 @@ class Writer:
                 with conn.begin():
                     if self.fence is not None:
                         self.fence(conn)
-                    for op, fut in batch:
+                    if len(batch) == 1:
+                        # alone in its commit: its failure can roll the whole transaction back,
+                        # so the SAVEPOINT round trips are not needed
+                        op, fut = batch[0]
+                        if fut.set_running_or_notify_cancel():
+                            results.append((fut, op(conn), None))
+                    for op, fut in (batch if len(batch) > 1 else ()):
                         if not fut.set_running_or_notify_cancel():
                             continue
                         nested = conn.begin_nested()

@@ -7,6 +7,7 @@ by the services as commands the engine executes; the console then polls the comm
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from textual import work
@@ -146,13 +147,14 @@ class OpsConsoleApp(App):
         get = getattr(self.screen, "current_target", None)
         target = get() if get is not None else None
         if target is None:
-            self.notify("select a run or an exception first", severity="warning")
+            self.notify("select a run or an exception first", severity="warning", markup=False)
         return target
 
     # --- retry --------------------------------------------------------------------------------
     def action_retry(self) -> None:
         if self.read_only:
-            self.notify("read-only console: retry is disabled", title="refused", severity="warning")
+            self.notify("read-only console: retry is disabled", title="refused", severity="warning",
+                        markup=False)
             return
         target = self._target()
         if target is not None:
@@ -188,7 +190,7 @@ class OpsConsoleApp(App):
 
         self.push_screen(ConfirmScreen(question, detail), answered)
 
-    @work(thread=True, group="actions")
+    @work(thread=True, exclusive=True, group="retry")
     def _retry(self, exception_id: int) -> None:
         try:
             receipt = self.services.retry(exception_id)
@@ -207,27 +209,31 @@ class OpsConsoleApp(App):
             return
         if target.run_id is None:
             self.notify(f"{target.describe()} has no run to replay (a malformed event): fix the sender",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         self.push_screen(ReplayScreen(self.services, target.run_id, read_only=self.read_only))
 
     # --- commands ------------------------------------------------------------------------------
     def on_action_refused_notice(self, message: ActionRefusedNotice) -> None:
-        self.notify(clean(message.message), title="refused", severity="warning")
+        self.notify(clean(message.message), title="refused", severity="warning", markup=False)
 
     def on_action_failed(self, message: ActionFailed) -> None:
-        self.notify(clean(message.error), title=message.title, severity="error")
+        self.notify(clean(message.error), title=message.title, severity="error", markup=False)
 
     def on_command_queued(self, message: CommandQueued) -> None:
         self.track_command(message.receipt)
 
     def track_command(self, receipt: CommandReceipt) -> None:
         """Say the command was queued, then poll its state until the engine finishes it."""
-        self.notify(clean(receipt.message), title=f"command {receipt.command_id}")
+        self.notify(clean(receipt.message), title=f"command {receipt.command_id}", markup=False)
         self._poll_command(receipt.command_id, 0)
 
-    @work(thread=True, group="command-poll")
     def _poll_command(self, command_id: int, polls: int) -> None:
+        # one exclusive group per command: several commands can be tracked at once
+        self.run_worker(partial(self._read_command, command_id, polls), thread=True, exclusive=True,
+                        group=f"command-{command_id}")
+
+    def _read_command(self, command_id: int, polls: int) -> None:
         try:
             state = self.services.command(command_id)
         except Exception as exc:
@@ -240,7 +246,7 @@ class OpsConsoleApp(App):
         if state.status in ("done", "failed"):
             text = f"{state.kind} {state.target} {state.status}" + (f": {clean(state.result)}" if state.result else "")
             self.notify(text, title=f"command {state.command_id}",
-                        severity="error" if state.status == "failed" else "information")
+                        severity="error" if state.status == "failed" else "information", markup=False)
         elif message.polls < COMMAND_POLL_MAX:
             self.set_timer(COMMAND_POLL_S, lambda: self._poll_command(state.command_id, message.polls + 1))
 

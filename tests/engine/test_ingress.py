@@ -59,6 +59,7 @@ async def test_signed_but_malformed_body_is_stored_as_a_validation_exception(eng
 
 async def test_a_repeated_event_is_recorded_once_and_starts_one_run(engine, sandboxes):
     quote = sandboxes.quote_ids()[4]
+    sandboxes.approve(quote, deliver=False)
     for _ in range(3):
         assert (await _post(engine, _approval(777, quote))).status_code == 200
     # a different event for the same quote (the poll, say) is recorded, but runs nothing new
@@ -67,6 +68,16 @@ async def test_a_repeated_event_is_recorded_once_and_starts_one_run(engine, sand
     assert _count(engine, inbox) == 2
     assert _count(engine, inbox, inbox.c.status == "duplicate") == 1
     assert sandboxes.xero_state()["counts"]["invoices"] == 1
+
+
+async def test_a_webhook_for_a_quote_no_longer_approved_is_a_validation_exception(engine, sandboxes):
+    quote = sandboxes.quote_ids()[5]  # still DRAFT in the CRM: a stale or forged approval
+    assert (await _post(engine, _approval(555, quote))).status_code == 200
+    await wait_for(lambda: _count(engine, exceptions) == 1)
+    with engine.read_engine.connect() as c:
+        err = c.execute(select(exceptions.c.last_error, exceptions.c.category)).one()
+    assert err.category == "validation" and f"quote {quote} is not approved (hs_status DRAFT)" in err.last_error
+    assert sandboxes.xero_state()["counts"]["contacts"] == 0
 
 
 async def test_the_poll_picks_up_an_approval_whose_webhook_never_came(engine, sandboxes):

@@ -157,7 +157,7 @@ def fixed_plan(run_id: int = 2, from_step: str = "create_invoice", mapping: str 
     ]
     names = ["create_customer", "create_sales_order", "create_invoice"]
     return ReplayPlan(run_id, "quote_to_order", "Q-1002", from_step, version,
-                      steps[names.index(from_step) and 1:] if from_step != "create_customer" else steps,
+                      [s for s in steps if names.index(s.name) >= names.index(from_step)],
                       list(problems or []), names)
 
 

@@ -46,17 +46,11 @@ class RunState:
 NEW_CUSTOMER = "<new customer>"
 
 
-async def match_customer(env: "EngineEnv", state: RunState, company: dict) -> tuple[str, str]:
-    """The canonical customer of a HubSpot company (created if new, except in a dry run)."""
-    from opsconsole.engine import records
-
+def company_identity(company: dict) -> dict:
+    """What the customer of a HubSpot company is matched on (see records.resolve_customer)."""
     cp = company.get("properties") or {}
-    args = dict(system="hubspot", object_type="company", external_id=str(company["id"]),
+    return dict(system="hubspot", object_type="company", external_id=str(company["id"]),
                 legal_name=cp.get("name") or "", tax_number=cp.get("vat_number") or "", domain=cp.get("domain") or "")
-    if state.dry_run:
-        found, how = env.read(lambda conn: records.find_customer(conn, **args))
-        return found or NEW_CUSTOMER, how
-    return await env.writer.run(lambda conn: records.resolve_customer(conn, **args))
 
 
 @dataclass
@@ -86,8 +80,15 @@ class Workflow(ABC):
         """Read the source records (vendor records, unmapped) this run works from."""
 
     @abstractmethod
-    async def prepare(self, env: "EngineEnv", state: RunState) -> Prepared:
-        """Validate and map ``state.source`` into ``state.mapped``; resolve identity.
+    def identity(self, state: RunState) -> dict | None:
+        """What the run's customer is matched on (``records.resolve_customer`` arguments), or None
+        when the source is too broken to say (``prepare`` then raises)."""
+
+    @abstractmethod
+    def prepare(self, env: "EngineEnv", state: RunState, customer_id: str, matched_by: str) -> Prepared:
+        """Validate and map ``state.source`` into ``state.mapped`` for the matched customer.
+        No I/O: the runner calls it inside the commit that records the match, so a validation
+        failure leaves no customer behind.
 
         Raises:
             canonical.mapping.MappingError: a mandatory field is missing or wrong (validation).

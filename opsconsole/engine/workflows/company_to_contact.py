@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from canonical.mapping import MappingError, mapping, quote_problems
+from canonical.mapping import MappingError, company_problems, mapping
 from opsconsole.engine import records
-from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow, match_customer
+from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow, company_identity
 
 
 class CompanyToContact(Workflow):
@@ -26,16 +26,17 @@ class CompanyToContact(Workflow):
         company = await env.client("hubspot").get_company(company_id, traceparent=env.traceparent(state))
         return {"company": company}
 
-    async def prepare(self, env, state: RunState) -> Prepared:
+    def identity(self, state: RunState) -> dict | None:
         company = (state.source or {}).get("company")
-        # the customer part of the quote checks: a contact needs a name, tax number and address
-        fake_quote = {"id": "-", "properties": {"hs_currency": "N/A"}}
-        problems = quote_problems(fake_quote, company, [{"id": "-"}])
+        return company_identity(company) if company else None
+
+    def prepare(self, env, state: RunState, customer_id: str, matched_by: str) -> Prepared:
+        company = (state.source or {}).get("company")
+        problems = company_problems(company) if company else ["the company no longer exists in the CRM"]
         if problems:
             raise MappingError(problems)
-        canonical_id, how = await match_customer(env, state, company)
-        state.mapped["customer"] = mapping(state.mapping_version)["customer"](company, canonical_id)
-        return Prepared(canonical_id, {"customer_id": canonical_id, "matched_by": how, "company": str(company["id"])})
+        state.mapped["customer"] = mapping(state.mapping_version)["customer"](company, customer_id)
+        return Prepared(customer_id, {"customer_id": customer_id, "matched_by": matched_by, "company": str(company["id"])})
 
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         if step.name == "validate":

@@ -14,7 +14,7 @@ from typing import Any
 from canonical.mapping import mapping
 from connectors.hubspot.client import associated_ids
 from opsconsole.engine import records
-from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow, match_customer
+from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow, company_identity
 
 
 def _today():
@@ -55,17 +55,17 @@ class QuoteToOrder(Workflow):
         company_rec, line_items = await asyncio.gather(company(), lines())
         return {"quote": quote, "company": company_rec, "line_items": line_items}
 
-    async def prepare(self, env, state: RunState) -> Prepared:
+    def identity(self, state: RunState) -> dict | None:
+        company = (state.source or {}).get("company")
+        return company_identity(company) if company else None
+
+    def prepare(self, env, state: RunState, customer_id: str, matched_by: str) -> Prepared:
         fns = mapping(state.mapping_version)
         src = state.source or {}
-        company = src.get("company")
-        # mapping first with a provisional id: a validation failure must not create a customer
-        quote = fns["quote"](src["quote"], company, src.get("line_items") or [], "pending")
-        canonical_id, how = await match_customer(env, state, company)
-        quote = quote.model_copy(update={"customer": quote.customer.model_copy(update={"customer_id": canonical_id})})
+        quote = fns["quote"](src["quote"], src.get("company"), src.get("line_items") or [], customer_id)
         state.mapped["quote"] = quote
-        return Prepared(canonical_id, {
-            "customer_id": canonical_id, "matched_by": how, "company": str(company["id"]),
+        return Prepared(customer_id, {
+            "customer_id": customer_id, "matched_by": matched_by, "company": str(src["company"]["id"]),
             "legal_name": quote.customer.legal_name, "lines": len(quote.lines), "total": str(quote.total),
         })
 

@@ -46,7 +46,7 @@ class MainScreen(Screen):
                 yield ExceptionsTable(self.services, refresh_s=self.refresh_s, id="exceptions-table")
         yield FilterBar(id="filter")
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one(FilterBar).display = False
@@ -143,7 +143,7 @@ class MainScreen(Screen):
     def open_trace(self) -> None:
         target = self.current_target()
         if target is None:
-            self.notify("nothing selected", severity="warning")
+            self.notify("nothing selected", severity="warning", markup=False)
             return
         from opsconsole.tui.screens.trace import TraceScreen
 

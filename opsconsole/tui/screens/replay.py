@@ -26,6 +26,7 @@ from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.viewmodels import PlannedStep, ReplayPlan
 
 MAPPINGS = ("original", "current")
+DIFF_STYLE = {"+": "green", "-": "red", "@": "dim"}
 
 
 def verdict_style(verdict: str) -> str:
@@ -40,8 +41,7 @@ def diff_text(lines: list[str]) -> Text:
     text = Text()
     for line in lines:
         line = clean(line)
-        style = "green" if line.startswith("+") else "red" if line.startswith("-") else "dim" if line.startswith("@") else ""
-        text.append(line + "\n", style=style)
+        text.append(line + "\n", style=DIFF_STYLE.get(line[:1], ""))
     return text
 
 
@@ -108,7 +108,7 @@ class ReplayScreen(Screen):
         yield Static(id="replay-problems")
         with VerticalScroll(id="replay-plan"):
             yield Static(id="replay-steps")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#replay-problems").display = False
@@ -174,14 +174,14 @@ class ReplayScreen(Screen):
 
     def action_confirm(self) -> None:
         if self.read_only:
-            self.notify("read-only console: replay is disabled", severity="warning")
+            self.notify("read-only console: replay is disabled", severity="warning", markup=False)
             return
         if self.planning or self.plan is None:
-            self.notify("the dry run is not ready yet", severity="warning")
+            self.notify("the dry run is not ready yet", severity="warning", markup=False)
             return
         if self.plan.problems:
             self.notify("replay would fail validation: " + "; ".join(clean(p) for p in self.plan.problems),
-                        title="cannot replay", severity="error")
+                        title="cannot replay", severity="error", markup=False)
             return
         if not self.submitting:
             self.submitting = True
@@ -202,12 +202,12 @@ class ReplayScreen(Screen):
     def on_action_refused_notice(self, message: ActionRefusedNotice) -> None:
         message.stop()
         self.submitting = False
-        self.notify(clean(message.message), title="refused", severity="warning")
+        self.notify(clean(message.message), title="refused", severity="warning", markup=False)
 
     def on_action_failed(self, message: ActionFailed) -> None:
         message.stop()
         self.submitting = False
-        self.notify(clean(message.error), title=message.title, severity="error")
+        self.notify(clean(message.error), title=message.title, severity="error", markup=False)
 
     def on_command_queued(self, message: CommandQueued) -> None:
         message.stop()

@@ -100,7 +100,7 @@ class TraceScreen(Screen):
             yield Static(id="step-detail")
             yield Static(id="spans")
             yield Static(id="exception-payload")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         steps = self.query_one("#steps", DataTable)

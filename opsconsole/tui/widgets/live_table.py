@@ -114,7 +114,7 @@ class LiveTable(DataTable):
             return
         if message.error != self.last_problem:
             self.last_problem = message.error
-            self.notify(message.error, title=f"{self.PANE}: cannot load", severity="error")
+            self.notify(message.error, title=f"{self.PANE}: cannot load", severity="error", markup=False)
         self._arm()
 
     def on_page_loaded(self, message: PageLoaded) -> None:

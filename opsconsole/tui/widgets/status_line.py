@@ -3,46 +3,68 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from opsconsole.tui.safe import clean
 from opsconsole.viewmodels import Counts
 
 STATUS_ORDER = ("failed", "waiting", "running", "pending", "succeeded")
 STATUS_STYLE = {"failed": "red", "waiting": "yellow", "running": "cyan", "succeeded": "green"}
+SEPARATOR = "  │  "
 
 
-def counts_text(counts: Counts | None, read_only: bool = False) -> Text:
-    text = Text()
-    if read_only:
-        text.append(" READ-ONLY ", style="bold reverse yellow")
-        text.append(" ")
+def count_segments(counts: Counts | None, read_only: bool = False) -> list[Text]:
+    segments = [Text(" READ-ONLY ", style="bold reverse yellow")] if read_only else []
     if counts is None:
-        text.append("loading…", style="dim")
-        return text
-    text.append("runs ", style="bold")
+        return segments + [Text("loading…", style="dim")]
+    runs = Text("runs ", style="bold")
     statuses = sorted(counts.runs_by_status, key=lambda s: (STATUS_ORDER.index(s) if s in STATUS_ORDER else 99, s))
-    if not statuses:
-        text.append("none", style="dim")
     for i, status in enumerate(statuses):
         if i:
-            text.append(" · ", style="dim")
-        text.append(f"{counts.runs_by_status[status]} {clean(status)}", style=STATUS_STYLE.get(status, ""))
-    text.append("  │  ", style="dim")
-    text.append(f"{counts.exceptions_open} open exceptions", style="bold red" if counts.exceptions_open else "")
-    text.append("  │  ", style="dim")
-    text.append(f"{counts.rejected_webhooks} rejected webhooks",
-                style="yellow" if counts.rejected_webhooks else "")
+            runs.append(" · ", style="dim")
+        runs.append(f"{counts.runs_by_status[status]} {clean(status)}", style=STATUS_STYLE.get(status, ""))
+    if not statuses:
+        runs.append("none", style="dim")
+    segments.append(runs)
+    segments.append(Text(f"{counts.exceptions_open} open exceptions",
+                         style="bold red" if counts.exceptions_open else ""))
+    rejected = Text(f"{counts.rejected_webhooks} rejected webhooks", style="yellow" if counts.rejected_webhooks else "")
     if counts.last_rejected:
-        text.append(f" (last {clean(counts.last_rejected)})", style="dim")
+        rejected.append(f" (last {clean(counts.last_rejected)})", style="dim")
+    segments.append(rejected)
+    return segments
+
+
+def counts_text(counts: Counts | None, read_only: bool = False, width: int = 0) -> Text:
+    """The segments joined by separators, starting a new line where the next one would not fit."""
+    text, line = Text(), 0
+    for segment in count_segments(counts, read_only):
+        if line and width and line + len(SEPARATOR) + segment.cell_len > width:
+            text.append("\n")
+            line = 0
+        elif line:
+            text.append(SEPARATOR, style="dim")
+            line += len(SEPARATOR)
+        text.append_text(segment)
+        line += segment.cell_len
     return text
 
 
-class StatusLine(Static):
+class StatusLine(Widget):
     """Shows ``services.counts()``, refreshed live by the app."""
+
+    DEFAULT_CSS = "StatusLine { height: auto; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.counts: Counts | None = None
 
     def on_mount(self) -> None:
         self.watch(self.app, "counts", self._show, init=True)
 
     def _show(self, counts: Counts | None) -> None:
-        self.update(counts_text(counts, getattr(self.app, "read_only", False)))
+        self.counts = counts
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        return counts_text(self.counts, getattr(self.app, "read_only", False), self.content_size.width)

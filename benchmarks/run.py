@@ -1,0 +1,177 @@
+"""`make bench`: drive the engine through its ingress with signed webhooks over loopback HTTP and
+print one JSON object of figures.
+
+The sandboxes run in their own process (profile ``unthrottled``), the engine in another (a worker,
+as in production); this process only sends webhooks and reads results back. Latency is "webhook to
+last write": from just before a webhook is sent to the Xero sandbox's receipt of the event's last
+write (both clocks are this machine's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
+
+from connectors.sandbox import free_port
+from connectors.webhooks import sign_hubspot_v3
+from opsconsole.sandboxes import HUBSPOT_SECRET, start_process, stop_process
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.e2e.procs import WorkerProcess, worker_env  # noqa: E402
+
+SIZES = {  # events at concurrency 1 (latency) and at concurrency 32 (throughput)
+    "single_hop": (150, 3000),
+    "quote_to_order": (80, 1200),
+}
+WRITES_PER_EVENT = {"single_hop": 1, "quote_to_order": 4}
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2) if ordered else 0.0
+
+
+class Bench:
+    def __init__(self, workflow: str, work: Path) -> None:
+        self.workflow = workflow
+        self.work = work
+        self.proc, self.sb = start_process(work / "sandboxes", profile="unthrottled", companies=0, scenario=False)
+        self.port = free_port()
+        env = worker_env(work, self.sb, ingress_port=self.port, OPSCONSOLE_SCHEDULE__HUBSPOT_POLL_S="3600",
+                         OPSCONSOLE_CONCURRENCY="128")
+        self.worker = WorkerProcess(work, env, name="engine")
+        self.worker.wait_running(30)
+        self.url = f"http://127.0.0.1:{self.port}/webhooks/hubspot"
+        self.http = httpx.Client(timeout=30)
+        self.event_id = 10_000_000
+
+    def close(self) -> None:
+        self.worker.stop()
+        stop_process(self.proc)
+        self.http.close()
+
+    def make_subjects(self, n: int) -> list[str]:
+        made = self.http.post(f"{self.sb.hubspot_url}/_sandbox/bulk-quotes", json={"count": n}).json()
+        if self.workflow == "single_hop":
+            return made["company_ids"]
+        for i in range(0, n, 500):
+            chunk = made["quote_ids"][i:i + 500]
+            self.http.post(f"{self.sb.hubspot_url}/_sandbox/approve", json={"ids": chunk, "deliver": False}).raise_for_status()
+        return made["quote_ids"]
+
+    def body(self, subject: str) -> tuple[bytes, str]:
+        self.event_id += 1
+        if self.workflow == "single_hop":
+            occurred = 1_700_000_000_000 + self.event_id
+            ev = {"eventId": self.event_id, "subscriptionType": "company.propertyChange", "objectId": int(subject),
+                  "propertyName": "name", "propertyValue": "x", "occurredAt": occurred, "attemptNumber": 0}
+            return orjson.dumps([ev]), f"hubspot:company:{subject}:{occurred}"
+        ev = {"eventId": self.event_id, "subscriptionType": "object.propertyChange", "objectId": int(subject),
+              "objectTypeId": "0-14", "propertyName": "hs_status", "propertyValue": "APPROVED",
+              "occurredAt": int(time.time() * 1000), "attemptNumber": 0}
+        return orjson.dumps([ev]), f"hubspot:quote:{subject}"
+
+    async def send(self, subjects: list[str], concurrency: int) -> dict[str, float]:
+        sent: dict[str, float] = {}
+        queue: asyncio.Queue = asyncio.Queue()
+        for s in subjects:
+            queue.put_nowait(s)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        async with httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=30) as client:
+            async def one_sender():
+                while not queue.empty():
+                    subject = queue.get_nowait()
+                    body, key = self.body(subject)
+                    ts = int(time.time() * 1000)
+                    sig = sign_hubspot_v3(HUBSPOT_SECRET, "POST", self.url, body, ts)
+                    sent[key] = time.time()
+                    r = await client.post(self.url, content=body, headers={
+                        "X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts),
+                        "Content-Type": "application/json"})
+                    if r.status_code != 200:
+                        raise RuntimeError(f"ingress answered {r.status_code}: {r.text[:200]}")
+            await asyncio.gather(*(one_sender() for _ in range(concurrency)))
+        return sent
+
+    def writes_since(self, seq: int) -> list[dict]:
+        return self.http.get(f"{self.sb.xero_url}/_sandbox/writes", params={"since": seq}).json()
+
+    def wait_writes(self, expected_total: int, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.http.get(f"{self.sb.xero_url}/_sandbox/state").json()["writes"] >= expected_total:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"timed out waiting for {expected_total} writes")
+
+    def phase(self, n: int, concurrency: int, writes_before: int, seq_before: int) -> tuple[list[float], float, int]:
+        subjects = self.make_subjects(n)
+        t0 = time.time()
+        sent = asyncio.run(self.send(subjects, concurrency))
+        expected = writes_before + n * WRITES_PER_EVENT[self.workflow]
+        self.wait_writes(expected)
+        writes = self.writes_since(seq_before)
+        last: dict[str, float] = {}
+        for w in writes:
+            key = w["idempotency_key"].split(":", 1)[1].rsplit(":", 1)[0]  # workflow:<business key>:step
+            last[key] = max(last.get(key, 0.0), w["at"])
+        latencies = [(last[k] - sent[k]) * 1000 for k in sent if k in last]
+        elapsed = max(last.values()) - t0
+        return latencies, n / elapsed, max((w["seq"] for w in writes), default=seq_before)
+
+    def run(self) -> dict:
+        n1, n32 = SIZES[self.workflow]
+        lat1, _, seq = self.phase(n1, 1, 0, 0)
+        lat32, rate, _ = self.phase(n32, 32, n1 * WRITES_PER_EVENT[self.workflow], seq)
+        health = self.http.get(f"http://127.0.0.1:{self.port}/healthz").json()
+        state = self.http.get(f"{self.sb.xero_url}/_sandbox/state").json()
+        status = Path(f"/proc/{self.worker.proc.pid}/status").read_text()
+        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+        store = sum(p.stat().st_size for p in self.work.glob("store.db*"))
+        events = n1 + n32
+        return {
+            "events_per_s": round(rate, 1),
+            "p50_ms_c1": _quantile(lat1, 0.5), "p99_ms_c1": _quantile(lat1, 0.99),
+            "p50_ms_c32": _quantile(lat32, 0.5), "p99_ms_c32": _quantile(lat32, 0.99),
+            "peak_rss_mb": round(peak_kb / 1024, 1),
+            "store_mb": round(store / 1_048_576, 2),
+            "events": events,
+            "config": {
+                "journal_mode": health["store"].get("journal_mode"),
+                "synchronous": health["store"].get("synchronous"),
+                "transport": health["transport"].get("xero"),
+                "sandbox_profile": state["profile"],
+                "sandbox_writes_received": state["writes"],
+                "writes_expected": events * WRITES_PER_EVENT[self.workflow],
+                "group_commits": health["writer"].get("commits"),
+                "store_ops": health["writer"].get("ops"),
+            },
+        }
+
+
+def main() -> None:
+    only = sys.argv[1:] or list(SIZES)
+    out = {}
+    for workflow in only:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{workflow}-") as tmp:
+            bench = Bench(workflow, Path(tmp))
+            try:
+                out[workflow] = bench.run()
+            finally:
+                bench.close()
+    out["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
