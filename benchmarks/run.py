@@ -81,8 +81,11 @@ class Bench:
               "occurredAt": int(time.time() * 1000), "attemptNumber": 0}
         return orjson.dumps([ev]), f"hubspot:quote:{subject}"
 
-    async def send(self, subjects: list[str], concurrency: int) -> dict[str, float]:
+    async def send(self, subjects: list[str], concurrency: int, *, writes_before: int = 0) -> dict[str, float]:
+        """Send one webhook per subject from ``concurrency`` senders. At concurrency 1 each webhook
+        waits until the previous event's writes have all arrived: latency is then unloaded."""
         sent: dict[str, float] = {}
+        done_writes = writes_before
         queue: asyncio.Queue = asyncio.Queue()
         for s in subjects:
             queue.put_nowait(s)
@@ -100,6 +103,11 @@ class Bench:
                         "Content-Type": "application/json"})
                     if r.status_code != 200:
                         raise RuntimeError(f"ingress answered {r.status_code}: {r.text[:200]}")
+                    if concurrency == 1:
+                        nonlocal done_writes
+                        done_writes += WRITES_PER_EVENT[self.workflow]
+                        while (await client.get(f"{self.sb.xero_url}/_sandbox/state")).json()["writes"] < done_writes:
+                            await asyncio.sleep(0.001)
             await asyncio.gather(*(one_sender() for _ in range(concurrency)))
         return sent
 
@@ -117,7 +125,7 @@ class Bench:
     def phase(self, n: int, concurrency: int, writes_before: int, seq_before: int) -> tuple[list[float], float, int]:
         subjects = self.make_subjects(n)
         t0 = time.time()
-        sent = asyncio.run(self.send(subjects, concurrency))
+        sent = asyncio.run(self.send(subjects, concurrency, writes_before=writes_before))
         expected = writes_before + n * WRITES_PER_EVENT[self.workflow]
         self.wait_writes(expected)
         writes = self.writes_since(seq_before)

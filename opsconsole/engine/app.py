@@ -142,7 +142,7 @@ class Engine:
 
         secrets_ = [resolve_secret(s) for s in self.settings.hubspot.webhook_secret.split(",") if s]
         app = build_ingress(self.env, public_url=lambda: self.public_url, secrets=secrets_,
-                            on_runs=lambda ids: [self.runner.submit(i) for i in ids], health=self.health)
+                            on_runs=lambda accepted: [self.runner.submit(a.run_id, a.run_row) for a in accepted], health=self.health)
         self._server = make_server(app, self.settings.ingress_host, self.settings.ingress_port, loop="none")
         self.ingress_url = f"http://{self.settings.ingress_host}:{self._server.config.port}"
         task = asyncio.create_task(self._server.serve(), name="ingress")

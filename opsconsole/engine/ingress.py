@@ -28,7 +28,7 @@ _KEPT_HEADERS = ("x-hubspot-request-timestamp", "content-type", "user-agent")
 
 
 def build_ingress(env: EngineEnv, *, public_url: Callable[[], str], secrets: list[str],
-                  on_runs: Callable[[list[int]], None], health: Callable[[], dict]) -> Starlette:
+                  on_runs: Callable[[list], None], health: Callable[[], dict]) -> Starlette:
     stats = {"accepted": 0, "duplicates": 0, "rejected": 0, "malformed": 0}
 
     async def hubspot(request: Request) -> Response:
@@ -59,7 +59,7 @@ def build_ingress(env: EngineEnv, *, public_url: Callable[[], str], secrets: lis
         stats["accepted"] += sum(1 for a in accepted if a.new)
         stats["duplicates"] += sum(1 for a in accepted if not a.new)
         stats["malformed"] += sum(1 for e in events if e.problem)
-        new_runs = [a.run_id for a in accepted if a.new_run and a.run_id is not None]
+        new_runs = [a for a in accepted if a.new_run and a.run_id is not None]
         if new_runs:
             on_runs(new_runs)
         return Response(status_code=200)

@@ -58,6 +58,8 @@ class Accepted:
     new: bool
     run_id: int | None = None
     new_run: bool = False
+    run_row: dict | None = None
+    """The new run as inserted, so the runner need not read it back."""
 
 
 @dataclass
@@ -115,14 +117,15 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
                 "status": "duplicate", "run_id": run_id, "note": f"business key already handled by run {run_id}"})
             out.append(Accepted(inbox_id, True, run_id, False))
             continue
-        run_id = P.insert_row(conn, runs, {
+        row = {
             "workflow": workflow, "business_key": business_key, "correlation_id": corr, "status": "pending",
             "inbox_id": inbox_id, "created_at": now, "updated_at": now, "context": {"event_key": ev.event_key},
             "account_key": None, "current_step": "", "mapping_version": CURRENT_VERSION, "attempt": 1,
             "finished_at": None, "last_error": "",
-        }).inserted_primary_key[0]
+        }
+        run_id = P.insert_row(conn, runs, row).inserted_primary_key[0]
         P.update_by_id(conn, inbox, inbox_id, {"status": "processed", "run_id": run_id})
-        out.append(Accepted(inbox_id, True, run_id, True))
+        out.append(Accepted(inbox_id, True, run_id, True, {**row, "id": run_id}))
     return out
 
 

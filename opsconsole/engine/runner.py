@@ -57,13 +57,17 @@ class Runner:
         self._sem = asyncio.Semaphore(env.settings.concurrency)
         self._account_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: set[asyncio.Task] = set()
+        self._fresh: dict[int, dict] = {}
         self.lease_lost: asyncio.Event = asyncio.Event()
         self.stats = {"runs_started": 0, "runs_succeeded": 0, "runs_failed": 0, "retries": 0}
 
     # --- scheduling -----------------------------------------------------------------------
-    def submit(self, run_id: int) -> None:
+    def submit(self, run_id: int, row: dict | None = None) -> None:
+        """Queue a run; ``row`` is the run just inserted (it has no steps yet), saving a read."""
         if run_id in self.active or run_id in self._queued:
             return
+        if row is not None:
+            self._fresh[run_id] = row
         self._queued.add(run_id)
         self.queue.put_nowait(run_id)
 
@@ -133,7 +137,8 @@ class Runner:
         return self.env.read(q)
 
     async def execute(self, run_id: int) -> None:
-        loaded = self._load_state(run_id)
+        fresh = self._fresh.pop(run_id, None)
+        loaded = (fresh, []) if fresh is not None else self._load_state(run_id)
         if loaded is None:
             return
         run, step_rows = loaded

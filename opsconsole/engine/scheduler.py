@@ -45,9 +45,9 @@ class HubSpotPoll:
         if events:
             corr = [new_correlation_id() for _ in events]
             accepted = await self.env.writer.run(lambda c: records.accept_events(c, events, corr))
-            new_runs = [a.run_id for a in accepted if a.new_run and a.run_id is not None]
-            for run_id in new_runs:
-                self.submit(run_id)
+            new_runs = [a for a in accepted if a.new_run and a.run_id is not None]
+            for a in new_runs:
+                self.submit(a.run_id, a.run_row)
             self.last_result = f"{len(events)} approved quotes seen, {len(new_runs)} new runs"
         else:
             self.last_result = "no approved quotes"

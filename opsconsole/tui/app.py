@@ -63,7 +63,7 @@ class OpsConsoleApp(App):
         super().__init__()
         self.services = services
         self.engine_label = engine_label
-        self.read_only = read_only
+        self.read_only = read_only or bool(getattr(services, "read_only", False))
         self.refresh_s = refresh_s
         self.keymap = dict(keymap or {})
         self._status_timer: Timer | None = None
@@ -247,6 +247,8 @@ class OpsConsoleApp(App):
             text = f"{state.kind} {state.target} {state.status}" + (f": {clean(state.result)}" if state.result else "")
             self.notify(text, title=f"command {state.command_id}",
                         severity="error" if state.status == "failed" else "information", markup=False)
+            if isinstance(self.screen, TraceScreen):
+                self.screen.action_reload()
         elif message.polls < COMMAND_POLL_MAX:
             self.set_timer(COMMAND_POLL_S, lambda: self._poll_command(state.command_id, message.polls + 1))
 

@@ -91,6 +91,12 @@ async def test_services_refusal_is_shown(seeded_services):
         assert store_rows(seeded_services, t.commands) == []
 
 
+async def test_read_only_services_make_a_read_only_console(seeded_services):
+    seeded_services.read_only = True
+    app = make_app(seeded_services)
+    assert app.read_only
+
+
 async def test_read_only_refuses_without_writing(seeded_services):
     app = make_app(seeded_services, read_only=True)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -113,10 +119,10 @@ async def test_read_only_refuses_without_writing(seeded_services):
 
 
 async def test_services_read_only_refusal_is_caught(seeded_services):
-    seeded_services.read_only = True  # the services refuse even if the console did not
     app = make_app(seeded_services)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
+        seeded_services.read_only = True  # the services refuse even where the console did not
         await select(app, pilot, "exceptions", "11")
         await pilot.press("r")
         await settle(app, pilot)
