@@ -16,8 +16,13 @@ from canonical.money import Money, parse_amount
 
 CURRENT_VERSION = "1"
 
-COUNTRY_CURRENCY = {"GB": "GBP", "US": "USD", "DE": "EUR", "FR": "EUR", "NL": "EUR", "IE": "EUR",
-                    "AU": "AUD", "NZ": "NZD", "CA": "CAD"}
+# a customer's default currency from its billing country (HubSpot keeps country as free text)
+COUNTRY_CURRENCY = {
+    "GB": "GBP", "UK": "GBP", "UNITED KINGDOM": "GBP", "US": "USD", "USA": "USD", "UNITED STATES": "USD",
+    "DE": "EUR", "GERMANY": "EUR", "FR": "EUR", "FRANCE": "EUR", "NL": "EUR", "NETHERLANDS": "EUR",
+    "IE": "EUR", "IRELAND": "EUR", "ES": "EUR", "SPAIN": "EUR", "IT": "EUR", "ITALY": "EUR",
+    "AU": "AUD", "AUSTRALIA": "AUD", "NZ": "NZD", "NEW ZEALAND": "NZD", "CA": "CAD", "CANADA": "CAD",
+}
 
 
 class MappingError(ValueError):
@@ -83,7 +88,7 @@ def hubspot_customer(company: dict, canonical_id: str) -> Customer:
         legal_name=cp.get("name") or "",
         domain=cp.get("domain") or "",
         tax_number=normalise_tax_number(cp.get("vat_number") or ""),
-        currency=COUNTRY_CURRENCY.get((cp.get("country") or "").upper(), "USD"),
+        currency=COUNTRY_CURRENCY.get((cp.get("country") or "").strip().upper(), "USD"),
         billing_address=Address(
             line1=cp.get("address") or "", line2=cp.get("address2") or "", city=cp.get("city") or "",
             postal_code=cp.get("zip") or "", region=cp.get("state") or "", country=cp.get("country") or "",
@@ -116,7 +121,8 @@ def hubspot_quote(quote: dict, company: dict, line_items: list[dict], canonical_
             quote_id=str(quote.get("id")),
             number=qp.get("hs_quote_number") or "",
             title=qp.get("hs_title") or "",
-            customer=hubspot_customer(company, canonical_customer_id),
+            # the customer is billed in the currency it buys in
+            customer=hubspot_customer(company, canonical_customer_id).model_copy(update={"currency": currency}),
             currency=currency,
             lines=lines,
             approved_at=_ms_to_dt(qp.get("hs_lastmodifieddate")),

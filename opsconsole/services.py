@@ -47,7 +47,12 @@ def _dt(ts: float | None) -> datetime:
 def _run_row(r: Any, now: float) -> RunRow:
     return RunRow(r["id"], r["workflow"], r["business_key"], r["status"], r["current_step"] or "", r["attempt"],
                   r["mapping_version"], r["correlation_id"], _dt(r["created_at"]), _dt(r["updated_at"]),
-                  now - r["created_at"], r["last_error"] or "")
+                  now - r["created_at"], r["last_error"] or "", int(r.get("retries") or 0))
+
+
+# retries per run, for one page of runs (uses the steps' (run_id, seq) index)
+_RETRIES = (select(func.coalesce(func.sum(steps.c.attempts - 1), 0))
+            .where(steps.c.run_id == runs.c.id, steps.c.attempts > 1).scalar_subquery().label("retries"))
 
 
 def _exc_row(r: Any, now: float) -> ExceptionRow:
@@ -95,7 +100,7 @@ class Services:
                             runs.c.last_error.like(like), runs.c.correlation_id.like(like)))
 
         def q(c):
-            rows = c.execute(select(runs).where(*cond).order_by(runs.c.id.desc()).offset(offset).limit(limit)).mappings().all()
+            rows = c.execute(select(runs, _RETRIES).where(*cond).order_by(runs.c.id.desc()).offset(offset).limit(limit)).mappings().all()
             total = c.execute(select(func.count()).select_from(runs).where(*cond)).scalar()
             return rows, total
         rows, total = self._q(q)
@@ -129,7 +134,7 @@ class Services:
 
     def run_detail(self, run_id: int) -> RunDetail:
         def q(c):
-            run = c.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+            run = c.execute(select(runs, _RETRIES).where(runs.c.id == run_id)).mappings().first()
             if run is None:
                 raise KeyError(f"no run {run_id}")
             st = c.execute(select(steps).where(steps.c.run_id == run_id).order_by(steps.c.seq)).mappings().all()

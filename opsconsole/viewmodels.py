@@ -31,6 +31,8 @@ class RunRow:
     updated_at: datetime
     age_s: float
     last_error: str
+    retries: int = 0
+    """Attempts beyond the first, over all its steps (a 429 storm shows here)."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ class HubSpotPoll:
         self.since_ms: int | None = None
         self.last_result = ""
 
-    async def __call__(self) -> None:
+    async def run(self) -> None:
         started_ms = int(time.time() * 1000)
         events = []
         try:
@@ -58,6 +58,8 @@ class HubSpotPoll:
 def build_scheduler(poll: HubSpotPoll, sweep, *, poll_s: float, sweep_s: float) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, executors={"default": AsyncIOExecutor()},
                                  job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
-    scheduler.add_job(poll, "interval", seconds=poll_s, id="hubspot_poll", name="HubSpot poll for approved quotes")
+    # pass bound coroutine methods: APScheduler 3 only awaits what inspect sees as a coroutine
+    # function (an object with an async __call__ would be run in a thread and never awaited)
+    scheduler.add_job(poll.run, "interval", seconds=poll_s, id="hubspot_poll", name="HubSpot poll for approved quotes")
     scheduler.add_job(sweep, "interval", seconds=sweep_s, id="retry_sweep", name="retry sweeper")
     return scheduler

@@ -65,15 +65,16 @@ def sandboxes():
 
 
 def make_settings(tmp_path: Path, sb: Sandboxes, **overrides):
-    return load_settings(
-        None, demo=True, var_dir=tmp_path, store_url=f"sqlite:///{tmp_path / 'store.db'}",
+    values = dict(
+        demo=True, var_dir=tmp_path, store_url=f"sqlite:///{tmp_path / 'store.db'}",
         audit_key="test-audit-key", http_transport="aiohttp",
         hubspot=ConnectorSettings(base_url=sb.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
         xero=ConnectorSettings(base_url=sb.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT),
         retry=RetrySettings(max_attempts=4, base_delay_s=0.05, max_delay_s=0.5),
         schedule=ScheduleSettings(hubspot_poll_s=3600, retry_sweep_s=0.5),
-        **overrides,
     )
+    values.update(overrides)
+    return load_settings(None, **values)
 
 
 @pytest.fixture

@@ -80,16 +80,29 @@ async def test_a_webhook_for_a_quote_no_longer_approved_is_a_validation_exceptio
     assert sandboxes.xero_state()["counts"]["contacts"] == 0
 
 
-async def test_the_poll_picks_up_an_approval_whose_webhook_never_came(engine, sandboxes):
+async def test_the_scheduled_poll_picks_up_an_approval_whose_webhook_never_came(tmp_path, sandboxes):
+    from opsconsole.engine.app import Engine
+    from opsconsole.settings import ScheduleSettings
+    from tests.engine.conftest import make_settings
+
+    engine = Engine(make_settings(tmp_path, sandboxes, schedule=ScheduleSettings(hubspot_poll_s=0.3, retry_sweep_s=1)))
+    assert await engine.start()
+    try:
+        await _poll_case(engine, sandboxes)
+    finally:
+        await engine.stop()
+
+
+async def _poll_case(engine, sandboxes):
     quote = sandboxes.quote_ids()[6]
     sandboxes.approve(quote, deliver=False)
-    await engine.poll()
     await wait_for(lambda: _count(engine, runs, runs.c.status == "succeeded") == 1)
     with engine.read_engine.connect() as c:
         key = c.execute(select(inbox.c.event_key)).scalar()
     assert key.startswith(f"poll:quote:{quote}:")
-    await engine.poll()  # seen again: nothing new
+    await engine.poll.run()  # seen again: nothing new
     assert _count(engine, inbox) == 1 and _count(engine, runs) == 1
+    assert engine.poll.last_result == "1 approved quotes seen, 0 new runs"
 
 
 async def test_company_change_is_one_hop_to_the_erp_contact(engine, sandboxes):

@@ -78,3 +78,12 @@ def test_every_missing_mandatory_field_is_named():
         "quote 42 has no currency (hs_currency)",
         "quote 42 has no line items",
     ]
+
+
+def test_customer_is_billed_in_the_quote_currency_and_country_names_map():
+    q = hubspot_quote(_quote(hs_currency="EUR"), _company(country="United Kingdom"), [_line()], "cus_1")
+    assert q.customer.currency == "EUR"
+    from canonical.mapping import hubspot_customer
+
+    assert hubspot_customer(_company(country="United Kingdom"), "c").currency == "GBP"
+    assert hubspot_customer(_company(country="Germany"), "c").currency == "EUR"
