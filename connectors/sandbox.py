@@ -132,6 +132,7 @@ def make_server(app, host: str = "127.0.0.1", port: int = 0, *, loop: str = "aut
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, loop=loop,
         http="httptools", lifespan="on", timeout_keep_alive=30, backlog=2048,
+        proxy_headers=False, server_header=False, date_header=False,
     )
     return QuietServer(config)
 

@@ -182,14 +182,16 @@ def sandbox() -> None:
 @click.option("--seed", default=7, show_default=True, help="Random seed of the demo data.")
 @click.option("--port-file", type=click.Path(path_type=Path), help="Write the URLs as JSON here once serving.")
 @click.option("--webhook-target", default="", help="URL the HubSpot sandbox posts signed webhooks to.")
-def sandbox_serve(host, hubspot_port, xero_port, profile, companies, scenario, seed, port_file, webhook_target) -> None:
+@click.option("--parent-pid", default=0, hidden=True, help="Exit when this process (the demo) is gone.")
+def sandbox_serve(host, hubspot_port, xero_port, profile, companies, scenario, seed, port_file, webhook_target,
+                  parent_pid) -> None:
     """Serve the HubSpot and Xero sandboxes on loopback and print their URLs."""
     if not host.startswith("127.") and host not in ("localhost", "::1"):
         raise click.BadParameter("sandboxes serve on loopback only", param_hint="--host")
     from opsconsole.sandboxes import run
 
     run(host=host, hubspot_port=hubspot_port, xero_port=xero_port, profile=profile, companies=companies,
-        scenario=scenario, seed=seed, port_file=port_file, webhook_target=webhook_target)
+        scenario=scenario, seed=seed, port_file=port_file, webhook_target=webhook_target, parent_pid=parent_pid)
 
 
 @sandbox.group("crm")

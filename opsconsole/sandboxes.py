@@ -42,8 +42,17 @@ class SandboxInfo:
         return cls(d["hubspot_url"], d["xero_url"], d["pid"], d.get("scenario", {}), d.get("profile", "demo"))
 
 
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    """A child of the demo exits with it, even when the demo was killed without a chance to say so."""
+    while not stop.is_set():
+        if os.getppid() != parent_pid:
+            stop.set()
+            return
+        await asyncio.sleep(1)
+
+
 async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, companies: int, scenario: bool,
-                seed: int, port_file: Path | None, webhook_target: str = "") -> None:
+                seed: int, port_file: Path | None, webhook_target: str = "", parent_pid: int = 0) -> None:
     from connectors.hubspot.sandbox import HubSpotSandbox
     from connectors.sandbox import make_server
     from connectors.xero.sandbox import XeroSandbox
@@ -76,7 +85,10 @@ async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, c
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    watcher = asyncio.create_task(_watch_parent(parent_pid, stop)) if parent_pid else None
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     for s in servers:
         s.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -100,7 +112,8 @@ def start_process(var_dir: Path, *, profile: str = "demo", companies: int = 50, 
     log = open(var_dir / "sandboxes.log", "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "opsconsole.cli", "sandbox", "serve", "--profile", profile, "--companies", str(companies),
-         "--seed", str(seed), "--port-file", str(port_file)] + ([] if scenario else ["--no-scenario"]),
+         "--seed", str(seed), "--port-file", str(port_file), "--parent-pid", str(os.getpid())]
+        + ([] if scenario else ["--no-scenario"]),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + timeout

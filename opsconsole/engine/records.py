@@ -29,7 +29,6 @@ _XREF_EXTERNAL = select(xrefs.c.external_id).where(
 _CUSTOMER_BY_TAX = select(customers.c.canonical_id).where(customers.c.tax_number == bindparam("tax")).limit(1)
 _CUSTOMER_BY_NAME = select(customers.c.canonical_id).where(
     customers.c.match_name == bindparam("name"), customers.c.domain == bindparam("domain")).limit(1)
-_STEP_ID = select(steps.c.id).where(steps.c.run_id == bindparam("rid"), steps.c.seq == bindparam("seq"))
 _OPEN_EXCEPTION_OF_RUN = select(exceptions.c.id).where(
     exceptions.c.run_id == bindparam("rid"), exceptions.c.state.in_(("open", "acknowledged"))).limit(1)
 _CLOSE_EXCEPTIONS = update(exceptions).where(and_(
@@ -233,14 +232,13 @@ class StepWrite:
 def write_step(conn: Connection, w: StepWrite) -> int:
     now = time.time()
     finished = now if w.status in ("succeeded", "skipped", "failed") else None
-    P.upsert(conn, steps, ("run_id", "seq"), {
+    step_id = P.upsert(conn, steps, ("run_id", "seq"), {
         "run_id": w.run_id, "seq": w.seq, "name": w.name, "target_system": w.target_system,
         "operation": w.operation, "idempotency_key": w.idempotency_key, "status": w.status,
         "attempts": w.attempts, "request": w.request, "response": w.response, "error": w.error,
         "error_category": w.error_category, "next_attempt_at": w.next_attempt_at,
         "started_at": w.started_at or now, "finished_at": finished,
     })
-    step_id = conn.execute(_STEP_ID, {"rid": w.run_id, "seq": w.seq}).scalar()
     if w.spans:
         conn.execute(P.cached(("insert", "spans"), conn, lambda d: insert(spans)),
                      [dict(s.values(), step_id=s.step_id or step_id) for s in w.spans])

@@ -35,15 +35,16 @@ def insert_ignore(conn: Connection, table: Table, keys: tuple[str, ...], params:
     return conn.execute(stmt, params)
 
 
-def upsert(conn: Connection, table: Table, keys: tuple[str, ...], params: dict):
-    """INSERT ... ON CONFLICT (keys) DO UPDATE every other given column."""
+def upsert(conn: Connection, table: Table, keys: tuple[str, ...], params: dict) -> int:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE every other given column; returns the row's id."""
     cols = tuple(sorted(params))
 
     def build(d):
         stmt = _dialect_insert(d, table)
         return stmt.on_conflict_do_update(index_elements=list(keys),
-                                          set_={c: stmt.excluded[c] for c in cols if c not in keys})
-    return conn.execute(cached(("upsert", table.name, keys, cols), conn, build), params)
+                                          set_={c: stmt.excluded[c] for c in cols if c not in keys}
+                                          ).returning(table.c.id)
+    return conn.execute(cached(("upsert", table.name, keys, cols), conn, build), params).scalar_one()
 
 
 def insert_row(conn: Connection, table: Table, params: dict):

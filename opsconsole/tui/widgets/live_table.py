@@ -1,7 +1,8 @@
 """A live, paged table: fetches one window of rows in a thread worker and diffs it into place.
 
 Only ``WINDOW`` rows are ever loaded; moving past either end of the window (or PgUp/PgDn at an
-end) shifts it by ``STEP`` rows. A refresh timer is re-armed after each fetch completes, so polls
+end) shifts it by ``STEP`` rows. At most one fetch is in flight per table (a request made meanwhile
+is fetched when it returns); the refresh timer is re-armed after each fetch completes, so polls
 never overlap, and a hidden table skips its poll. Each fetch updates only the cells that changed
 and keeps the cursor on the same row.
 """
@@ -47,6 +48,7 @@ class LiveTable(DataTable):
         self.row_total = 0
         self.last_problem = ""
         self._gen = 0
+        self._in_flight = False
         self._timer: Timer | None = None
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._rows: dict[str, Any] = {}
@@ -72,12 +74,25 @@ class LiveTable(DataTable):
             self.reload()
 
     def reload(self) -> None:
-        """Fetch the current window now (cancelling any fetch in flight and the pending tick)."""
+        """Fetch the current window now, or as soon as the fetch in flight returns (never two at once)."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
         self._gen += 1
+        if not self._in_flight:
+            self._start()
+
+    def _start(self) -> None:
+        self._in_flight = True
         self._fetch(self._gen, self.window_offset, self.filter_text)
+
+    def _returned(self, gen: int) -> bool:
+        """A fetch came back; whether it is current (else the newer request is fetched now)."""
+        self._in_flight = False
+        if gen != self._gen:
+            self._start()
+            return False
+        return True
 
     @work(thread=True, exclusive=True, group="page")
     def _fetch(self, gen: int, offset: int, text: str) -> None:
@@ -110,7 +125,7 @@ class LiveTable(DataTable):
     # --- applying a window -------------------------------------------------------------------
     def on_page_failed(self, message: PageFailed) -> None:
         message.stop()
-        if message.gen != self._gen:
+        if not self._returned(message.gen):
             return
         if message.error != self.last_problem:
             self.last_problem = message.error
@@ -119,8 +134,8 @@ class LiveTable(DataTable):
 
     def on_page_loaded(self, message: PageLoaded) -> None:
         message.stop()
-        if message.gen != self._gen:
-            return  # a stale fetch: the newer one arms the timer
+        if not self._returned(message.gen):
+            return  # stale (the filter or window changed meanwhile): the newer fetch arms the timer
         self.last_problem = ""
         page = message.page
         self.row_total = page.total
