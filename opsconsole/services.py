@@ -40,6 +40,11 @@ class ActionRefused(Exception):
     """The operator may not do this (read-only console, wrong state); the message says why."""
 
 
+def _like(text: str) -> str:
+    """A LIKE pattern matching ``text`` literally anywhere (``%`` and ``_`` typed by a person are text)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def _dt(ts: float | None) -> datetime:
     return datetime.fromtimestamp(ts or 0, tz=timezone.utc)
 
@@ -95,9 +100,9 @@ class Services:
         if status:
             cond.append(runs.c.status.in_(tuple(status)))
         if text:
-            like = f"%{text}%"
-            cond.append(or_(runs.c.business_key.like(like), runs.c.workflow.like(like), runs.c.status.like(like),
-                            runs.c.last_error.like(like), runs.c.correlation_id.like(like)))
+            like = _like(text)
+            cond.append(or_(*(col.like(like, escape="\\") for col in (
+                runs.c.business_key, runs.c.workflow, runs.c.status, runs.c.last_error, runs.c.correlation_id))))
 
         def q(c):
             rows = c.execute(select(runs, _RETRIES).where(*cond).order_by(runs.c.id.desc()).offset(offset).limit(limit)).mappings().all()
@@ -113,10 +118,10 @@ class Services:
         if states:
             cond.append(exceptions.c.state.in_(tuple(states)))
         if text:
-            like = f"%{text}%"
-            cond.append(or_(exceptions.c.business_key.like(like), exceptions.c.workflow.like(like),
-                            exceptions.c.category.like(like), exceptions.c.last_error.like(like),
-                            exceptions.c.system.like(like)))
+            like = _like(text)
+            cond.append(or_(*(col.like(like, escape="\\") for col in (
+                exceptions.c.business_key, exceptions.c.workflow, exceptions.c.category, exceptions.c.last_error,
+                exceptions.c.system))))
 
         def q(c):
             rows = c.execute(select(exceptions).where(*cond).order_by(exceptions.c.id.desc()).offset(offset).limit(limit)).mappings().all()

@@ -118,16 +118,19 @@ def _iso_date(ms: int) -> str:
 
 
 def add_customers(store: CrmStore, rng: random.Random, count: int, *, base_ms: int = BASE_MS) -> list[tuple[str, str]]:
-    """``count`` generated customers with unique names and domains."""
-    taken = {r["properties"].get("name") for r in store.objects["companies"].values()}
+    """``count`` generated customers, each a different company: unique names even without their
+    legal suffix ("Iron Analytics Inc." and "Iron Analytics Ltd" would be one customer), and unique
+    domains."""
+    taken = {(r["properties"].get("name") or "").rsplit(" ", 1)[0] for r in store.objects["companies"].values()}
     out = []
     for _ in range(count):
         base = f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}"
-        name, n = f"{base} {rng.choice(_SUFFIX)}", 1
-        while name in taken:
+        stem, n = base, 1
+        while stem in taken:
             n += 1
-            name = f"{base} {n} {rng.choice(_SUFFIX)}"
-        taken.add(name)
+            stem = f"{base} {n}"
+        taken.add(stem)
+        name = f"{stem} {rng.choice(_SUFFIX)}"
         slug = "".join(ch for ch in name.lower().rsplit(" ", 1)[0] if ch.isalnum())
         idx = rng.randrange(len(_COUNTRIES))
         vat = _COUNTRIES[idx][3].format(rng.randrange(10 ** 7, 10 ** 9))

@@ -101,5 +101,8 @@ def test_kill_nine_at_every_fault_point_loses_nothing_and_duplicates_nothing(tmp
         keys = [r[0] for r in conn.execute("select event_key from inbox where source='hubspot' and event_key not like 'poll:%'")]
         assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
         assert conn.execute("select count(*) from exceptions where state in ('open','acknowledged')").fetchone()[0] == 0
+        customers = conn.execute("select count(*) from customers").fetchone()[0]
+        contact_xrefs = conn.execute("select count(*) from xrefs where system='xero' and object_type='contact'").fetchone()[0]
+    assert customers == n and contact_xrefs == n
     assert len(keys) == len(set(keys))
     assert set(keys) == sent_ids

@@ -20,7 +20,7 @@ class RunsTable(LiveTable):
     PANE = "runs"
     COLUMNS = (
         ("id", "id"), ("workflow", "workflow"), ("business_key", "business key"), ("status", "status"),
-        ("step", "step"), ("attempt", "att"), ("age", "age"), ("last_error", "last error"),
+        ("step", "step"), ("retries", "retries"), ("age", "age"), ("last_error", "last error"),
     )
 
     def fetch(self, offset: int, limit: int, text: str) -> Page[RunRow]:
@@ -28,8 +28,9 @@ class RunsTable(LiveTable):
 
     def cells(self, row: RunRow) -> tuple[Cell, ...]:
         return (
-            str(row.id), plain(trunc(clean(row.workflow), 20)), plain(trunc(clean(row.business_key), 24)),
-            status_text(row.status), plain(trunc(clean(row.current_step), 20)), str(row.attempt), age(row.age_s),
+            str(row.id), plain(trunc(clean(row.workflow), 16)), plain(trunc(clean(row.business_key), 24)),
+            status_text(row.status), plain(trunc(clean(row.current_step), 18)),
+            plain(str(row.retries), style="yellow" if row.retries else "dim"), age(row.age_s),
             plain(trunc(clean(row.last_error), 60), style="red"),
         )
 
