@@ -121,17 +121,18 @@ def add_customers(store: CrmStore, rng: random.Random, count: int, *, base_ms: i
     """``count`` generated customers, each a different company: unique names even without their
     legal suffix ("Iron Analytics Inc." and "Iron Analytics Ltd" would be one customer), and unique
     domains."""
-    taken = {(r["properties"].get("name") or "").rsplit(" ", 1)[0] for r in store.objects["companies"].values()}
+    taken = {r["properties"].get("domain") for r in store.objects["companies"].values()}
     out = []
     for _ in range(count):
         base = f"{rng.choice(_ADJ)} {rng.choice(_NOUN)}"
         stem, n = base, 1
-        while stem in taken:
+        slug = "".join(ch for ch in stem.lower() if ch.isalnum())
+        while f"{slug}.example" in taken:
             n += 1
             stem = f"{base} {n}"
-        taken.add(stem)
+            slug = "".join(ch for ch in stem.lower() if ch.isalnum())
+        taken.add(f"{slug}.example")
         name = f"{stem} {rng.choice(_SUFFIX)}"
-        slug = "".join(ch for ch in name.lower().rsplit(" ", 1)[0] if ch.isalnum())
         idx = rng.randrange(len(_COUNTRIES))
         vat = _COUNTRIES[idx][3].format(rng.randrange(10 ** 7, 10 ** 9))
         out.append(add_customer(store, rng, name=name, domain=f"{slug}.example", country_idx=idx, vat_number=vat, base_ms=base_ms))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import threading
 
 POINTS = ("after_inbox_write", "after_target_confirmed", "in_group_commit")
 
@@ -21,11 +22,14 @@ class FaultPoints:
         self.probabilities = dict(probabilities or {})
         self.log_path = log_path
         self._rng = random.Random()
+        # two threads (the writer and the event loop) can reach points at once: one logs and kills
+        self._dying = threading.Lock()
 
     def hit(self, name: str) -> None:
         p = self.probabilities.get(name)
         if not p or self._rng.random() >= p:
             return
+        self._dying.acquire()  # never released: the process is about to die
         if self.log_path:
             fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             os.write(fd, f"{name}\n".encode())

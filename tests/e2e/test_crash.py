@@ -35,7 +35,7 @@ def test_kill_nine_at_every_fault_point_loses_nothing_and_duplicates_nothing(tmp
     sb = SandboxProcess(tmp_path / "sandboxes", companies=QUOTES, scenario=False)
     crash_log = tmp_path / "crashes.log"
     port = free_port()
-    probabilities = {"after_inbox_write": 0.12, "after_target_confirmed": 0.05, "in_group_commit": 0.03}
+    probabilities = {"after_inbox_write": 0.12, "after_target_confirmed": 0.03, "in_group_commit": 0.03}
     env = worker_env(tmp_path, sb.info, ingress_port=port,
                      OPSCONSOLE_CRASH_POINTS=json.dumps(probabilities), OPSCONSOLE_CRASH_LOG=str(crash_log),
                      OPSCONSOLE_LEASE_TTL_S="1.0", OPSCONSOLE_SCHEDULE__HUBSPOT_POLL_S="2",
@@ -53,6 +53,10 @@ def test_kill_nine_at_every_fault_point_loses_nothing_and_duplicates_nothing(tmp
             enough = kills >= MIN_KILLS and all(hits[p] >= 1 for p in POINTS)
             if enough:
                 break
+            if starts:  # fresh webhooks for every incarnation, so the inbox fault point keeps being reached
+                more = sb.http.post(f"{sb.info.hubspot_url}/_sandbox/bulk-quotes", json={"count": 3}).json()
+                sb.approve(more["quote_ids"])
+                approved += more["quote_ids"]
             worker = WorkerProcess(tmp_path, env, name=f"worker{starts}")
             starts += 1
             worker.wait_running(30)
@@ -90,7 +94,12 @@ def test_kill_nine_at_every_fault_point_loses_nothing_and_duplicates_nothing(tmp
     n = len(approved)
     assert _store_counts(db) == (n, n), "every approved quote has exactly one run, succeeded"
     # exactly one contact, sales order and invoice per approved quote in the ERP
-    assert (len(contacts), len(quotes), len(invoices)) == (n, n, n), sb_state
+    with sqlite3.connect(db) as conn:
+        shared = conn.execute("select canonical_id, group_concat(external_id) from xrefs where system='hubspot' "
+                              "group by canonical_id having count(*) > 1").fetchall()
+        matched = conn.execute("select json_extract(response, '$.matched_by'), count(*) from steps "
+                               "where name='validate' group by 1").fetchall()
+    assert (len(contacts), len(quotes), len(invoices)) == (n, n, n), (sb_state, shared, matched)
     assert len({c["Name"] for c in contacts}) == n
     assert len({q["Reference"] for q in quotes}) == n
     assert {q["Status"] for q in quotes} == {"ACCEPTED"}
