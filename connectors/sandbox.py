@@ -127,11 +127,11 @@ class QuietServer(uvicorn.Server):
         return contextlib.nullcontext()
 
 
-def make_server(app, host: str = "127.0.0.1", port: int = 0, *, loop: str = "auto") -> QuietServer:
+def make_server(app, host: str = "127.0.0.1", port: int = 0, *, loop: str = "auto", lifespan: str = "on") -> QuietServer:
     port = port or free_port(host)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, loop=loop,
-        http="httptools", lifespan="on", timeout_keep_alive=30, backlog=2048,
+        http="httptools", lifespan=lifespan, timeout_keep_alive=30, backlog=2048,
         proxy_headers=False, server_header=False, date_header=False,
     )
     return QuietServer(config)

@@ -143,7 +143,10 @@ class Engine:
         secrets_ = [resolve_secret(s) for s in self.settings.hubspot.webhook_secret.split(",") if s]
         app = build_ingress(self.env, public_url=lambda: self.public_url, secrets=secrets_,
                             on_runs=lambda accepted: [self.runner.submit(a.run_id, a.run_row) for a in accepted], health=self.health)
-        self._server = make_server(app, self.settings.ingress_host, self.settings.ingress_port, loop="none")
+        # lifespan off: the ingress has no start-up work, and a lifespan task outliving a stopped
+        # loop is noise on the operator's terminal
+        self._server = make_server(app, self.settings.ingress_host, self.settings.ingress_port, loop="none",
+                                   lifespan="off")
         self.ingress_url = f"http://{self.settings.ingress_host}:{self._server.config.port}"
         task = asyncio.create_task(self._server.serve(), name="ingress")
         self._tasks.append(task)
@@ -227,6 +230,9 @@ class Engine:
             ingress = next((t for t in self._tasks if t.get_name() == "ingress"), None)
             if ingress is not None:
                 await asyncio.wait({ingress}, timeout=3)
+                if not ingress.done():
+                    self._server.force_exit = True
+                    await asyncio.wait({ingress}, timeout=2)
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
         if self.runner is not None:

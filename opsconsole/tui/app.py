@@ -177,6 +177,10 @@ class OpsConsoleApp(App):
         except Exception as exc:
             self.post_message(ActionFailed("retry", f"{type(exc).__name__}: {exc}"))
             return
+        if run_id is None:  # a malformed event: there is no step to run again
+            self.post_message(ActionRefusedNotice(
+                f"exception {exception_id} is a malformed event with no run: nothing to retry; fix the sender"))
+            return
         self.post_message(RetryPreview(exception_id, run_id, step))  # type: ignore[arg-type]
 
     def on_retry_preview(self, message: RetryPreview) -> None:
