@@ -95,4 +95,10 @@ async def test_429_storm_is_retried_and_all_succeed(engine, sandboxes):
     assert _q(engine, select(func.count()).select_from(exceptions))[0][0] == 0
     retried = _q(engine, select(func.sum(steps.c.attempts - 1)).where(steps.c.target_system == "xero"))[0][0]
     assert retried == 5
+    # and the console sees them: each run's retries
+    from opsconsole.services import Services
+
+    services = Services(engine.settings, audit=engine.audit)
+    assert sum(r.retries for r in services.runs().rows) == 5
+    services.close()
     assert sandboxes.xero_state()["counts"]["invoices"] == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sqlalchemy import update
 
 from opsconsole.store import tables as t
@@ -78,17 +80,24 @@ async def test_retry_on_a_run_without_exception_is_refused(seeded_services):
         assert "run 5 has no open exception to retry" in notifications(app)
 
 
-async def test_services_refusal_is_shown(seeded_services):
+async def test_retry_of_a_malformed_event_is_refused_before_asking(seeded_services):
     app = make_app(seeded_services)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(app, pilot)
         await select(app, pilot, "exceptions", "13")  # a malformed event: no run to retry
         await pilot.press("r")
         await settle(app, pilot)
-        await pilot.press("enter")
-        await settle(app, pilot)
-        assert any("malformed event with no run" in n for n in notifications(app))
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("malformed event with no run: nothing to retry" in n for n in notifications(app))
         assert store_rows(seeded_services, t.commands) == []
+
+
+def test_services_refuse_a_malformed_event_retry_too(seeded_services):
+    from opsconsole.services import ActionRefused
+
+    with pytest.raises(ActionRefused, match="malformed event with no run"):
+        seeded_services.retry(13)
+    assert store_rows(seeded_services, t.commands) == []
 
 
 async def test_read_only_services_make_a_read_only_console(seeded_services):
