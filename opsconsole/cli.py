@@ -67,8 +67,8 @@ def _run_console(settings, *, attach: bool, read_only: bool, operator: str | Non
             stop_process(sandbox_proc)
 
 
-def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, companies: int) -> None:
-    from opsconsole.demo import DemoDriver, demo_settings, fresh_store
+def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, companies: int | None) -> None:
+    from opsconsole.demo import DemoDriver, demo_settings, fresh_store, load_scenario
     from opsconsole.sandboxes import SandboxInfo, start_process
 
     var_dir = Path("var")
@@ -84,10 +84,11 @@ def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, c
     if fresh:
         fresh_store(var_dir)
     click.echo("starting the sandboxes…")
-    proc, sandboxes = start_process(var_dir, companies=companies)
+    scenario = load_scenario()
+    proc, sandboxes = start_process(var_dir, companies=companies or scenario["companies"], seed=scenario["seed"])
     settings = demo_settings(var_dir, sandboxes)
     _run_console(settings, attach=False, read_only=read_only, operator=operator,
-                 demo_driver=lambda ingress: DemoDriver(sandboxes, ingress).start(), sandbox_proc=proc)
+                 demo_driver=lambda ingress: DemoDriver(sandboxes, ingress, scenario).start(), sandbox_proc=proc)
 
 
 def _demo_running(var_dir: Path):
@@ -118,16 +119,17 @@ def console(attach: bool, read_only: bool, operator: str | None) -> None:
     from opsconsole.settings import config_path
 
     if config_path() is None:
-        _demo(fresh=True, attach=attach, read_only=read_only, operator=operator, companies=50)
+        _demo(fresh=True, attach=attach, read_only=read_only, operator=operator, companies=None)
         return
     _run_console(_settings(), attach=attach, read_only=read_only, operator=operator)
 
 
 @main.command()
-@click.option("--companies", default=50, show_default=True, help="Companies (each with a quote) seeded in the CRM sandbox.")
+@click.option("--companies", type=int, help="Companies (each with a quote) seeded in the CRM sandbox "
+              "(default: data/demo/scenario.toml).")
 @click.option("--read-only", is_flag=True, help="Disable every action.")
 @click.option("--as", "operator", metavar="NAME", help="Operator name.")
-def demo(companies: int, read_only: bool, operator: str | None) -> None:
+def demo(companies: int | None, read_only: bool, operator: str | None) -> None:
     """Start the demo on a fresh store under ./var: sandboxes, engine and console.
 
     A second `opsconsole demo` in the same directory while one runs attaches to it instead.

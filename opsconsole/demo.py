@@ -11,9 +11,10 @@ delivery (a validation exception).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
+import tomllib
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,11 @@ from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XER
 from opsconsole.settings import ConnectorSettings, ScheduleSettings, Settings, load_settings
 
 DEMO_DB = "demo.db"
+
+
+def load_scenario() -> dict:
+    """The demo's timeline from data/demo/scenario.toml (shipped inside the package)."""
+    return tomllib.loads(resources.files("opsconsole.data").joinpath("demo/scenario.toml").read_text())
 
 
 def demo_settings(var_dir: Path, sandboxes: SandboxInfo, **overrides) -> Settings:
@@ -43,10 +49,10 @@ def fresh_store(var_dir: Path) -> None:
 class DemoDriver:
     """Approves quotes in the HubSpot sandbox over time, as sales people would."""
 
-    def __init__(self, sandboxes: SandboxInfo, ingress_url: str, *, tick_s: float = 1.5) -> None:
+    def __init__(self, sandboxes: SandboxInfo, ingress_url: str, scenario: dict | None = None) -> None:
         self.sb = sandboxes
         self.ingress_url = ingress_url
-        self.tick_s = tick_s
+        self.plan = scenario or load_scenario()
         self.stop = threading.Event()
         self.log: list[str] = []
         self._thread = threading.Thread(target=self._main, name="demo-driver", daemon=True)
@@ -75,18 +81,20 @@ class DemoDriver:
             http.post(f"{self.sb.hubspot_url}/_sandbox/quotes/{qid}/approve", params={"deliver": str(deliver).lower()})
         self.log.append(f"approved {len(ids)} quotes" + ("" if deliver else " (webhook withheld)"))
 
-    def _forged_and_malformed(self, http: httpx.Client) -> None:
+    def _forged_and_malformed(self, http: httpx.Client, *, forged: bool, malformed: bool) -> None:
         from connectors.webhooks import sign_hubspot_v3
 
         url = f"{self.ingress_url}/webhooks/hubspot"
         ts = int(time.time() * 1000)
-        body = b'[{"eventId": 1, "subscriptionType": "object.propertyChange", "objectId": 1}]'
-        http.post(url, content=body, headers={"X-HubSpot-Signature-v3": "forged", "X-HubSpot-Request-Timestamp": str(ts),
-                                              "Content-Type": "application/json"})
-        bad = b'[{"subscriptionType": "object.propertyChange", "objectTypeId": "0-14", "propertyName": "hs_status"}]'
-        sig = sign_hubspot_v3(HUBSPOT_SECRET, "POST", url, bad, ts)
-        http.post(url, content=bad, headers={"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts),
-                                             "Content-Type": "application/json"})
+        if forged:
+            body = b'[{"eventId": 1, "subscriptionType": "object.propertyChange", "objectId": 1}]'
+            http.post(url, content=body, headers={"X-HubSpot-Signature-v3": "forged",
+                                                  "X-HubSpot-Request-Timestamp": str(ts), "Content-Type": "application/json"})
+        if malformed:
+            bad = b'[{"subscriptionType": "object.propertyChange", "objectTypeId": "0-14", "propertyName": "hs_status"}]'
+            sig = sign_hubspot_v3(HUBSPOT_SECRET, "POST", url, bad, ts)
+            http.post(url, content=bad, headers={"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts),
+                                                 "Content-Type": "application/json"})
 
     def _main(self) -> None:
         with httpx.Client(timeout=10) as http:
@@ -102,24 +110,23 @@ class DemoDriver:
         special = [str(scenario.get("missing_tax", ""))] + [str(q) for q in scenario.get("duplicate_pair", [])]
         special = [q for q in special if q]
         rest = [q for q in self._quote_ids(http) if q not in special]
-        first, rest = rest[:5], rest[5:]
+        opening, storm, steady = self.plan["opening"], self.plan["storm"], self.plan["steady"]
+        first, rest = rest[:opening["ordinary"]], rest[opening["ordinary"]:]
         self._approve(http, special + first)
-        self._forged_and_malformed(http)
-        if self.stop.wait(4):
+        self._forged_and_malformed(http, forged=opening["forged_webhook"], malformed=opening["malformed_webhook"])
+        if self.stop.wait(storm["after_s"]):
             return
         # a burst of ERP 429s while the next wave arrives: retries, then all succeed
-        http.post(f"{self.sb.xero_url}/_sandbox/faults", json={"profile": "storm429", "storm": 12, "retry_after": 1})
-        wave, rest = rest[:10], rest[10:]
+        http.post(f"{self.sb.xero_url}/_sandbox/faults",
+                  json={"profile": "storm429", "storm": storm["requests"], "retry_after": storm["retry_after_s"]})
+        wave, rest = rest[:storm["wave"]], rest[storm["wave"]:]
         self._approve(http, wave)
-        withheld, rest = rest[:2], rest[2:]
+        withheld, rest = rest[:storm["withheld"]], rest[storm["withheld"]:]
         self._approve(http, withheld, deliver=False)
-        if self.stop.wait(3):
+        if self.stop.wait(storm["lasts_s"]):
             return
         http.post(f"{self.sb.xero_url}/_sandbox/faults", json={"profile": "demo"})
-        while rest and not self.stop.wait(self.tick_s):
-            batch, rest = rest[:2], rest[2:]
+        while rest and not self.stop.wait(steady["every_s"]):
+            batch, rest = rest[:steady["batch"]], rest[steady["batch"]:]
             self._approve(http, batch)
 
-
-def describe(sandboxes: SandboxInfo) -> str:
-    return json.dumps(sandboxes.scenario)
