@@ -13,14 +13,13 @@ import secrets
 import time
 from pathlib import Path
 
-from connectors import registry
 from opsconsole.engine import commands as command_exec
 from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.faultpoints import FaultPoints
 from opsconsole.engine.ingress import build_ingress
 from opsconsole.engine.lease import Lease, LeaseLost, default_holder
 from opsconsole.engine.runner import Runner
-from opsconsole.engine.runtime import EngineEnv
+from opsconsole.engine.runtime import EngineEnv, build_clients
 from opsconsole.engine.scheduler import HubSpotPoll, build_scheduler
 from opsconsole.settings import Settings, resolve_secret
 from opsconsole.store.db import make_engine
@@ -97,7 +96,7 @@ class Engine:
             await asyncio.sleep(min(1.0, self.settings.lease_ttl_s / 3))
         self.writer = Writer(self.write_engine, fence=self.lease.check,
                              on_commit_point=lambda: self.faults.hit("in_group_commit")).start()
-        self.env = EngineEnv(self.settings, self.writer, self.read_engine, self._clients(), self.faults)
+        self.env = EngineEnv(self.settings, self.writer, self.read_engine, build_clients(self.settings), self.faults)
         self.runner = Runner(self.env)
         self.poll = HubSpotPoll(self.env, self.runner.submit)
         self._store_config = await asyncio.to_thread(self.store_config)
@@ -127,15 +126,6 @@ class Engine:
         with self.write_engine.begin() as conn:
             conn.execute(update(lease_table).where(lease_table.c.name == self.lease.name,
                                                    lease_table.c.fencing == self.lease.fencing).values(info=self.lease.info))
-
-    def _clients(self) -> dict:
-        out = {}
-        for name, cfg in (("hubspot", self.settings.hubspot), ("xero", self.settings.xero)):
-            options = {"tenant_id": cfg.tenant_id} if name == "xero" else {}
-            out[name] = registry.load(name).client(
-                cfg.base_url, token=resolve_secret(cfg.token), transport=self.settings.http_transport,
-                timeout_s=cfg.timeout_s, max_connections=cfg.max_connections, **options)
-        return out
 
     async def _start_ingress(self) -> None:
         from connectors.sandbox import make_server

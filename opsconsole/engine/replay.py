@@ -9,24 +9,14 @@ import json
 from sqlalchemy import Engine, select
 
 from canonical.mapping import CURRENT_VERSION, MappingError
-from connectors import registry
 from connectors.errors import ConnectorError
-from opsconsole.engine.runtime import EngineEnv
+from opsconsole.engine.runtime import EngineEnv, build_clients
 from opsconsole.engine.workflows import WORKFLOWS
 from opsconsole.engine import records
 from opsconsole.engine.workflows.base import NEW_CUSTOMER, RunState
-from opsconsole.settings import Settings, resolve_secret
+from opsconsole.settings import Settings
 from opsconsole.store.tables import runs, steps
 from opsconsole.viewmodels import PlannedStep, ReplayPlan
-
-
-def _clients(settings: Settings) -> dict:
-    out = {}
-    for name, cfg in (("hubspot", settings.hubspot), ("xero", settings.xero)):
-        options = {"tenant_id": cfg.tenant_id} if name == "xero" else {}
-        out[name] = registry.load(name).client(cfg.base_url, token=resolve_secret(cfg.token),
-                                               transport="httpx", timeout_s=cfg.timeout_s, max_connections=4, **options)
-    return out
 
 
 def _pretty(value) -> list[str]:
@@ -56,7 +46,7 @@ async def plan_replay(settings: Settings, read_engine: Engine, run_id: int, from
     start = names.index(from_step)
     state.results = {n: r["response"] for n, r in rows.items()
                      if r["status"] in ("succeeded", "skipped") and names.index(n) < start}
-    env = EngineEnv(settings, writer=None, read_engine=read_engine, clients=_clients(settings))  # type: ignore[arg-type]
+    env = EngineEnv(settings, writer=None, read_engine=read_engine, clients=build_clients(settings, transport="httpx", max_connections=4))  # type: ignore[arg-type]
     problems: list[str] = []
     planned: list[PlannedStep] = []
     try:

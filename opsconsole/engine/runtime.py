@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from opsconsole.engine.faultpoints import FaultPoints
 from opsconsole.engine.tracing import new_span_id, traceparent
-from opsconsole.settings import Settings
+from opsconsole.settings import Settings, resolve_secret
 from opsconsole.store.writer import Writer
 
 T = TypeVar("T")
@@ -37,3 +37,16 @@ class EngineEnv:
                 return fn(conn)
             finally:
                 conn.rollback()
+
+
+def build_clients(settings: Settings, *, transport: str | None = None, max_connections: int | None = None) -> dict:
+    """One client per configured connector, found through the registry (credentials resolved here)."""
+    from connectors import registry
+
+    out = {}
+    for name, cfg in (("hubspot", settings.hubspot), ("xero", settings.xero)):
+        options = {"tenant_id": cfg.tenant_id} if name == "xero" else {}
+        out[name] = registry.load(name).client(
+            cfg.base_url, token=resolve_secret(cfg.token), transport=transport or settings.http_transport,
+            timeout_s=cfg.timeout_s, max_connections=max_connections or cfg.max_connections, **options)
+    return out
