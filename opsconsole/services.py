@@ -192,10 +192,15 @@ class Services:
     def _command(self, kind: str, target: str, params: dict, message: str) -> CommandReceipt:
         if self.read_only:
             raise ActionRefused("this console is read-only (--read-only): actions are disabled")
-        with self._write.begin() as conn:
-            cid = conn.execute(insert(commands).values(kind=kind, target=target, params=params, actor=self.operator,
-                                                       status="queued", created_at=time.time())).inserted_primary_key[0]
-            self.audit.append(conn, self.operator, f"{kind}.requested", target, {"command": cid, **params})
+        try:
+            with self._write.begin() as conn:
+                cid = conn.execute(insert(commands).values(kind=kind, target=target, params=params, actor=self.operator,
+                                                           status="queued", created_at=time.time())).inserted_primary_key[0]
+                self.audit.append(conn, self.operator, f"{kind}.requested", target, {"command": cid, **params})
+        except BaseException:
+            self.audit.discard_pending()
+            raise
+        self.audit.flush_head()
         return CommandReceipt(cid, kind, target, message)
 
     def retry(self, exception_id: int) -> CommandReceipt:

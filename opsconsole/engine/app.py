@@ -95,7 +95,9 @@ class Engine:
                 return False
             await asyncio.sleep(min(1.0, self.settings.lease_ttl_s / 3))
         self.writer = Writer(self.write_engine, fence=self.lease.check,
-                             on_commit_point=lambda: self.faults.hit("in_group_commit")).start()
+                             on_commit_point=lambda: self.faults.hit("in_group_commit"),
+                             on_committed=self.audit.flush_head,
+                             on_rolled_back=self.audit.discard_pending).start()
         self.env = EngineEnv(self.settings, self.writer, self.read_engine, build_clients(self.settings), self.faults)
         self.runner = Runner(self.env)
         self.poll = HubSpotPoll(self.env, self.runner.submit)

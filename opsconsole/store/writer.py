@@ -1,9 +1,9 @@
 """The one writer: every engine write goes through here, in group commits.
 
 Callers submit small functions of a Connection; a dedicated thread drains the queue and runs what
-it finds in ONE ``BEGIN IMMEDIATE`` transaction (a SAVEPOINT per operation, so one failing operation
-does not poison the others), checks the lease's fencing number, commits, and only then resolves
-each caller's future. One fsync covers many events: that is what makes synchronous=FULL affordable.
+it finds in ONE ``BEGIN IMMEDIATE`` transaction, checks the lease's fencing number, commits, and
+only then resolves each caller's future. If an operation raises, the batch is rolled back and redone
+with a SAVEPOINT per operation, so one failing operation never sinks the others. One fsync covers many events: that is what makes synchronous=FULL affordable.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Writer:
             (the lease's fencing check).
         on_commit_point: called inside every transaction after the operations ran and before the
             commit (the crash test's ``in_group_commit`` fault point).
+        on_committed: called after every successful commit (the audit head is written then).
+        on_rolled_back: called when a batch did not commit.
     """
 
     def __init__(
@@ -43,10 +45,14 @@ class Writer:
         *,
         fence: Callable[[Connection], None] | None = None,
         on_commit_point: Callable[[], None] | None = None,
+        on_committed: Callable[[], None] | None = None,
+        on_rolled_back: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.fence = fence
         self.on_commit_point = on_commit_point
+        self.on_committed = on_committed
+        self.on_rolled_back = on_rolled_back
         self._queue: queue.SimpleQueue[tuple[Op, Future] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
         self._stopped = False
@@ -113,41 +119,67 @@ class Writer:
                 item[1].set_exception(WriterStopped("the store writer has stopped"))
 
     def _commit(self, batch: list[tuple[Op, Future]]) -> None:
-        results: list[tuple[Future, Any, BaseException | None]] = []
-        try:
-            with self.engine.connect() as conn:
-                with conn.begin():
-                    if self.fence is not None:
-                        self.fence(conn)
-                    if len(batch) == 1:
-                        # alone in its commit: its failure can roll the whole transaction back,
-                        # so the SAVEPOINT round trips are not needed
-                        op, fut = batch[0]
-                        if fut.set_running_or_notify_cancel():
-                            results.append((fut, op(conn), None))
-                    for op, fut in (batch if len(batch) > 1 else ()):
-                        if not fut.set_running_or_notify_cancel():
-                            continue
-                        nested = conn.begin_nested()
-                        try:
-                            value = op(conn)
-                        except Exception as exc:  # one bad operation must not sink the batch
-                            nested.rollback()
-                            results.append((fut, None, exc))
-                        else:
-                            nested.commit()
-                            results.append((fut, value, None))
-                    if self.on_commit_point is not None:
-                        self.on_commit_point()
-        except BaseException as exc:  # the commit itself failed (or the fence refused it)
-            for _op, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
+        live = [(op, fut) for op, fut in batch if fut.set_running_or_notify_cancel()]
+        if not live:
             return
+        try:
+            results = self._transaction(live, isolate=False)
+        except _OpFailed:
+            # one operation raised: redo the batch with each operation under its own SAVEPOINT, so
+            # the others still commit (rare, so the common path pays for no savepoints at all)
+            try:
+                results = self._transaction(live, isolate=True)
+            except BaseException as exc:
+                self._fail(live, exc)
+                return
+        except BaseException as exc:  # the commit itself failed (or the fence refused it)
+            self._fail(live, exc)
+            return
+        if self.on_committed is not None:
+            self.on_committed()
         self.commits += 1
-        self.ops += len(batch)
+        self.ops += len(live)
         for fut, value, exc in results:
             if exc is not None:
                 fut.set_exception(exc)
             else:
                 fut.set_result(value)
+
+    def _fail(self, live: list[tuple[Op, Future]], exc: BaseException) -> None:
+        if self.on_rolled_back is not None:
+            self.on_rolled_back()
+        for _op, fut in live:
+            if not fut.done():
+                fut.set_exception(exc)
+
+    def _transaction(self, live: list[tuple[Op, Future]], *, isolate: bool) -> list[tuple[Future, Any, BaseException | None]]:
+        results: list[tuple[Future, Any, BaseException | None]] = []
+        with self.engine.connect() as conn:
+            with conn.begin():
+                if self.fence is not None:
+                    self.fence(conn)
+                for op, fut in live:
+                    if not isolate:
+                        try:
+                            results.append((fut, op(conn), None))
+                        except Exception as exc:
+                            raise _OpFailed() from exc
+                        continue
+                    # plain SQL savepoints: SQLAlchemy's begin_nested compiles a new statement each time
+                    conn.exec_driver_sql("SAVEPOINT writer_op")
+                    try:
+                        value = op(conn)
+                    except Exception as exc:
+                        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT writer_op")
+                        conn.exec_driver_sql("RELEASE SAVEPOINT writer_op")
+                        results.append((fut, None, exc))
+                    else:
+                        conn.exec_driver_sql("RELEASE SAVEPOINT writer_op")
+                        results.append((fut, value, None))
+                if self.on_commit_point is not None:
+                    self.on_commit_point()
+        return results
+
+
+class _OpFailed(Exception):
+    """An operation of an optimistic (savepoint-free) batch raised; the batch is redone isolated."""

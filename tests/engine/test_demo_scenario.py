@@ -48,9 +48,10 @@ async def _story(tmp_path, sandboxes):
         assert len(errors) == 2
         assert "has no tax number (vat_number)" in errors[0] and "Northwind Traders" in errors[0]
         assert "lacks eventId, objectId" in errors[1]
-        # the 429 storm was retried, nothing became an exception because of it
-        assert retried >= 1
-        assert sandboxes.xero_state()["faults"]["injected_429"] == scenario["storm"]["requests"]
+        # the 429 storm was retried (each 429 exactly once more), nothing became an exception because of it
+        injected = sandboxes.xero_state()["faults"]["injected_429"]
+        assert 1 <= injected <= scenario["storm"]["requests"]
+        assert retried == injected
         # the forged webhook was refused and counted
         assert _n(engine, rejected_webhooks) == 1
         # Acme Corporation and ACME Corp. are one ERP contact

@@ -17,9 +17,10 @@ def chain(tmp_path):
     upgrade(url)
     eng = make_engine(url, write=True)
     log = AuditLog(b"k" * 32, tmp_path / "audit.head")
-    with eng.begin() as c:
-        for i in range(5):
+    for i in range(5):
+        with eng.begin() as c:
             log.append(c, "alice", "retry.requested", f"exception:{i}", {"n": i})
+        log.flush_head()
     return eng, log
 
 
@@ -60,3 +61,24 @@ def test_cut_off_tail_is_detected_by_the_head_outside_the_store(chain):
 def test_wrong_key_fails(chain):
     eng, _ = chain
     assert not _verify(eng, AuditLog(b"x" * 32)).ok
+
+
+def test_a_head_one_behind_after_a_crash_still_verifies(chain, tmp_path):
+    eng, log = chain
+    with eng.begin() as c:
+        log.append(c, "bob", "replay.requested", "run:1")
+    # crash before flush_head: the head file still names entry 5
+    assert _verify(eng, log).ok
+
+
+def test_a_rolled_back_entry_never_reaches_the_head(chain):
+    eng, log = chain
+    try:
+        with eng.begin() as c:
+            log.append(c, "bob", "replay.requested", "run:1")
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        log.discard_pending()
+    log.flush_head()
+    v = _verify(eng, log)
+    assert v.ok and v.entries == 5
