@@ -40,7 +40,9 @@ async def _story(tmp_path, sandboxes):
         # every quote gets a run: the withheld ones through the poll; all but Northwind succeed
         await wait_for(lambda: _n(engine, runs, runs.c.status == "succeeded") == quotes - 1, timeout=40)
         assert _n(engine, runs) == quotes
-        assert _n(engine, inbox, inbox.c.event_key.like("poll:%"), inbox.c.status == "processed") == 2
+        # the two withheld approvals can only have come through the poll (which may also win a race
+        # against a webhook still in flight: that webhook then counts as a duplicate)
+        assert _n(engine, inbox, inbox.c.event_key.like("poll:%"), inbox.c.status == "processed") >= 2
         # Northwind: a validation exception naming the field; the malformed delivery: another
         with engine.read_engine.connect() as c:
             errors = sorted(r[0] for r in c.execute(select(exceptions.c.last_error).where(exceptions.c.state == "open")))
