@@ -180,7 +180,7 @@ class Services:
         if info is None:
             return EngineStatus("none", "", None, False, "", 0.0)
         return EngineStatus(self.engine_mode, info.holder, info.fencing, info.alive, info.info.get("ingress", ""),
-                            info.expires_at - self.clock())
+                            info.expires_at - self.clock(), released=info.expires_at == 0.0)
 
     def command(self, command_id: int) -> CommandState:
         row = self._q(lambda c: c.execute(select(commands).where(commands.c.id == command_id)).mappings().first())

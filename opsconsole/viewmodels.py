@@ -150,6 +150,8 @@ class EngineStatus:
     alive: bool
     ingress: str
     expires_in_s: float
+    released: bool = False
+    """The holder gave the lease up on a clean shutdown (no engine runs until another takes it)."""
 
 
 @dataclass(frozen=True)

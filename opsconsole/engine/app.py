@@ -104,7 +104,7 @@ class Engine:
         self._store_config = await asyncio.to_thread(self.store_config)
         await self._start_ingress()
         await asyncio.to_thread(self._record_lease_info)
-        self._tasks = [
+        self._tasks += [  # the ingress task is already in the list
             asyncio.create_task(self.runner.serve(), name="runner"),
             asyncio.create_task(self._renew_lease(), name="lease"),
             asyncio.create_task(self._command_loop(), name="commands"),

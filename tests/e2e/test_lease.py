@@ -65,6 +65,7 @@ def test_second_worker_takes_over_after_the_first_is_killed(tmp_path, sandbox):
     wait_until(lambda: sandbox.xero_state()["counts"]["invoices"] == 1, 15, message="b created the invoice")
     assert b.stop() == 0
     assert "engine stopped: signal SIGTERM" in b.output()
+    assert "Traceback" not in b.output() and "Task was destroyed" not in b.output()
     # a clean stop releases the lease at once
     assert _lease(db)[2] == 0.0
 

@@ -93,3 +93,13 @@ async def test_command_palette_opens_from_keyboard(seeded_services):
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.screen.active_pane == "exceptions"
+
+
+def test_lease_text_says_when_the_engine_stopped_cleanly():
+    from opsconsole.tui.widgets.engine_bar import lease_text
+    from opsconsole.viewmodels import EngineStatus
+
+    released = EngineStatus("attached", "worker:h:1", 2, False, "", -1e9, released=True)
+    assert lease_text(released).plain == "✖ no engine: worker:h:1 stopped and released the lease"
+    expired = EngineStatus("attached", "worker:h:1", 2, False, "", -90.0)
+    assert lease_text(expired).plain == "✖ lease worker:h:1 expired 1m ago"

@@ -17,6 +17,8 @@ def lease_text(engine: EngineStatus | None) -> Text:
         return Text("✖ no engine holds the lease", style="bold red")
     if engine.alive:
         return Text.assemble(("● ", "green"), f"lease {clean(engine.holder)}")
+    if engine.released:
+        return Text(f"✖ no engine: {clean(engine.holder)} stopped and released the lease", style="bold red")
     return Text(f"✖ lease {clean(engine.holder)} expired {age(-engine.expires_in_s)} ago", style="bold red")
 
 
