@@ -115,7 +115,11 @@ def _demo_running(var_dir: Path):
 @click.option("--read-only", is_flag=True, help="Disable every action (retry, replay).")
 @click.option("--as", "operator", metavar="NAME", help="Operator name (forced commands in authorized_keys set it).")
 def console(attach: bool, read_only: bool, operator: str | None) -> None:
-    """Open the console. It runs the engine unless another process holds the lease (then it attaches)."""
+    """Open the console. It runs the engine unless another process holds the lease (then it attaches).
+
+    With no settings file (./opsconsole.toml or $OPSCONSOLE_CONFIG) this is the demo, as
+    `opsconsole demo`; with --attach it watches a demo already running in this directory.
+    """
     from opsconsole.settings import config_path
 
     if config_path() is None:
