@@ -31,6 +31,17 @@ def _record(call: CallRecord) -> None:
         recorder.append(call)
 
 
+class _NoCookies(httpx.Cookies):
+    """Vendor APIs authenticate by token, never by cookie; httpx's per-response cookie extraction
+    (a urllib request object per response) costs more CPU than the rest of a small request."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
 @dataclass
 class ApiResponse:
     status: int
@@ -95,6 +106,7 @@ class ApiClient:
             transport=make_transport(transport, max_connections),
             timeout=httpx.Timeout(timeout_s),
         )
+        self._client._cookies = _NoCookies()
         self.transport_name = transport
 
     # --- hooks -----------------------------------------------------------------------------

@@ -148,7 +148,8 @@ class Runner:
         by_seq = {r["seq"]: r for r in step_rows}
         ctx = dict(run["context"] or {})
         state = RunState(run_id=run_id, workflow=wf.name, business_key=run["business_key"],
-                         correlation_id=run["correlation_id"], mapping_version=run["mapping_version"], context=ctx)
+                         correlation_id=run["correlation_id"], mapping_version=run["mapping_version"], context=ctx,
+                         fresh=fresh is not None)
         state.results = {r["name"]: r["response"] for r in step_rows if r["status"] in ("succeeded", "skipped")}
         correlation.set(state.correlation_id)
         self.stats["runs_started"] += 1
@@ -217,6 +218,8 @@ class Runner:
         def op(conn):
             customer_id, how = records.resolve_customer(conn, **identity) if identity else ("", "none")
             prepared = wf.prepare(self.env, state, customer_id, how)  # raises MappingError: all rolled back
+            state.account_key = prepared.account_key
+            wf.prefetch(conn, state)
             records.write_step(conn, records.StepWrite(
                 run_id=state.run_id, seq=0, name=spec.name, target_system=spec.system, operation=spec.operation,
                 idempotency_key=wf.idempotency_key(spec, state), status="succeeded", attempts=attempts,
@@ -233,7 +236,7 @@ class Runner:
         started = time.time()
         idem = wf.idempotency_key(spec, state)
         payload = wf.build(spec, self.env, state)
-        existing = wf.already_in_target(spec, self.env, state)
+        existing = None if state.fresh else wf.already_in_target(spec, self.env, state)
         if existing is not None:
             await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
                 run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,

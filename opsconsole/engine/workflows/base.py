@@ -41,9 +41,29 @@ class RunState:
     account_key: str = ""
     dry_run: bool = False
     """A replay preview: read only, nothing written anywhere."""
+    fresh: bool = False
+    """Never executed before (just opened by its event): no step of it can have reached a target,
+    so the idempotency check against cross-references is skipped."""
 
 
 NEW_CUSTOMER = "<new customer>"
+
+
+def known_contact(env: "EngineEnv", state: RunState) -> str | None:
+    """The customer's Xero ContactID: prefetched in the matching commit, else read now."""
+    from opsconsole.engine import records
+
+    if "xero_contact" in state.mapped:
+        return state.mapped["xero_contact"]
+    if not state.account_key:
+        return None
+    return env.read(lambda c: records.find_xref(c, state.account_key, "xero", "contact"))
+
+
+def prefetch_contact(conn, state: RunState) -> None:
+    from opsconsole.engine import records
+
+    state.mapped["xero_contact"] = records.find_xref(conn, state.account_key, "xero", "contact")
 
 
 def company_identity(company: dict) -> dict:
@@ -93,6 +113,10 @@ class Workflow(ABC):
         Raises:
             canonical.mapping.MappingError: a mandatory field is missing or wrong (validation).
         """
+
+    def prefetch(self, conn, state: RunState) -> None:
+        """Inside the matching commit: read what later steps need from the store (into
+        ``state.mapped``), saving them a read of their own."""
 
     @abstractmethod
     def build(self, step: StepSpec, env: "EngineEnv", state: RunState) -> Any:

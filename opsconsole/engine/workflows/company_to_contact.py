@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from canonical.mapping import MappingError, company_problems, mapping
-from opsconsole.engine import records
-from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow, company_identity
+from opsconsole.engine.workflows.base import (
+    Prepared, RunState, Sent, StepSpec, Workflow, company_identity, known_contact, prefetch_contact,
+)
 
 
 class CompanyToContact(Workflow):
@@ -38,10 +39,13 @@ class CompanyToContact(Workflow):
         state.mapped["customer"] = mapping(state.mapping_version)["customer"](company, customer_id)
         return Prepared(customer_id, {"customer_id": customer_id, "matched_by": matched_by, "company": str(company["id"])})
 
+    def prefetch(self, conn, state: RunState) -> None:
+        prefetch_contact(conn, state)
+
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         if step.name == "validate":
             return None
-        contact_id = env.read(lambda c: records.find_xref(c, state.account_key, "xero", "contact"))
+        contact_id = known_contact(env, state)
         return mapping(state.mapping_version)["contact"](state.mapped["customer"], contact_id)
 
     async def send(self, step: StepSpec, payload: Any, env, state: RunState, idempotency_key: str,

@@ -14,7 +14,9 @@ from typing import Any
 from canonical.mapping import mapping
 from connectors.hubspot.client import associated_ids
 from opsconsole.engine import records
-from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow, company_identity
+from opsconsole.engine.workflows.base import (
+    Prepared, RunState, Sent, StepSpec, Workflow, company_identity, known_contact, prefetch_contact,
+)
 
 
 def _today():
@@ -69,11 +71,14 @@ class QuoteToOrder(Workflow):
             "legal_name": quote.customer.legal_name, "lines": len(quote.lines), "total": str(quote.total),
         })
 
+    def prefetch(self, conn, state: RunState) -> None:
+        prefetch_contact(conn, state)
+
     def _contact_id(self, env, state: RunState) -> str | None:
         done = state.results.get("upsert_contact")
         if done:
             return done.get("ContactID")
-        return env.read(lambda c: records.find_xref(c, state.account_key, "xero", "contact")) if state.account_key else None
+        return known_contact(env, state)
 
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         fns = mapping(state.mapping_version)
