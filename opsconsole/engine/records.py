@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from canonical.identity import normalise_domain, normalise_name, normalise_tax_number
 from canonical.mapping import CURRENT_VERSION
@@ -29,11 +29,11 @@ _XREF_EXTERNAL = select(xrefs.c.external_id).where(
 _CUSTOMER_BY_TAX = select(customers.c.canonical_id).where(customers.c.tax_number == bindparam("tax")).limit(1)
 _CUSTOMER_BY_NAME = select(customers.c.canonical_id).where(
     customers.c.match_name == bindparam("name"), customers.c.domain == bindparam("domain")).limit(1)
-_OPEN_EXCEPTION_OF_RUN = select(exceptions.c.id).where(
-    exceptions.c.run_id == bindparam("rid"), exceptions.c.state.in_(("open", "acknowledged"))).limit(1)
-_CLOSE_EXCEPTIONS = update(exceptions).where(and_(
-    exceptions.c.run_id == bindparam("rid"), exceptions.c.state.in_(("open", "acknowledged")),
-)).values(state="closed", resolution=bindparam("reason"), updated_at=bindparam("now"))
+# (no IN (...) here: an expanding parameter cannot be compiled once and run on the DBAPI cursor)
+_OPEN = or_(exceptions.c.state == "open", exceptions.c.state == "acknowledged")
+_OPEN_EXCEPTION_OF_RUN = select(exceptions.c.id).where(exceptions.c.run_id == bindparam("rid"), _OPEN).limit(1)
+_CLOSE_EXCEPTIONS = update(exceptions).where(and_(exceptions.c.run_id == bindparam("rid"), _OPEN)).values(
+    state="closed", resolution=bindparam("reason"), updated_at=bindparam("now"))
 
 
 @dataclass
@@ -88,15 +88,14 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
     out: list[Accepted] = []
     for ev, corr in zip(events, correlation_ids):
         status = "invalid" if ev.problem else ("pending" if ev.route else "ignored")
-        res = P.insert_ignore(conn, inbox, ("source", "event_key"), {
+        inbox_id = P.insert_ignore(conn, inbox, ("source", "event_key"), {
             "source": ev.source, "event_key": ev.event_key, "event_type": ev.event_type, "received_at": now,
             "raw_body": ev.raw, "headers": ev.headers, "status": status, "note": ev.problem,
             "business_key": ev.route[1] if ev.route else None, "run_id": None,
         })
-        if res.rowcount == 0:
+        if inbox_id is None:  # this event was recorded before
             out.append(Accepted(None, False))
             continue
-        inbox_id = res.inserted_primary_key[0]
         if ev.problem:
             open_exception(conn, workflow=ev.route[0] if ev.route else "ingress", category="validation",
                            system=ev.source, title="Malformed webhook", error=ev.problem, inbox_id=inbox_id,
@@ -110,7 +109,7 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
         workflow, business_key, dedupe = ev.route
         run_id = None
         if dedupe:
-            run_id = conn.execute(_RUN_FOR_KEY, {"wf": workflow, "bk": business_key}).scalar()
+            run_id = P.scalar(conn, "run_for_key", _RUN_FOR_KEY, {"wf": workflow, "bk": business_key})
         if run_id is not None:
             P.update_by_id(conn, inbox, inbox_id, {
                 "status": "duplicate", "run_id": run_id, "note": f"business key already handled by run {run_id}"})
@@ -122,7 +121,7 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
             "account_key": None, "current_step": "", "mapping_version": CURRENT_VERSION, "attempt": 1,
             "finished_at": None, "last_error": "",
         }
-        run_id = P.insert_row(conn, runs, row).inserted_primary_key[0]
+        run_id = P.insert_row(conn, runs, row)
         P.update_by_id(conn, inbox, inbox_id, {"status": "processed", "run_id": run_id})
         out.append(Accepted(inbox_id, True, run_id, True, {**row, "id": run_id}))
     return out
@@ -139,7 +138,7 @@ def open_exception(conn: Connection, *, workflow: str, category: str, error: str
     """Open an exception, or refresh the one already open for the same run and step."""
     now = time.time()
     if run_id is not None:
-        existing = conn.execute(_OPEN_EXCEPTION_OF_RUN, {"rid": run_id}).scalar()
+        existing = P.scalar(conn, "open_exception_of_run", _OPEN_EXCEPTION_OF_RUN, {"rid": run_id})
         if existing is not None:
             conn.execute(update(exceptions).where(exceptions.c.id == existing).values(
                 category=category, system=system, title=title, last_error=error, payload=payload,
@@ -156,17 +155,18 @@ def find_customer(conn: Connection, *, system: str, object_type: str, external_i
                   tax_number: str, domain: str) -> tuple[str | None, str]:
     """The canonical customer a source company is, without creating anything: by cross-reference,
     else by tax number, else by normalised name + domain. Returns (canonical id or None, how)."""
-    found = conn.execute(_XREF_CANONICAL, {"system": system, "ot": object_type, "ext": external_id}).scalar()
+    found = P.scalar(conn, "xref_canonical", _XREF_CANONICAL, {"system": system, "ot": object_type, "ext": external_id})
     if found:
         return found, "cross-reference"
     tax = normalise_tax_number(tax_number)
     if tax:
-        found = conn.execute(_CUSTOMER_BY_TAX, {"tax": tax}).scalar()
+        found = P.scalar(conn, "customer_by_tax", _CUSTOMER_BY_TAX, {"tax": tax})
         if found:
             return found, "tax number"
     match_name = normalise_name(legal_name)
     if match_name:
-        found = conn.execute(_CUSTOMER_BY_NAME, {"name": match_name, "domain": normalise_domain(domain)}).scalar()
+        found = P.scalar(conn, "customer_by_name", _CUSTOMER_BY_NAME,
+                         {"name": match_name, "domain": normalise_domain(domain)})
         if found:
             return found, "name and domain"
     return None, "new"
@@ -199,7 +199,7 @@ def put_xref(conn: Connection, system: str, object_type: str, external_id: str, 
 
 
 def find_xref(conn: Connection, canonical_id: str, system: str, object_type: str) -> str | None:
-    return conn.execute(_XREF_EXTERNAL, {"cid": canonical_id, "system": system, "ot": object_type}).scalar()
+    return P.scalar(conn, "xref_external", _XREF_EXTERNAL, {"cid": canonical_id, "system": system, "ot": object_type})
 
 
 @dataclass
@@ -240,8 +240,7 @@ def write_step(conn: Connection, w: StepWrite) -> int:
         "started_at": w.started_at or now, "finished_at": finished,
     })
     if w.spans:
-        conn.execute(P.cached(("insert", "spans"), conn, lambda d: insert(spans)),
-                     [dict(s.values(), step_id=s.step_id or step_id) for s in w.spans])
+        P.insert_many(conn, spans, [dict(s.values(), step_id=s.step_id or step_id) for s in w.spans])
     for system, object_type, external_id, canonical_id in w.xrefs:
         put_xref(conn, system, object_type, external_id, canonical_id)
     values: dict[str, Any] = {"status": w.run_status, "current_step": w.name, "updated_at": now}
@@ -263,7 +262,7 @@ def write_step(conn: Connection, w: StepWrite) -> int:
 
 
 def close_exceptions(conn: Connection, run_id: int, reason: str) -> int:
-    return conn.execute(_CLOSE_EXCEPTIONS, {"rid": run_id, "reason": reason, "now": time.time()}).rowcount
+    return P.execute(conn, "close_exceptions", _CLOSE_EXCEPTIONS, {"rid": run_id, "reason": reason, "now": time.time()})
 
 
 def update_run(conn: Connection, run_id: int, **values: Any) -> None:
@@ -272,5 +271,4 @@ def update_run(conn: Connection, run_id: int, **values: Any) -> None:
 
 
 def add_spans(conn: Connection, rows: list[SpanRow]) -> None:
-    if rows:
-        conn.execute(insert(spans), [s.values() for s in rows])
+    P.insert_many(conn, spans, [s.values() for s in rows])

@@ -1,23 +1,67 @@
-"""Statements built once and reused: the engine's hot path runs thousands of small writes a
-second, and building a SQLAlchemy statement per execution (plus its cache key) costs more CPU than
-SQLite takes to run it. Parameters are bound at execution (``bindparam``)."""
+"""The engine's hot-path SQL: compiled once per dialect by SQLAlchemy, executed on the DBAPI cursor.
+
+The engine runs thousands of small writes a second through one writer thread, and SQLAlchemy's
+per-execution machinery (statement cache keys, result proxies, type processing) costs several
+times what SQLite takes to run such a statement. So each statement is built with SQLAlchemy Core
+(portable: the dialect decides SQL and paramstyle), compiled once, and then run directly on the
+connection's DBAPI cursor inside the same transaction. JSON columns are serialised here.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import JSON, Connection, Table, bindparam, insert, update
+from sqlalchemy.sql.elements import ClauseElement
 
-_cache: dict[tuple, Any] = {}
+from opsconsole.store.db import _json_dumps
+
+_cache: dict[tuple, "_Compiled"] = {}
 
 
-def cached(key: Any, conn: Connection, build: Callable[[str], Any]) -> Any:
-    """The statement for ``key`` on this connection's dialect, built on first use."""
+class _Compiled:
+    def __init__(self, stmt: ClauseElement, conn: Connection, table: Table | None) -> None:
+        compiled = stmt.compile(dialect=conn.dialect)
+        self.sql = str(compiled)
+        if "POSTCOMPILE" in self.sql:
+            raise ValueError(f"expanding parameters (IN lists) cannot be prepared: {self.sql}")
+        self.names: list[str] | None = list(compiled.positiontup) if compiled.positiontup is not None else None
+        self.binds = compiled.binds
+        self.table = table
+
+    def args(self, params: dict) -> Any:
+        names = self.names if self.names is not None else list(self.binds)
+        values = {n: self._value(n, params) for n in names}
+        return [values[n] for n in names] if self.names is not None else values
+
+    def _value(self, name: str, params: dict) -> Any:
+        if name in params:
+            value = params[name]
+        else:
+            bind = self.binds[name]
+            value = bind.value
+            column = self.table.c.get(name) if self.table is not None else None
+            if value is None and column is not None and column.default is not None:
+                default = column.default
+                value = default.arg(None) if default.is_callable else default.arg
+        bind_type = self.binds[name].type
+        if isinstance(bind_type, JSON) and value is not None:
+            return _json_dumps(value)
+        return value
+
+
+def _compiled(key: Any, conn: Connection, build: Callable[[str], ClauseElement], table: Table | None) -> _Compiled:
     k = (key, conn.dialect.name)
-    stmt = _cache.get(k)
-    if stmt is None:
-        stmt = _cache[k] = build(conn.dialect.name)
-    return stmt
+    found = _cache.get(k)
+    if found is None:
+        found = _cache[k] = _Compiled(build(conn.dialect.name), conn, table)
+    return found
+
+
+def _run(conn: Connection, c: _Compiled, params: dict):
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.execute(c.sql, c.args(params))
+    return cursor
 
 
 def _dialect_insert(dialect: str, table: Table):
@@ -28,11 +72,48 @@ def _dialect_insert(dialect: str, table: Table):
     return dialect_insert(table)
 
 
-def insert_ignore(conn: Connection, table: Table, keys: tuple[str, ...], params: dict):
-    """INSERT ... ON CONFLICT (keys) DO NOTHING; rowcount 0 when the row existed."""
-    stmt = cached(("ignore", table.name, keys), conn,
-                  lambda d: _dialect_insert(d, table).on_conflict_do_nothing(index_elements=list(keys)))
-    return conn.execute(stmt, params)
+def _pk(table: Table):
+    return list(table.primary_key.columns)[0]
+
+
+def _first(cursor) -> Any:
+    try:
+        row = cursor.fetchone()
+        return row[0] if row is not None else None
+    finally:
+        cursor.close()
+
+
+def scalar(conn: Connection, key: str, stmt: ClauseElement, params: dict) -> Any:
+    """First column of the first row of a prebuilt SELECT (or None)."""
+    return _first(_run(conn, _compiled(("select", key), conn, lambda d: stmt, None), params))
+
+
+def insert_ignore(conn: Connection, table: Table, keys: tuple[str, ...], params: dict) -> Any:
+    """INSERT ... ON CONFLICT (keys) DO NOTHING; the new row's key, or None when it existed."""
+    cols = tuple(sorted(params))
+    return _first(_run(conn, _compiled(("ignore", table.name, keys, cols), conn, lambda d: _dialect_insert(d, table)
+                                       .values({c: bindparam(c) for c in cols})
+                                       .on_conflict_do_nothing(index_elements=list(keys)).returning(_pk(table)),
+                                       table), params))
+
+
+def insert_row(conn: Connection, table: Table, params: dict) -> Any:
+    """INSERT one row; returns its primary key."""
+    cols = tuple(sorted(params))
+    return _first(_run(conn, _compiled(("insert", table.name, cols), conn, lambda d: insert(table)
+                                       .values({c: bindparam(c) for c in cols}).returning(_pk(table)), table), params))
+
+
+def insert_many(conn: Connection, table: Table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    cols = tuple(sorted(rows[0]))
+    c = _compiled(("insert_many", table.name, cols), conn,
+                  lambda d: insert(table).values({col: bindparam(col) for col in cols}), table)
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.executemany(c.sql, [c.args(r) for r in rows])
+    cursor.close()
 
 
 def upsert(conn: Connection, table: Table, keys: tuple[str, ...], params: dict) -> int:
@@ -40,20 +121,27 @@ def upsert(conn: Connection, table: Table, keys: tuple[str, ...], params: dict) 
     cols = tuple(sorted(params))
 
     def build(d):
-        stmt = _dialect_insert(d, table)
+        stmt = _dialect_insert(d, table).values({c: bindparam(c) for c in cols})
         return stmt.on_conflict_do_update(index_elements=list(keys),
                                           set_={c: stmt.excluded[c] for c in cols if c not in keys}
                                           ).returning(table.c.id)
-    return conn.execute(cached(("upsert", table.name, keys, cols), conn, build), params).scalar_one()
+    return _first(_run(conn, _compiled(("upsert", table.name, keys, cols), conn, build, table), params))
 
 
-def insert_row(conn: Connection, table: Table, params: dict):
-    return conn.execute(cached(("insert", table.name), conn, lambda d: insert(table)), params)
-
-
-def update_by_id(conn: Connection, table: Table, row_id: int, values: dict):
-    """UPDATE table SET <values> WHERE id = row_id, one cached statement per column set."""
+def update_by_id(conn: Connection, table: Table, row_id: int, values: dict) -> int:
+    """UPDATE table SET <values> WHERE id = row_id, one compiled statement per column set."""
     cols = tuple(sorted(values))
-    stmt = cached(("update", table.name, cols), conn, lambda d: update(table).where(
-        table.c.id == bindparam("_id")).values({c: bindparam(f"v_{c}") for c in cols}))
-    return conn.execute(stmt, {"_id": row_id, **{f"v_{c}": v for c, v in values.items()}})
+    c = _compiled(("update", table.name, cols), conn, lambda d: update(table).where(
+        table.c.id == bindparam("_id")).values({col: bindparam(f"v_{col}") for col in cols}), None)
+    cursor = _run(conn, c, {"_id": row_id, **{f"v_{col}": v for col, v in values.items()}})
+    count = cursor.rowcount
+    cursor.close()
+    return count
+
+
+def execute(conn: Connection, key: str, stmt: ClauseElement, params: dict) -> int:
+    """Run a prebuilt UPDATE/DELETE; returns the row count."""
+    cursor = _run(conn, _compiled(("exec", key), conn, lambda d: stmt, None), params)
+    count = cursor.rowcount
+    cursor.close()
+    return count
