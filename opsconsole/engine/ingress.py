@@ -3,6 +3,9 @@
 Nothing lost: a 200 is sent only after the event is committed to the inbox. A bad signature is
 answered 401 and counted (its body is untrusted, so it is not stored); a correctly signed but
 malformed body is stored and becomes a validation exception.
+
+A bare ASGI app rather than a framework's: it has two routes, and every webhook of every event
+passes through it, so routing and middleware layers would be pure per-request cost.
 """
 
 from __future__ import annotations
@@ -10,10 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+import orjson
 
 from connectors.webhooks import SignatureError, verify_hubspot_v3
 from opsconsole.engine import records
@@ -25,51 +25,93 @@ from opsconsole.engine.tracing import new_correlation_id
 log = logging.getLogger("opsconsole.ingress")
 
 _KEPT_HEADERS = ("x-hubspot-request-timestamp", "content-type", "user-agent")
+MAX_BODY = 5 * 1024 * 1024  # HubSpot batches at most 100 events; anything near this is not a webhook
 
 
-def build_ingress(env: EngineEnv, *, public_url: Callable[[], str], secrets: list[str],
-                  on_runs: Callable[[list], None], health: Callable[[], dict]) -> Starlette:
-    stats = {"accepted": 0, "duplicates": 0, "rejected": 0, "malformed": 0}
+class Ingress:
+    """ASGI app: ``POST /webhooks/hubspot`` and ``GET /healthz``."""
 
-    async def hubspot(request: Request) -> Response:
-        body = await request.body()
-        uri = public_url().rstrip("/") + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    def __init__(self, env: EngineEnv, *, public_url: Callable[[], str], secrets: list[str],
+                 on_runs: Callable[[list], None], health: Callable[[], dict]) -> None:
+        self.env = env
+        self.public_url = public_url
+        self.secrets = secrets
+        self.on_runs = on_runs
+        self.health = health
+        self.stats = {"accepted": 0, "duplicates": 0, "rejected": 0, "malformed": 0}
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/webhooks/hubspot":
+            if method != "POST":
+                return await _respond(send, 405, {"status": "error", "message": "POST only"})
+            body = await _read_body(receive)
+            if body is None:
+                return await _respond(send, 413, {"status": "error", "message": "body too large"})
+            status, payload = await self.hubspot(scope, body)
+            return await _respond(send, status, payload)
+        if path == "/healthz" and method == "GET":
+            return await _respond(send, 200, {**self.health(), "ingress": dict(self.stats)})
+        return await _respond(send, 404, {"status": "error", "message": f"no route {path}"})
+
+    async def hubspot(self, scope, body: bytes) -> tuple[int, dict | None]:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        query = scope.get("query_string", b"").decode("latin-1")
+        uri = self.public_url().rstrip("/") + scope["path"] + (f"?{query}" if query else "")
         try:
-            verify_hubspot_v3(
-                secrets, request.method, uri, body,
-                request.headers.get("x-hubspot-signature-v3", ""),
-                request.headers.get("x-hubspot-request-timestamp", ""),
-            )
+            verify_hubspot_v3(self.secrets, "POST", uri, body, headers.get("x-hubspot-signature-v3", ""),
+                              headers.get("x-hubspot-request-timestamp", ""))
         except SignatureError as err:
-            stats["rejected"] += 1
-            remote = request.client.host if request.client else ""
+            self.stats["rejected"] += 1
+            remote = (scope.get("client") or ("",))[0]
             try:
-                await env.writer.run(lambda c: records.count_rejected(c, "hubspot", err.reason, remote))
+                await self.env.writer.run(lambda c: records.count_rejected(c, "hubspot", err.reason, remote))
             except Exception:  # counting must never turn a 401 into a 500
                 log.exception("could not count a rejected webhook")
-            return JSONResponse({"status": "error", "message": f"signature rejected: {err.reason}"}, status_code=401)
-        headers = {k: v for k, v in request.headers.items() if k in _KEPT_HEADERS}
-        events = parse_hubspot(body, headers)
+            return 401, {"status": "error", "message": f"signature rejected: {err.reason}"}
+        kept = {k: v for k, v in headers.items() if k in _KEPT_HEADERS}
+        events = parse_hubspot(body, kept)
         corr = [new_correlation_id() for _ in events]
         try:
-            accepted = await env.writer.run(lambda c: records.accept_events(c, events, corr))
+            accepted = await self.env.writer.run(lambda c: records.accept_events(c, events, corr))
         except LeaseLost:
-            return JSONResponse({"status": "error", "message": "engine is shutting down"}, status_code=503)
-        env.faults.hit("after_inbox_write")
-        stats["accepted"] += sum(1 for a in accepted if a.new)
-        stats["duplicates"] += sum(1 for a in accepted if not a.new)
-        stats["malformed"] += sum(1 for e in events if e.problem)
+            return 503, {"status": "error", "message": "engine is shutting down"}
+        self.env.faults.hit("after_inbox_write")
+        self.stats["accepted"] += sum(1 for a in accepted if a.new)
+        self.stats["duplicates"] += sum(1 for a in accepted if not a.new)
+        self.stats["malformed"] += sum(1 for e in events if e.problem)
         new_runs = [a for a in accepted if a.new_run and a.run_id is not None]
         if new_runs:
-            on_runs(new_runs)
-        return Response(status_code=200)
+            self.on_runs(new_runs)
+        return 200, None
 
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({**health(), "ingress": dict(stats)})
 
-    app = Starlette(routes=[
-        Route("/webhooks/hubspot", hubspot, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-    ])
-    app.state.stats = stats
-    return app
+async def _read_body(receive) -> bytes | None:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(send, status: int, payload: dict | None) -> None:
+    body = orjson.dumps(payload, default=str) if payload is not None else b""
+    headers = [(b"content-length", str(len(body)).encode())]
+    if payload is not None:
+        headers.append((b"content-type", b"application/json"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def build_ingress(env: EngineEnv, **kwargs) -> Ingress:
+    return Ingress(env, **kwargs)

@@ -115,3 +115,13 @@ async def test_company_change_is_one_hop_to_the_erp_contact(engine, sandboxes):
     contacts = sandboxes.xero_records("Contacts")
     assert len(contacts) == 1
     assert contacts[0]["Name"] == company[company_id]["properties"]["name"]
+
+
+async def test_unknown_routes_and_methods_and_health(engine):
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{engine.ingress_url}/webhooks/hubspot")).status_code == 405
+        assert (await http.post(f"{engine.ingress_url}/nowhere")).status_code == 404
+        health = (await http.get(f"{engine.ingress_url}/healthz")).json()
+    assert health["store"] == {"dialect": "sqlite", "journal_mode": "wal", "synchronous": "full"}
+    assert health["transport"] == {"hubspot": "aiohttp", "xero": "aiohttp"}
+    assert health["lease_holder"] == engine.lease.holder and health["ingress"]["accepted"] == 0
