@@ -23,7 +23,7 @@ class CallRecord:
     duration_ms: float
     request_headers: dict[str, str] = field(default_factory=dict)
     request_body: Any = None
-    response_headers: dict[str, str] = field(default_factory=dict)
+    response_headers: Any = field(default_factory=dict)  # httpx.Headers (a mapping); not copied per call
     response_body: Any = None
     traceparent: str = ""
 

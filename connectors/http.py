@@ -191,7 +191,7 @@ class ApiClient:
         body = _decode(resp.content, resp.headers.get("content-type", ""))
         call = CallRecord(
             self.system, method, str(resp.request.url), resp.status_code, started,
-            (time.perf_counter() - t0) * 1000, safe_req_headers, json, dict(resp.headers), body, traceparent,
+            (time.perf_counter() - t0) * 1000, safe_req_headers, json, resp.headers, body, traceparent,
         )
         _record(call)
         error_cls = classify_status(resp.status_code)

@@ -28,24 +28,23 @@ class _Compiled:
         self.names: list[str] | None = list(compiled.positiontup) if compiled.positiontup is not None else None
         self.binds = compiled.binds
         self.table = table
+        self.order = self.names if self.names is not None else list(self.binds)
+        self.json = frozenset(n for n, b in self.binds.items() if isinstance(b.type, JSON))
 
     def args(self, params: dict) -> Any:
-        names = self.names if self.names is not None else list(self.binds)
-        values = {n: self._value(n, params) for n in names}
-        return [values[n] for n in names] if self.names is not None else values
+        values = [self._value(n, params) for n in self.order]
+        return values if self.names is not None else dict(zip(self.order, values))
 
     def _value(self, name: str, params: dict) -> Any:
         if name in params:
             value = params[name]
         else:
-            bind = self.binds[name]
-            value = bind.value
+            value = self.binds[name].value
             column = self.table.c.get(name) if self.table is not None else None
             if value is None and column is not None and column.default is not None:
                 default = column.default
                 value = default.arg(None) if default.is_callable else default.arg
-        bind_type = self.binds[name].type
-        if isinstance(bind_type, JSON) and value is not None:
+        if value is not None and name in self.json:
             return _json_dumps(value)
         return value
 
