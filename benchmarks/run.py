@@ -47,8 +47,8 @@ class Bench:
         self.work = work
         self.proc, self.sb = start_process(work / "sandboxes", profile="unthrottled", companies=0, scenario=False)
         self.port = free_port()
-        env = worker_env(work, self.sb, ingress_port=self.port, OPSCONSOLE_SCHEDULE__HUBSPOT_POLL_S="3600",
-                         OPSCONSOLE_CONCURRENCY="128")
+        # the shipped settings, but for the poll (it would add reads of its own)
+        env = worker_env(work, self.sb, ingress_port=self.port, OPSCONSOLE_SCHEDULE__HUBSPOT_POLL_S="3600")
         self.worker = WorkerProcess(work, env, name="engine")
         self.worker.wait_running(30)
         self.url = f"http://127.0.0.1:{self.port}/webhooks/hubspot"
