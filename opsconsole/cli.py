@@ -107,7 +107,28 @@ def _demo_running(var_dir: Path):
         return None
     finally:
         eng.dispose()
-    return info if info is not None and info.alive else None
+    if info is None or not info.alive or not _holder_alive(info.holder):
+        return None
+    return info
+
+
+def _holder_alive(holder: str) -> bool:
+    """False when the lease names a process on this host that no longer exists (a demo killed
+    without a chance to release its lease): its lease will simply expire."""
+    import os
+    import socket
+
+    _kind, _, rest = holder.partition(":")
+    host, _, pid = rest.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @main.command()

@@ -48,3 +48,18 @@ def test_malformed_bodies_become_events_with_a_problem(body, problem):
 def test_unknown_fault_point_is_refused():
     with pytest.raises(ValueError, match="unknown fault points: nowhere"):
         FaultPoints({"nowhere": 1.0})
+
+
+def test_a_dead_local_lease_holder_is_recognised():
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from opsconsole.cli import _holder_alive
+
+    host = socket.gethostname()
+    assert _holder_alive(f"console:{host}:{os.getpid()}")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert not _holder_alive(f"console:{host}:{gone.stdout.strip()}")
+    assert _holder_alive("worker:another-host:1")  # cannot tell for another host: trust the lease
