@@ -198,9 +198,11 @@ def sandbox() -> None:
 
 
 @sandbox.command("serve")
+@click.argument("vendors", nargs=-1, type=click.Choice(["hubspot", "xero", "intercom", "all"]))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
 @click.option("--hubspot-port", default=0, help="Port of the HubSpot sandbox (0: any free port).")
 @click.option("--xero-port", default=0, help="Port of the Xero sandbox (0: any free port).")
+@click.option("--intercom-port", default=0, help="Port of the Intercom sandbox (0: any free port).")
 @click.option("--profile", default="demo", show_default=True,
               type=click.Choice(["demo", "unthrottled", "vendor", "storm429", "flaky5xx", "slow"]),
               help="Fault profile (change it later with POST /_sandbox/faults).")
@@ -210,15 +212,20 @@ def sandbox() -> None:
 @click.option("--port-file", type=click.Path(path_type=Path), help="Write the URLs as JSON here once serving.")
 @click.option("--webhook-target", default="", help="URL the HubSpot sandbox posts signed webhooks to.")
 @click.option("--parent-pid", default=0, hidden=True, help="Exit when this process (the demo) is gone.")
-def sandbox_serve(host, hubspot_port, xero_port, profile, companies, scenario, seed, port_file, webhook_target,
-                  parent_pid) -> None:
-    """Serve the HubSpot and Xero sandboxes on loopback and print their URLs."""
+def sandbox_serve(vendors, host, hubspot_port, xero_port, intercom_port, profile, companies, scenario, seed, port_file,
+                  webhook_target, parent_pid) -> None:
+    """Serve vendor sandboxes on loopback and print their URLs: `opsconsole sandbox serve [hubspot|xero|intercom|all]`
+    (default: hubspot and xero, what the engine speaks today)."""
     if not host.startswith("127.") and host not in ("localhost", "::1"):
         raise click.BadParameter("sandboxes serve on loopback only", param_hint="--host")
     from opsconsole.sandboxes import run
 
+    from opsconsole.sandboxes import VENDORS
+
+    chosen = VENDORS if "all" in vendors else (tuple(vendors) or ("hubspot", "xero"))
     run(host=host, hubspot_port=hubspot_port, xero_port=xero_port, profile=profile, companies=companies,
-        scenario=scenario, seed=seed, port_file=port_file, webhook_target=webhook_target, parent_pid=parent_pid)
+        scenario=scenario, seed=seed, port_file=port_file, webhook_target=webhook_target, parent_pid=parent_pid,
+        vendors=tuple(dict.fromkeys(chosen)), intercom_port=intercom_port)
 
 
 @sandbox.group("crm")

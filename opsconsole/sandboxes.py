@@ -17,6 +17,8 @@ HUBSPOT_TOKEN = "sandbox-hubspot-token"
 HUBSPOT_SECRET = "sandbox-hubspot-secret"
 XERO_TOKEN = "sandbox-xero-token"
 XERO_TENANT = "sandbox-tenant"
+INTERCOM_TOKEN = "sandbox-intercom-token"
+VENDORS = ("hubspot", "xero", "intercom")
 
 
 @dataclass
@@ -26,6 +28,7 @@ class SandboxInfo:
     pid: int
     scenario: dict
     profile: str
+    intercom_url: str = ""
 
     @property
     def xero_api(self) -> str:
@@ -35,11 +38,13 @@ class SandboxInfo:
         return {"hubspot_url": self.hubspot_url, "xero_url": self.xero_url, "xero_api": self.xero_api,
                 "pid": self.pid, "scenario": self.scenario, "profile": self.profile,
                 "hubspot_token": HUBSPOT_TOKEN, "hubspot_webhook_secret": HUBSPOT_SECRET,
-                "xero_token": XERO_TOKEN, "xero_tenant_id": XERO_TENANT}
+                "xero_token": XERO_TOKEN, "xero_tenant_id": XERO_TENANT,
+                "intercom_url": self.intercom_url, "intercom_token": INTERCOM_TOKEN}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SandboxInfo":
-        return cls(d["hubspot_url"], d["xero_url"], d["pid"], d.get("scenario", {}), d.get("profile", "demo"))
+        return cls(d.get("hubspot_url", ""), d.get("xero_url", ""), d["pid"], d.get("scenario", {}),
+                   d.get("profile", "demo"), d.get("intercom_url", ""))
 
 
 async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
@@ -51,34 +56,53 @@ async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
         await asyncio.sleep(1)
 
 
-async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, companies: int, scenario: bool,
-                seed: int, port_file: Path | None, webhook_target: str = "", parent_pid: int = 0) -> None:
-    from connectors.hubspot.sandbox import HubSpotSandbox
-    from connectors.sandbox import make_server
-    from connectors.xero.sandbox import XeroSandbox
+def _build(name: str, profile: str):
+    if name == "hubspot":
+        from connectors.hubspot.sandbox import HubSpotSandbox
 
-    hubspot = HubSpotSandbox(token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET, profile=profile)
-    xero = XeroSandbox(token=XERO_TOKEN, tenant_id=XERO_TENANT, profile=profile)
+        return HubSpotSandbox(token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET, profile=profile)
+    if name == "xero":
+        from connectors.xero.sandbox import XeroSandbox
+
+        return XeroSandbox(token=XERO_TOKEN, tenant_id=XERO_TENANT, profile=profile)
+    if name == "intercom":
+        from connectors.intercom.sandbox import IntercomSandbox
+
+        return IntercomSandbox(token=INTERCOM_TOKEN, profile=profile)
+    raise ValueError(f"no sandbox named {name!r} (one of {', '.join(VENDORS)})")
+
+
+async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, companies: int, scenario: bool,
+                seed: int, port_file: Path | None, webhook_target: str = "", parent_pid: int = 0,
+                vendors: tuple[str, ...] = ("hubspot", "xero"), intercom_port: int = 0) -> None:
+    from connectors.sandbox import make_server
+
+    sandboxes = {name: _build(name, profile) for name in vendors}
     scenario_ids = {}
-    if companies:
+    hubspot = sandboxes.get("hubspot")
+    if hubspot is not None and companies:
         hubspot.seed(companies, scenario=scenario, seed=seed)
         scenario_ids = hubspot.scenario_ids() if scenario else {}
-    if webhook_target:
+    if hubspot is not None and webhook_target:
         hubspot.target_url = webhook_target
-    servers = [make_server(hubspot.app, host, hubspot_port, loop="none"), make_server(xero.app, host, xero_port, loop="none")]
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
-    while not all(s.started for s in servers):
+    ports = {"hubspot": hubspot_port, "xero": xero_port, "intercom": intercom_port}
+    servers = {name: make_server(sb.app, host, ports[name], loop="none") for name, sb in sandboxes.items()}
+    tasks = [asyncio.create_task(s.serve()) for s in servers.values()]
+    while not all(s.started for s in servers.values()):
         for t in tasks:
             if t.done():
                 t.result()
         await asyncio.sleep(0.01)
-    info = SandboxInfo(f"http://{host}:{servers[0].config.port}", f"http://{host}:{servers[1].config.port}",
-                       os.getpid(), scenario_ids, profile)
+    urls = {name: f"http://{host}:{s.config.port}" for name, s in servers.items()}
+    info = SandboxInfo(urls.get("hubspot", ""), urls.get("xero", ""), os.getpid(), scenario_ids, profile,
+                       urls.get("intercom", ""))
     if port_file is not None:
         tmp = port_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(info.as_dict(), indent=2))
         os.replace(tmp, port_file)
-    print(f"HubSpot sandbox: {info.hubspot_url}\nXero sandbox:    {info.xero_api}\nprofile: {profile}", flush=True)
+    lines = {"hubspot": f"HubSpot sandbox:  {info.hubspot_url}", "xero": f"Xero sandbox:     {info.xero_api}",
+             "intercom": f"Intercom sandbox: {info.intercom_url}"}
+    print("\n".join(lines[name] for name in sandboxes) + f"\nprofile: {profile}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal
@@ -89,7 +113,7 @@ async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, c
     await stop.wait()
     if watcher is not None:
         watcher.cancel()
-    for s in servers:
+    for s in servers.values():
         s.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
 
