@@ -126,7 +126,53 @@ def verify_hubspot_v3(
     verify_hmac_b64(secrets, hubspot_v3_message(method, uri, body, str(timestamp).strip()), signature)
 
 
+# --- Xero (x-xero-signature) ------------------------------------------------------------------
+XERO_SIGNATURE_HEADER = "x-xero-signature"
+
+
+def sign_xero(secret: str, body: bytes) -> str:
+    """The ``x-xero-signature`` value: base64 HMAC-SHA256 of the raw body under the webhook key."""
+    return hmac_sha256_b64(secret, body)
+
+
+def verify_xero(secrets: list[str], body: bytes, signature: str | None) -> None:
+    """Verify an ``x-xero-signature`` header against the raw body, or raise :class:`SignatureError`.
+
+    Any of ``secrets`` may match (current and previous webhook key during a rotation); every key is
+    checked in constant time. Xero signs no timestamp, so there is no age check: the receiver
+    dedupes events itself (resource id + category + type + event time).
+
+    Raises:
+        SignatureError: reason "missing header", "no secret configured" or "bad signature".
+    """
+    if not signature:
+        raise SignatureError("missing header", XERO_SIGNATURE_HEADER)
+    verify_hmac_b64(secrets, body, signature.strip())
+
+
+def xero_intent_status(secrets: list[str], body: bytes, signature: str | None) -> int:
+    """The status a receiver must answer Xero's intent-to-receive probe (and every delivery) with.
+
+    When a webhook is subscribed, Xero sends probes whose payload is an empty event list
+    (``{"events": [], "firstEventSequence": 0, "lastEventSequence": 0, "entropy": "..."}``), some
+    correctly signed and some not. The endpoint passes only if it answers **200** (empty body) to
+    a valid signature and **401** to an invalid one, within 5 seconds. The same rule applies to
+    real deliveries, so a receiver can use this helper for both.
+    """
+    try:
+        verify_xero(secrets, body, signature)
+    except SignatureError:
+        return 401
+    return 200
+
+
+def xero_intent_payload(entropy: str, sequence: int = 0) -> dict:
+    """An intent-to-receive probe body: no events, first == last sequence."""
+    return {"events": [], "firstEventSequence": sequence, "lastEventSequence": sequence, "entropy": entropy}
+
+
 __all__ = [
     "HUBSPOT_SIGNATURE_HEADER", "HUBSPOT_TIMESTAMP_HEADER", "SignatureError", "hmac_sha256_b64",
     "hubspot_v3_uri", "sign_hubspot_v3", "signatures_match", "verify_hmac_b64", "verify_hubspot_v3",
+    "XERO_SIGNATURE_HEADER", "sign_xero", "verify_xero", "xero_intent_payload", "xero_intent_status",
 ]

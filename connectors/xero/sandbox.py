@@ -24,7 +24,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.sandbox import Faults, faults_endpoint
+from connectors.xero.delivery import XeroWebhookDispatcher
 from connectors.xero.sandbox_documents import InvoiceBook, QuoteBook
+from connectors.xero.sandbox_identity import XeroIdentity
 from connectors.xero.sandbox_limits import DEMO_LIMITS, RateLimits, rate_limited, unavailable
 from connectors.xero.sandbox_models import (
     ContactBook, Invalid, Missing, name_key, now_ms, parse_modified_since, render_tax_rates,
@@ -75,8 +77,14 @@ class XeroSandbox:
         self.faults = Faults()
         self.faults.configure({"profile": profile})
         self.limits = RateLimits()
+        self.identity = XeroIdentity(tenant_id=tenant_id)
+        self.webhooks = XeroWebhookDispatcher(tenant_id=tenant_id)
         self._reset_state()
         routes = [
+            *self.identity.routes(),
+            Route("/_sandbox/webhooks", self._webhooks_config, methods=["GET", "POST"]),
+            Route("/_sandbox/webhooks/intent", self._webhooks_intent, methods=["POST"]),
+            Route("/_sandbox/webhooks/deliveries", self._webhooks_deliveries, methods=["GET"]),
             Route("/_sandbox/faults", faults_endpoint(self.faults), methods=["GET", "POST"]),
             Route("/_sandbox/state", self._state, methods=["GET"]),
             Route("/_sandbox/writes", self._writes, methods=["GET"]),
@@ -148,14 +156,51 @@ class XeroSandbox:
 
     async def _reset(self, request: Request) -> Response:
         self._reset_state()
+        self.webhooks.clear()
         return JSONResponse(self.describe())
+
+    # --- webhooks ----------------------------------------------------------------------------
+    async def _webhooks_config(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                return JSONResponse(self.webhooks.configure(await request.json()))
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.webhooks.describe())
+
+    async def _webhooks_intent(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw) if raw else {}
+        except orjson.JSONDecodeError:
+            return JSONResponse({"error": "body must be JSON"}, status_code=400)
+        target = body.get("target_url") if isinstance(body, dict) else None
+        return JSONResponse(await self.webhooks.intent_probe(target))
+
+    async def _webhooks_deliveries(self, request: Request) -> Response:
+        return _json([d.describe() for d in self.webhooks.deliveries])
+
+    def _emit(self, collection: str, before: set[str], records: list[dict]) -> None:
+        """Queue one webhook delivery for the contacts/invoices a write created or updated."""
+        category = {"Contacts": "CONTACT", "Invoices": "INVOICE"}.get(collection)
+        if category is None:
+            return
+        id_field = "ContactID" if category == "CONTACT" else "InvoiceID"
+        events = [self.webhooks.event(category, rec[id_field], "UPDATE" if rec[id_field] in before else "CREATE")
+                  for rec in records if isinstance(rec, dict) and rec.get(id_field)
+                  and rec.get("StatusAttributeString") != "ERROR"]
+        self.webhooks.dispatch(events)
 
     # --- the vendor pipeline: auth, rate limits, injected faults, handler -----------------------
     def _vendor(self, handler: Callable, *, write: bool = False) -> Callable:
         async def endpoint(request: Request) -> Response:
             auth = request.headers.get("authorization", "")
             if auth != f"Bearer {self.token}":
-                return _problem(401, "Unauthorized", "AuthenticationUnsuccessful")
+                state = self.identity.token_state(auth[7:]) if auth.startswith("Bearer ") else "unknown"
+                if state == "expired":
+                    return _problem(401, "Unauthorized", "TokenExpired: token expired")
+                if state != "valid":
+                    return _problem(401, "Unauthorized", "AuthenticationUnsuccessful")
             tenant = request.headers.get("xero-tenant-id", "")
             if tenant != self.tenant_id:
                 return _problem(403, "Forbidden", "AuthenticationUnsuccessful")
@@ -251,6 +296,7 @@ class XeroSandbox:
                 elements.append(element)
             return 400, _validation_error(elements)
         out = []
+        before = set(self.books()[collection].records)
         for i, apply in enumerate(plans):
             if apply is not None:
                 out.append(apply())
@@ -259,6 +305,7 @@ class XeroSandbox:
                 element.update(StatusAttributeString="ERROR", ValidationErrors=[
                     {"Message": m} for m in dict(failed)[i]])
                 out.append(element)
+        self._emit(collection, before, out)
         return 200, _envelope(**{collection: out})
 
     def _write_contacts(self, request: Request, payload: dict) -> tuple[int, Any]:
