@@ -128,14 +128,15 @@ def run(**kwargs) -> None:
 
 
 def start_process(var_dir: Path, *, profile: str = "demo", companies: int = 50, scenario: bool = True,
-                  seed: int = 7, timeout: float = 30) -> tuple[subprocess.Popen, SandboxInfo]:
+                  seed: int = 7, timeout: float = 30, vendors: tuple[str, ...] = ()) -> tuple[subprocess.Popen, SandboxInfo]:
     """Start the sandboxes as a child process; return it with their URLs once they answer."""
     var_dir.mkdir(parents=True, exist_ok=True)
     port_file = var_dir / "sandboxes.json"
     port_file.unlink(missing_ok=True)
     log = open(var_dir / "sandboxes.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "opsconsole.cli", "sandbox", "serve", "--profile", profile, "--companies", str(companies),
+        [sys.executable, "-m", "opsconsole.cli", "sandbox", "serve", *vendors, "--profile", profile,
+         "--companies", str(companies),
          "--seed", str(seed), "--port-file", str(port_file), "--parent-pid", str(os.getpid())]
         + ([] if scenario else ["--no-scenario"]),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,

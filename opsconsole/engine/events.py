@@ -57,3 +57,36 @@ def parse_hubspot(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent]:
         route = route_hubspot(ev)
         out.append(IncomingEvent("hubspot", str(ev["eventId"]), str(ev["subscriptionType"]), ev_raw, headers, route))
     return out
+
+
+XERO_REQUIRED = ("resourceId", "eventCategory", "eventType", "eventDateUtc")
+
+
+def parse_xero(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent] | None:
+    """Split a Xero delivery into inbox events, or None for an intent-to-receive probe (no events).
+
+    Xero events carry no event id: the key is resource id + category + type + event time (DESIGN,
+    Vocabulary). No workflow consumes them yet; they are kept (status ``ignored``) for those that will.
+    """
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return [_malformed("xero", raw, f"body is not JSON: {exc}", headers)]
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        return [_malformed("xero", raw, "body is not an object with an events list", headers)]
+    if not data["events"]:
+        return None
+    out: list[IncomingEvent] = []
+    for index, ev in enumerate(data["events"]):
+        ev_raw = raw if len(data["events"]) == 1 else orjson.dumps(ev)
+        if not isinstance(ev, dict):
+            out.append(_malformed("xero", ev_raw, f"event {index} is not a JSON object", headers))
+            continue
+        missing = [k for k in XERO_REQUIRED if ev.get(k) in (None, "")]
+        if missing:
+            out.append(_malformed("xero", ev_raw, f"event {index} lacks {', '.join(missing)}", headers))
+            continue
+        key = f"{ev['resourceId']}:{ev['eventCategory']}:{ev['eventType']}:{ev['eventDateUtc']}"
+        out.append(IncomingEvent("xero", key, f"{ev['eventCategory'].lower()}.{ev['eventType'].lower()}",
+                                 ev_raw, headers, None))
+    return out

@@ -15,9 +15,9 @@ from typing import Callable
 
 import orjson
 
-from connectors.webhooks import SignatureError, verify_hubspot_v3
+from connectors.webhooks import XERO_SIGNATURE_HEADER, SignatureError, verify_hubspot_v3, verify_xero
 from opsconsole.engine import records
-from opsconsole.engine.events import parse_hubspot
+from opsconsole.engine.events import parse_hubspot, parse_xero
 from opsconsole.engine.lease import LeaseLost
 from opsconsole.engine.runtime import EngineEnv
 from opsconsole.engine.tracing import new_correlation_id
@@ -25,17 +25,20 @@ from opsconsole.engine.tracing import new_correlation_id
 log = logging.getLogger("opsconsole.ingress")
 
 _KEPT_HEADERS = ("x-hubspot-request-timestamp", "content-type", "user-agent")
+ROUTES = {"/webhooks/hubspot": "hubspot", "/webhooks/xero": "xero"}
 MAX_BODY = 5 * 1024 * 1024  # HubSpot batches at most 100 events; anything near this is not a webhook
 
 
 class Ingress:
-    """ASGI app: ``POST /webhooks/hubspot`` and ``GET /healthz``."""
+    """ASGI app: ``POST /webhooks/hubspot``, ``POST /webhooks/xero`` and ``GET /healthz``."""
 
     def __init__(self, env: EngineEnv, *, public_url: Callable[[], str], secrets: list[str],
-                 on_runs: Callable[[list], None], health: Callable[[], dict]) -> None:
+                 on_runs: Callable[[list], None], health: Callable[[], dict],
+                 xero_secrets: list[str] | None = None) -> None:
         self.env = env
         self.public_url = public_url
         self.secrets = secrets
+        self.xero_secrets = xero_secrets or []
         self.on_runs = on_runs
         self.health = health
         self.stats = {"accepted": 0, "duplicates": 0, "rejected": 0, "malformed": 0}
@@ -44,13 +47,15 @@ class Ingress:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
-        if path == "/webhooks/hubspot":
+        source = ROUTES.get(path)
+        if source is not None:
             if method != "POST":
                 return await _respond(send, 405, {"status": "error", "message": "POST only"})
             body = await _read_body(receive)
             if body is None:
                 return await _respond(send, 413, {"status": "error", "message": "body too large"})
-            status, payload = await self.hubspot(scope, body)
+            handler = self.hubspot if source == "hubspot" else self.xero
+            status, payload = await handler(scope, body)
             return await _respond(send, status, payload)
         if path == "/healthz" and method == "GET":
             return await _respond(send, 200, {**self.health(), "ingress": dict(self.stats)})
@@ -64,15 +69,32 @@ class Ingress:
             verify_hubspot_v3(self.secrets, "POST", uri, body, headers.get("x-hubspot-signature-v3", ""),
                               headers.get("x-hubspot-request-timestamp", ""))
         except SignatureError as err:
-            self.stats["rejected"] += 1
-            remote = (scope.get("client") or ("",))[0]
-            try:
-                await self.env.writer.run(lambda c: records.count_rejected(c, "hubspot", err.reason, remote))
-            except Exception:  # counting must never turn a 401 into a 500
-                log.exception("could not count a rejected webhook")
-            return 401, {"status": "error", "message": f"signature rejected: {err.reason}"}
+            return await self._rejected(scope, "hubspot", err)
         kept = {k: v for k, v in headers.items() if k in _KEPT_HEADERS}
-        events = parse_hubspot(body, kept)
+        return await self._accept(parse_hubspot(body, kept))
+
+    async def xero(self, scope, body: bytes) -> tuple[int, dict | None]:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            verify_xero(self.xero_secrets, body, headers.get(XERO_SIGNATURE_HEADER, ""))
+        except SignatureError as err:
+            # also Xero's intent-to-receive check: it must see a 401 for a bad signature
+            return await self._rejected(scope, "xero", err)
+        events = parse_xero(body, {k: v for k, v in headers.items() if k in _KEPT_HEADERS})
+        if events is None:  # intent to receive: a correctly signed empty delivery, nothing to keep
+            return 200, None
+        return await self._accept(events)
+
+    async def _rejected(self, scope, source: str, err: SignatureError) -> tuple[int, dict]:
+        self.stats["rejected"] += 1
+        remote = (scope.get("client") or ("",))[0]
+        try:
+            await self.env.writer.run(lambda c: records.count_rejected(c, source, err.reason, remote))
+        except Exception:  # counting must never turn a 401 into a 500
+            log.exception("could not count a rejected webhook")
+        return 401, {"status": "error", "message": f"signature rejected: {err.reason}"}
+
+    async def _accept(self, events: list) -> tuple[int, dict | None]:
         corr = [new_correlation_id() for _ in events]
         try:
             accepted = await self.env.writer.run(lambda c: records.accept_events(c, events, corr))

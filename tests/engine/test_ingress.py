@@ -125,3 +125,38 @@ async def test_unknown_routes_and_methods_and_health(engine):
     assert health["store"] == {"dialect": "sqlite", "journal_mode": "wal", "synchronous": "full"}
     assert health["transport"] == {"hubspot": "aiohttp", "xero": "aiohttp"}
     assert health["lease_holder"] == engine.lease.holder and health["ingress"]["accepted"] == 0
+
+
+async def _post_xero(engine, body: bytes, key: str | None = None):
+    from connectors.webhooks import sign_xero
+    from tests.engine.conftest import XERO_WEBHOOK_KEY
+
+    async with httpx.AsyncClient() as http:
+        return await http.post(f"{engine.ingress_url}/webhooks/xero", content=body, headers={
+            "x-xero-signature": sign_xero(key or XERO_WEBHOOK_KEY, body), "Content-Type": "application/json"})
+
+
+async def test_xero_intent_to_receive(engine):
+    probe = b'{"events":[],"firstEventSequence":0,"lastEventSequence":0,"entropy":"ABCDEFGHIJKLMNOPQRST"}'
+    assert (await _post_xero(engine, probe)).status_code == 200
+    assert (await _post_xero(engine, probe, key="not-the-key")).status_code == 401
+    assert _count(engine, inbox) == 0
+    with engine.read_engine.connect() as c:
+        assert c.execute(select(rejected_webhooks.c.source, rejected_webhooks.c.reason)).all() == [("xero", "bad signature")]
+
+
+async def test_xero_events_are_kept_once_keyed_by_resource_category_type_and_time(engine):
+    event = {"resourceUrl": "https://api.xero.com/api.xro/2.0/Invoices/abc", "resourceId": "abc",
+             "eventDateUtc": "2026-11-30T10:00:00.000", "eventType": "UPDATE", "eventCategory": "INVOICE",
+             "tenantId": "t", "tenantType": "ORGANISATION"}
+    body = orjson.dumps({"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "X" * 20})
+    for _ in range(2):  # Xero redelivers until it sees a 200
+        assert (await _post_xero(engine, body)).status_code == 200
+    with engine.read_engine.connect() as c:
+        rows = c.execute(select(inbox.c.source, inbox.c.event_key, inbox.c.event_type, inbox.c.status)).all()
+    assert rows == [("xero", "abc:INVOICE:UPDATE:2026-11-30T10:00:00.000", "invoice.update", "ignored")]
+    broken = orjson.dumps({"events": [{"resourceId": "abc"}]})
+    assert (await _post_xero(engine, broken)).status_code == 200
+    with engine.read_engine.connect() as c:
+        exc = c.execute(select(exceptions.c.category, exceptions.c.system, exceptions.c.last_error)).one()
+    assert exc.category == "validation" and exc.system == "xero" and "lacks eventCategory" in exc.last_error

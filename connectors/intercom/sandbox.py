@@ -1,0 +1,495 @@
+"""A faithful emulation of the Intercom 2.14 API subset the engine speaks, as a Starlette app.
+
+Paths as at ``https://api.intercom.io``: ``POST/GET /companies`` (create-or-update by ``company_id``;
+lookup by ``company_id`` or ``name``; cursor pagination with ``per_page``/``starting_after``),
+``GET /companies/{id}``, ``POST /contacts``, ``POST /contacts/search``, ``POST /events`` (202, no body),
+``POST /tickets``, ``POST /tags``. Errors are Intercom's ``error.list`` bodies: 401 ``unauthorized``
+for a bad bearer token (without rate-limit headers, as Intercom), 404 ``company_not_found``, 400
+``parameter_not_found``/``parameter_invalid``/``bad_request``, 409 for a duplicate contact, 429
+``rate_limit_exceeded``, 5xx ``server_error``/``service_unavailable``.
+
+Rate limits (developers.intercom.com, "Rate Limiting"): every authenticated answer carries
+``X-RateLimit-Limit`` (requests allowed per 10-second window), ``X-RateLimit-Remaining`` and
+``X-RateLimit-Reset`` (UNIX seconds of the next window). Intercom's default for an app is 10,000 calls
+a minute, distributed over 10-second windows: ``ceil(10000 / 6) = 1667`` per window (their docs round
+1,000/minute to 167 per window the same way). The ``vendor`` profile enforces that (fixed windows
+aligned to 10 s); ``demo``, ``unthrottled`` and the fault profiles report a generous limit and never
+enforce it. Control routes under ``/_sandbox/`` are never faulted and need no auth.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import secrets
+import time
+import uuid
+from typing import Any, Callable
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.sandbox import Faults, faults_endpoint
+
+VENDOR_LIMIT_PER_MINUTE = 10_000
+WINDOW_S = 10
+VENDOR_LIMIT = math.ceil(VENDOR_LIMIT_PER_MINUTE * WINDOW_S / 60)  # 1667 per 10-second window
+DEMO_LIMIT = 100_000
+DEFAULT_PER_PAGE = 15
+MAX_PER_PAGE = 150
+APP_ID = "opsconsole-sandbox"
+COLLECTIONS = ("companies", "contacts", "events", "tickets", "tags")
+
+COMPANY_FIELDS = {"name", "company_id", "plan", "size", "website", "industry", "custom_attributes",
+                  "remote_created_at", "monthly_spend"}
+CONTACT_FIELDS = {"role", "external_id", "email", "phone", "name", "avatar", "signed_up_at", "last_seen_at",
+                  "owner_id", "unsubscribed_from_emails", "custom_attributes"}
+EVENT_FIELDS = {"event_name", "created_at", "user_id", "id", "email", "metadata"}
+TICKET_TYPES = {"1": "Onboarding", "2": "Renewal risk", "3": "Billing question"}
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def error_body(code: str, message: str | None, field: str | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    return {"type": "error.list", "request_id": str(uuid.uuid4()), "errors": [err]}
+
+
+def _error(status: int, code: str, message: str | None, field: str | None = None) -> Response:
+    return _json(error_body(code, message, field), status)
+
+
+def _hex_id() -> str:
+    return secrets.token_hex(12)  # Intercom ids are 24 hex characters
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return int(raw[2:]) if raw.startswith("o:") else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+class RateWindow:
+    """Intercom's fixed 10-second windows: (allowed, limit, remaining, reset epoch)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.window_start = 0
+        self.used = 0
+        self.rejected = 0
+
+    def hit(self, enforce: bool) -> tuple[bool, int, int, int]:
+        now = time.time()
+        start = int(now // WINDOW_S) * WINDOW_S
+        if start != self.window_start:
+            self.window_start, self.used = start, 0
+        limit = VENDOR_LIMIT if enforce else DEMO_LIMIT
+        reset = start + WINDOW_S
+        if enforce and self.used >= limit:
+            self.rejected += 1
+            return False, limit, 0, reset
+        self.used += 1
+        return True, limit, max(0, limit - self.used), reset
+
+
+def rate_limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(reset)}
+
+
+def rate_limited(limit: int, reset: int) -> Response:
+    """Intercom's 429: an error list, Remaining 0 and the reset time; no Retry-After."""
+    return _json(error_body("rate_limit_exceeded", f"Exceeded rate limit of {limit} in 10_seconds"), 429,
+                 rate_limit_headers(limit, 0, reset))
+
+
+def unavailable() -> Response:
+    return _error(503, "service_unavailable", "Sorry, the API service is temporarily unavailable")
+
+
+class IntercomSandbox:
+    """In-memory Intercom workspace served as a Starlette app (``.app``)."""
+
+    def __init__(self, *, token: str = "sandbox-intercom-token", profile: str = "demo") -> None:
+        self.token = token
+        self.faults = Faults()
+        self.faults.configure({"profile": profile})
+        self.window = RateWindow()
+        self._reset_state()
+        v = self._vendor
+        routes = [
+            Route("/_sandbox/faults", faults_endpoint(self.faults), methods=["GET", "POST"]),
+            Route("/_sandbox/state", self._state, methods=["GET"]),
+            Route("/_sandbox/records/{collection}", self._records, methods=["GET"]),
+            Route("/_sandbox/reset", self._reset, methods=["POST"]),
+            Route("/companies", v(self._upsert_company), methods=["POST"]),
+            Route("/companies", v(self._list_companies), methods=["GET"]),
+            Route("/companies/{id}", v(self._get_company), methods=["GET"]),
+            Route("/contacts", v(self._create_contact), methods=["POST"]),
+            Route("/contacts/search", v(self._search_contacts), methods=["POST"]),
+            Route("/events", v(self._create_event), methods=["POST"]),
+            Route("/tickets", v(self._create_ticket), methods=["POST"]),
+            Route("/tags", v(self._tags), methods=["POST"]),
+        ]
+        self.app = Starlette(routes=routes)
+        self.app.state.sandbox = self
+
+    # --- state -------------------------------------------------------------------------------
+    def _reset_state(self) -> None:
+        self.companies: dict[str, dict] = {}
+        self.company_ids: dict[str, str] = {}  # company_id -> id
+        self.contacts: dict[str, dict] = {}
+        self.events: list[dict] = []
+        self.tickets: dict[str, dict] = {}
+        self.tags: dict[str, dict] = {}  # lower-cased name -> tag
+        self._ticket_seq = 0
+        self.window.reset()
+
+    def seed(self) -> list[dict[str, Any]]:
+        """Add two demo companies (the engine creates its own; the sandbox starts empty)."""
+        demo = [{"company_id": "DEMO-1", "name": "Ridgeway Outfitters", "plan": "Growth",
+                 "custom_attributes": {"health_score": 82, "onboarding_stage": "live"}},
+                {"company_id": "DEMO-2", "name": "Kestrel Analytics", "plan": "Enterprise",
+                 "custom_attributes": {"health_score": 64, "financial_risk": False}}]
+        return [self.upsert_company(item)[1] for item in demo if item["company_id"] not in self.company_ids]
+
+    def describe(self) -> dict[str, Any]:
+        return {"profile": self.faults.profile,
+                "counts": {name: len(self._collection(name)) for name in COLLECTIONS},
+                "rate_limited": self.window.rejected, "faults": self.faults.describe()["counts"]}
+
+    def _collection(self, name: str) -> list[dict]:
+        store = {"companies": self.companies, "contacts": self.contacts, "tickets": self.tickets,
+                 "tags": self.tags}.get(name)
+        return list(store.values()) if store is not None else list(self.events)
+
+    # --- control routes ----------------------------------------------------------------------
+    async def _state(self, request: Request) -> Response:
+        return JSONResponse(self.describe())
+
+    async def _records(self, request: Request) -> Response:
+        collection = request.path_params["collection"]
+        if collection not in COLLECTIONS:
+            return JSONResponse({"error": f"unknown collection; one of {', '.join(COLLECTIONS)}"}, status_code=404)
+        return _json({collection: self._collection(collection)})
+
+    async def _reset(self, request: Request) -> Response:
+        self._reset_state()
+        return JSONResponse(self.describe())
+
+    # --- the vendor pipeline: auth, rate limit, injected faults, handler ------------------------
+    def _vendor(self, handler: Callable) -> Callable:
+        async def endpoint(request: Request) -> Response:
+            if request.headers.get("authorization", "") != f"Bearer {self.token}":
+                return _error(401, "unauthorized", "Access Token Invalid")
+            version = request.headers.get("intercom-version")
+            if version is not None and version not in ("2.14", "Unstable"):
+                return _error(400, "intercom_version_invalid",
+                              f"Requested resource is not available in current API version: {version}")
+            allowed, limit, remaining, reset = self.window.hit(self.faults.profile == "vendor")
+            if not allowed:
+                return rate_limited(limit, reset)
+            headers = rate_limit_headers(limit, remaining, reset)
+            faulted = await self.faults.intercept(request, self._fault_429, unavailable)
+            if faulted is not None:
+                for name, value in headers.items():
+                    faulted.headers.setdefault(name, value)
+                return faulted
+            body: Any = None
+            if request.method == "POST":
+                raw = await request.body()
+                try:
+                    body = orjson.loads(raw) if raw else None
+                except orjson.JSONDecodeError:
+                    return _error(400, "parameter_invalid", "Invalid JSON body")
+                if not isinstance(body, dict):
+                    return _error(400, "parameter_invalid", "The request body must be a JSON object")
+            response = await handler(request, body)
+            response.headers.update(headers)
+            return response
+
+        return endpoint
+
+    def _fault_429(self, retry_after: float) -> Response:
+        limit = VENDOR_LIMIT if self.faults.profile == "vendor" else DEMO_LIMIT
+        return rate_limited(limit, math.ceil(time.time() + retry_after))
+
+    # --- companies -----------------------------------------------------------------------------
+    def upsert_company(self, payload: dict) -> tuple[int, dict]:
+        """Create or update by ``company_id``: (status, company or error body)."""
+        unknown = sorted(set(payload) - COMPANY_FIELDS)
+        if unknown:
+            return 400, error_body("bad_request", f"bad '{unknown[0]}' parameter")
+        company_id = payload.get("company_id")
+        if not isinstance(company_id, str) or not company_id:
+            return 400, error_body("parameter_not_found", "company_id not specified", "company_id")
+        for key in ("size", "remote_created_at", "monthly_spend"):
+            if key in payload and payload[key] is not None and not isinstance(payload[key], (int, float)):
+                return 400, error_body("parameter_invalid", f"{key} must be an integer", key)
+        attrs = payload.get("custom_attributes")
+        if attrs is not None:
+            if not isinstance(attrs, dict):
+                return 400, error_body("parameter_invalid", "custom_attributes must be an object",
+                                       "custom_attributes")
+            for key, value in attrs.items():
+                if isinstance(value, (dict, list)):
+                    return 400, error_body("parameter_invalid",
+                                           f"Custom attribute '{key}' must be a string, number, boolean or null",
+                                           "custom_attributes")
+        now = int(time.time())
+        existing_id = self.company_ids.get(company_id)
+        company = self.companies.get(existing_id) if existing_id else None
+        if company is None:
+            company = {"type": "company", "company_id": company_id, "id": _hex_id(), "app_id": APP_ID,
+                       "name": payload.get("name") or "", "remote_created_at": 0, "created_at": now,
+                       "updated_at": now, "last_request_at": 0, "monthly_spend": 0, "session_count": 0,
+                       "user_count": 0, "size": 0, "tags": {"type": "tag.list", "tags": []},
+                       "segments": {"type": "segment.list", "segments": []}, "plan": {},
+                       "custom_attributes": {}}
+            self.companies[company["id"]] = company
+            self.company_ids[company_id] = company["id"]
+        for key in ("name", "website", "industry"):
+            if payload.get(key) is not None:
+                company[key] = str(payload[key])
+        for key in ("size", "remote_created_at", "monthly_spend"):
+            if payload.get(key) is not None:
+                company[key] = int(payload[key])
+        if payload.get("plan"):
+            company["plan"] = {"type": "plan", "id": str(abs(hash(payload["plan"])) % 1_000_000),
+                               "name": str(payload["plan"])}
+        if attrs:
+            company["custom_attributes"].update(attrs)
+        company["updated_at"] = now
+        return 200, company
+
+    async def _upsert_company(self, request: Request, body: dict) -> Response:
+        status, out = self.upsert_company(body)
+        return _json(out, status)
+
+    async def _get_company(self, request: Request, body: Any) -> Response:
+        company = self.companies.get(request.path_params["id"])
+        if company is None:
+            return _error(404, "company_not_found", "Company Not Found")
+        return _json(company)
+
+    async def _list_companies(self, request: Request, body: Any) -> Response:
+        q = request.query_params
+        records = list(self.companies.values())
+        if q.get("company_id") is not None or q.get("name") is not None:
+            if q.get("company_id") is not None:
+                cid = self.company_ids.get(q["company_id"])
+                records = [self.companies[cid]] if cid else []
+            if q.get("name") is not None:
+                records = [r for r in records if r.get("name") == q["name"]]
+            if not records:
+                return _error(404, "company_not_found", "Company Not Found")
+        if q.get("tag_id"):
+            records = [r for r in records if any(t["id"] == q["tag_id"] for t in r["tags"]["tags"])]
+        return self._page(request, records)
+
+    def _page(self, request: Request, records: list[dict], pagination: dict | None = None) -> Response:
+        q = request.query_params
+        pagination = pagination or {}
+        try:
+            per_page = int(pagination.get("per_page") or q.get("per_page") or DEFAULT_PER_PAGE)
+            page = int(q.get("page") or 1)
+        except (TypeError, ValueError):
+            return _error(400, "parameter_invalid", "per_page and page must be integers", "per_page")
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            return _error(400, "parameter_invalid", f"per_page must be between 1 and {MAX_PER_PAGE}", "per_page")
+        cursor = pagination.get("starting_after") or q.get("starting_after")
+        if cursor:
+            offset = _decode_cursor(str(cursor))
+            if offset is None:
+                return _error(400, "parameter_invalid", "Invalid starting_after value", "starting_after")
+        else:
+            offset = (max(1, page) - 1) * per_page
+        chunk = records[offset: offset + per_page]
+        total_pages = max(1, math.ceil(len(records) / per_page))
+        pages: dict[str, Any] = {"type": "pages", "page": offset // per_page + 1, "per_page": per_page,
+                                 "total_pages": total_pages}
+        if offset + per_page < len(records):
+            pages["next"] = {"per_page": per_page, "starting_after": _encode_cursor(offset + per_page)}
+        return _json({"type": "list", "data": chunk, "total_count": len(records), "pages": pages})
+
+    # --- contacts ------------------------------------------------------------------------------
+    async def _create_contact(self, request: Request, body: dict) -> Response:
+        unknown = sorted(set(body) - CONTACT_FIELDS)
+        if unknown:
+            return _error(400, "bad_request", f"bad '{unknown[0]}' parameter")
+        if not any(body.get(k) for k in ("email", "external_id", "role")):
+            return _error(400, "parameter_not_found", "email, external_id or role must be specified")
+        role = body.get("role") or "user"
+        if role not in ("user", "lead"):
+            return _error(400, "parameter_invalid", "role must be user or lead", "role")
+        for existing in self.contacts.values():
+            if (body.get("email") and existing["email"] == body["email"] and existing["role"] == role) or \
+                    (body.get("external_id") and existing["external_id"] == body["external_id"]):
+                return _error(409, "conflict", f"A contact matching those details already exists with id={existing['id']}")
+        now = int(time.time())
+        email = body.get("email") or ""
+        contact = {
+            "type": "contact", "id": _hex_id(), "workspace_id": APP_ID, "external_id": body.get("external_id"),
+            "role": role, "email": email, "email_domain": email.partition("@")[2], "phone": body.get("phone"),
+            "name": body.get("name"), "owner_id": body.get("owner_id"), "has_hard_bounced": False,
+            "marked_email_as_spam": False, "unsubscribed_from_emails": bool(body.get("unsubscribed_from_emails")),
+            "created_at": now, "updated_at": now, "signed_up_at": body.get("signed_up_at"),
+            "last_seen_at": body.get("last_seen_at"), "custom_attributes": dict(body.get("custom_attributes") or {}),
+            "tags": {"type": "list", "data": [], "url": "", "total_count": 0, "has_more": False},
+            "companies": {"type": "list", "data": [], "url": "", "total_count": 0, "has_more": False},
+        }
+        self.contacts[contact["id"]] = contact
+        return _json(contact)
+
+    async def _search_contacts(self, request: Request, body: dict) -> Response:
+        query = body.get("query")
+        if not isinstance(query, dict):
+            return _error(400, "parameter_not_found", "query not specified", "query")
+        try:
+            predicate = _predicate(query)
+        except ValueError as exc:
+            return _error(400, "invalid_field", str(exc))
+        records = [c for c in self.contacts.values() if predicate(c)]
+        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+        return self._page(request, records, pagination)
+
+    # --- data events ---------------------------------------------------------------------------
+    async def _create_event(self, request: Request, body: dict) -> Response:
+        unknown = sorted(set(body) - EVENT_FIELDS)
+        if unknown:
+            return _error(400, "bad_request", f"bad '{unknown[0]}' parameter")
+        if not body.get("event_name"):
+            return _error(400, "parameter_not_found", "event_name not specified", "event_name")
+        if not isinstance(body.get("created_at"), int):
+            return _error(400, "parameter_invalid", "created_at must be a UNIX timestamp", "created_at")
+        if not any(body.get(k) for k in ("user_id", "email", "id")):
+            return _error(400, "parameter_not_found", "user_id, email or id must be specified")
+        metadata = body.get("metadata") or {}
+        if not isinstance(metadata, dict) or len(metadata) > 10:
+            return _error(400, "parameter_invalid", "metadata must be an object of at most 10 keys", "metadata")
+        self.events.append({**body, "received_at": time.time()})
+        return Response(b"", status_code=202)
+
+    # --- tickets -------------------------------------------------------------------------------
+    async def _create_ticket(self, request: Request, body: dict) -> Response:
+        type_id = body.get("ticket_type_id")
+        if not type_id:
+            return _error(400, "parameter_not_found", "ticket_type_id not specified", "ticket_type_id")
+        if str(type_id) not in TICKET_TYPES:
+            return _error(404, "not_found", "Ticket type not found")
+        contacts = body.get("contacts")
+        if not isinstance(contacts, list) or len(contacts) != 1 or not isinstance(contacts[0], dict):
+            return _error(400, "parameter_invalid", "Exactly one contact is required", "contacts")
+        ref = contacts[0]
+        contact = next((c for c in self.contacts.values()
+                        if (ref.get("id") and c["id"] == ref["id"])
+                        or (ref.get("external_id") and c["external_id"] == ref["external_id"])
+                        or (ref.get("email") and c["email"] == ref["email"])), None)
+        if contact is None:
+            if not ref.get("email"):
+                return _error(404, "not_found", "User Not Found")
+            created = await self._create_contact(request, {"email": ref["email"]})
+            contact = orjson.loads(created.body)
+        if body.get("company_id") and body["company_id"] not in self.companies:
+            return _error(404, "company_not_found", "Company Not Found")
+        now = int(time.time())
+        self._ticket_seq += 1
+        ticket = {
+            "type": "ticket", "id": str(100 + self._ticket_seq), "ticket_id": str(self._ticket_seq),
+            "category": "Back-office", "ticket_attributes": dict(body.get("ticket_attributes") or {}),
+            "ticket_state": {"type": "ticket_state", "id": "1", "category": "submitted",
+                             "internal_label": "Submitted", "external_label": "Submitted"},
+            "ticket_type": {"type": "ticket_type", "id": str(type_id), "category": "Back-office",
+                            "name": TICKET_TYPES[str(type_id)], "description": "", "icon": "",
+                            "workspace_id": APP_ID, "archived": False, "created_at": 0, "updated_at": 0,
+                            "is_internal": False, "ticket_type_attributes": {"type": "list", "data": []}},
+            "contacts": {"type": "contact.list", "contacts": [
+                {"type": "contact", "id": contact["id"], "external_id": contact["external_id"],
+                 "email": contact["email"]}]},
+            "admin_assignee_id": "0", "team_assignee_id": "0", "created_at": body.get("created_at") or now,
+            "updated_at": now, "open": True, "is_shared": False,
+            "linked_objects": {"type": "list", "total_count": 0, "has_more": False, "data": []},
+        }
+        if body.get("company_id"):
+            ticket["company_id"] = body["company_id"]
+        self.tickets[ticket["id"]] = ticket
+        return _json(ticket)
+
+    # --- tags ----------------------------------------------------------------------------------
+    async def _tags(self, request: Request, body: dict) -> Response:
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            return _error(400, "parameter_not_found", "name not specified", "name")
+        key = name.strip().lower()
+        tag = self.tags.get(key)
+        if tag is None:
+            tag = {"type": "tag", "id": str(1000 + len(self.tags)), "name": name.strip()}
+            self.tags[key] = tag
+        companies = body.get("companies")
+        if companies is not None:
+            if not isinstance(companies, list):
+                return _error(400, "parameter_invalid", "companies must be a list", "companies")
+            targets = []
+            for ref in companies:
+                cid = ref.get("id") if isinstance(ref, dict) else None
+                if cid is None and isinstance(ref, dict) and ref.get("company_id"):
+                    cid = self.company_ids.get(ref["company_id"])
+                if cid not in self.companies:
+                    return _error(404, "company_not_found", "Company Not Found")
+                targets.append(self.companies[cid])
+            untag = any(isinstance(r, dict) and r.get("untag") for r in companies)
+            for company in targets:
+                tags = company["tags"]["tags"]
+                tags[:] = [t for t in tags if t["id"] != tag["id"]]
+                if not untag:
+                    tags.append(dict(tag))
+        return _json(tag)
+
+
+def _predicate(query: dict) -> Callable[[dict], bool]:
+    """A filter from Intercom's search query (single filters and AND/OR of them; common operators)."""
+    operator = query.get("operator")
+    if operator in ("AND", "OR"):
+        parts = [_predicate(q) for q in query.get("value") or [] if isinstance(q, dict)]
+        combine = all if operator == "AND" else any
+        return lambda record: combine(p(record) for p in parts)
+    field, value = query.get("field"), query.get("value")
+    if not isinstance(field, str):
+        raise ValueError("field must be specified")
+
+    def get(record: dict) -> Any:
+        if field.startswith("custom_attributes."):
+            return record.get("custom_attributes", {}).get(field.partition(".")[2])
+        return record.get(field)
+
+    ops: dict[str, Callable[[Any], bool]] = {
+        "=": lambda v: v == value, "!=": lambda v: v != value,
+        "IN": lambda v: v in (value or []), "NIN": lambda v: v not in (value or []),
+        "~": lambda v: isinstance(v, str) and str(value) in v, "!~": lambda v: not (isinstance(v, str) and str(value) in v),
+        "^": lambda v: isinstance(v, str) and v.startswith(str(value)),
+        "$": lambda v: isinstance(v, str) and v.endswith(str(value)),
+        "<": lambda v: v is not None and v < value, ">": lambda v: v is not None and v > value,
+        "<=": lambda v: v is not None and v <= value, ">=": lambda v: v is not None and v >= value,
+    }
+    test = ops.get(operator)  # type: ignore[arg-type]
+    if test is None:
+        raise ValueError(f"operator {operator!r} is not supported")
+    return lambda record: test(get(record))
+
+
+__all__ = ["DEMO_LIMIT", "VENDOR_LIMIT", "IntercomSandbox", "error_body", "rate_limited", "unavailable"]
