@@ -193,6 +193,78 @@ def db_upgrade(url: str | None) -> None:
 
 
 @main.group()
+def connect() -> None:
+    """Connect a vendor account (OAuth2) so the connector stops using the sandbox."""
+
+
+@connect.command("xero")
+@click.option("--redirect-uri", default="http://localhost:8765/callback", show_default=True,
+              help="The redirect URI registered for your Xero app.")
+@click.option("--code", help="The code from the redirect (asked for when not given).")
+@click.option("--scopes", default="offline_access accounting.transactions accounting.contacts accounting.settings",
+              show_default=True, help="Scopes to ask for.")
+def connect_xero(redirect_uri: str, code: str | None, scopes: str) -> None:
+    """Run Xero's authorization-code flow: print the consent URL, take the code, keep the rotating
+    refresh token (keyring, or an owner-only file), and show the tenant to put in the settings."""
+    import asyncio
+    import secrets as pysecrets
+
+    from connectors.xero import oauth as xo
+    from opsconsole.settings import resolve_secret
+
+    settings = _settings()
+    cfg = settings.xero
+    if not cfg.client_id or not cfg.client_secret:
+        raise click.ClickException("set [xero] client_id and client_secret (a credential reference) in the settings file")
+    try:
+        client_secret = resolve_secret(cfg.client_secret)
+    except KeyError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if cfg.token_store == "keyring":
+        if not xo.keyring_available():
+            raise click.ClickException("token_store = \"keyring\" but no keyring is available here; use a file path")
+        store = xo.KeyringTokenStore()
+        where = "the OS keyring"
+    else:
+        path = Path(cfg.token_store or Path(settings.var_dir) / "xero-tokens.json")
+        store = xo.FileTokenStore(path)
+        where = f"{path} (readable by its owner only)"
+    identity = cfg.identity_url.rstrip("/")
+    oauth = xo.XeroOAuth(
+        f"{identity}/connect/token" if identity else xo.XERO_TOKEN_URL,
+        cfg.connections_url or (f"{identity}/connections" if identity else xo.XERO_CONNECTIONS_URL),
+        cfg.client_id, client_secret, store,
+        authorize_endpoint=f"{identity}/identity-sandbox/authorize" if identity else xo.XERO_AUTHORIZE_URL)
+    state = pysecrets.token_urlsafe(12)
+    click.echo("Open this URL, consent, and copy the `code` from the page you are redirected to:\n")
+    click.echo(oauth.authorize_url(redirect_uri, scopes.split(), state) + "\n")
+    code = code or click.prompt("code", hide_input=True)
+
+    async def flow() -> list[dict]:
+        try:
+            await oauth.exchange_code(code, redirect_uri)
+            return await oauth.tenants()
+        finally:
+            await oauth.aclose()
+
+    from connectors.errors import ConnectorError
+
+    try:
+        tenants = asyncio.run(flow())
+    except ConnectorError as exc:
+        raise click.ClickException(f"Xero refused: {exc}") from exc
+    if not tenants:
+        raise click.ClickException("the consent gave access to no organisation")
+    chosen = tenants[0]
+    if len(tenants) > 1:
+        for i, t in enumerate(tenants, 1):
+            click.echo(f"  {i}. {t.get('tenantName')} ({t.get('tenantId')})")
+        chosen = tenants[click.prompt("organisation", type=click.IntRange(1, len(tenants))) - 1]
+    click.echo(f"connected to {chosen.get('tenantName')}; tokens kept in {where}")
+    click.echo(f"add to [xero] in your settings file:  tenant_id = \"{chosen.get('tenantId')}\"")
+
+
+@main.group()
 def sandbox() -> None:
     """The vendor sandboxes (HubSpot, Xero) that stand in until real credentials are configured."""
 

@@ -29,6 +29,16 @@ class ConnectorSettings(BaseModel):
     """Per-request timeout; a timeout is retriable."""
     max_connections: int = 64
     """Connection pool size; connections are reused across requests."""
+    client_id: str = ""
+    """OAuth2 app (Xero): the client id `opsconsole connect` authorises."""
+    client_secret: str = ""
+    """OAuth2 app (Xero): credential reference to the client secret."""
+    identity_url: str = ""
+    """OAuth2 identity server base URL (empty: the vendor's own; a sandbox's URL in demos and tests)."""
+    connections_url: str = ""
+    """Xero: where the authorised tenants are listed (empty: https://api.xero.com/connections)."""
+    token_store: str = ""
+    """Where rotating OAuth2 tokens live: ``keyring``, or a file path (owner-only; default var_dir)."""
 
 
 class RetrySettings(BaseModel):
