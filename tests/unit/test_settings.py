@@ -1,0 +1,36 @@
+"""Settings: the example file is valid, env overrides the file, credentials are references."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from opsconsole.settings import load_settings, mask, resolve_secret
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "opsconsole.example.toml"
+
+
+def test_the_example_settings_file_loads(monkeypatch):
+    monkeypatch.delenv("OPSCONSOLE_INGRESS_PORT", raising=False)
+    s = load_settings(EXAMPLE)
+    assert s.ingress_port == 8085 and s.hubspot.token == "env:HUBSPOT_PRIVATE_APP_TOKEN"
+    assert s.has_role("alice", "finance") and not s.has_role("bob", "finance")
+    assert s.keymap == {"exceptions.retry": "ctrl+r"}
+
+
+def test_environment_overrides_the_file(monkeypatch):
+    monkeypatch.setenv("OPSCONSOLE_INGRESS_PORT", "9999")
+    monkeypatch.setenv("OPSCONSOLE_XERO__TENANT_ID", "from-env")
+    s = load_settings(EXAMPLE)
+    assert s.ingress_port == 9999 and s.xero.tenant_id == "from-env"
+
+
+def test_credential_references(tmp_path):
+    assert resolve_secret("env:TOKEN_X", {"TOKEN_X": "abc"}) == "abc"
+    with pytest.raises(KeyError, match="TOKEN_Y is not set"):
+        resolve_secret("env:TOKEN_Y", {})
+    f = tmp_path / "secret"
+    f.write_text("s3cret\n")
+    assert resolve_secret(f"file:{f}") == "s3cret"
+    assert mask("0123456789abcdef") == "01****ef" and "s3cret" not in mask("s3cret")
