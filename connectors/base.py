@@ -16,6 +16,8 @@ class Connector(ABC):
     """Short system name used in the store and on screen (``hubspot``, ``xero``)."""
     role: str
     """What the system is to the business: ``crm``, ``erp`` or ``customer_success``."""
+    settings_model: type
+    """The pydantic model of this connector's settings (a :class:`connectors.settings.ConnectorSettings`)."""
 
     @abstractmethod
     def client(self, base_url: str, *, token: str, transport: str, **options: Any):

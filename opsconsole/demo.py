@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN, SandboxInfo
-from opsconsole.settings import ConnectorSettings, ScheduleSettings, Settings, load_settings
+from opsconsole.settings import HubSpotSettings, XeroSettings, ScheduleSettings, Settings, load_settings
 
 DEMO_DB = "demo.db"
 
@@ -34,8 +34,8 @@ def demo_settings(var_dir: Path, sandboxes: SandboxInfo, **overrides) -> Setting
     return load_settings(
         None, demo=True, var_dir=var_dir, store_url=f"sqlite:///{(var_dir / DEMO_DB).resolve()}",
         audit_key=f"file:{(var_dir / 'audit.key').resolve()}", log_file=str(var_dir / "opsconsole.log"),
-        hubspot=ConnectorSettings(base_url=sandboxes.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
-        xero=ConnectorSettings(base_url=sandboxes.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT),
+        hubspot=HubSpotSettings(base_url=sandboxes.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
+        xero=XeroSettings(base_url=sandboxes.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT),
         schedule=ScheduleSettings(hubspot_poll_s=10.0, retry_sweep_s=2.0),
         **overrides,
     )

@@ -13,32 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-
-class ConnectorSettings(BaseModel):
-    """Where one vendor API lives and how to authenticate to it."""
-
-    base_url: str = ""
-    """Base URL of the vendor API (empty in demo mode: the sandbox's URL is filled in at start-up)."""
-    token: str = "env:OPSCONSOLE_TOKEN_UNSET"
-    """Credential reference: ``env:NAME``, ``keyring:SERVICE/NAME`` or, for sandboxes only, a literal."""
-    webhook_secret: str = ""
-    """Secret the vendor signs webhooks with (a credential reference like ``token``)."""
-    tenant_id: str = ""
-    """Xero only: the organisation (tenant) the engine writes to (``xero-tenant-id`` header)."""
-    timeout_s: float = 10.0
-    """Per-request timeout; a timeout is retriable."""
-    max_connections: int = 64
-    """Connection pool size; connections are reused across requests."""
-    client_id: str = ""
-    """OAuth2 app (Xero): the client id `opsconsole connect` authorises."""
-    client_secret: str = ""
-    """OAuth2 app (Xero): credential reference to the client secret."""
-    identity_url: str = ""
-    """OAuth2 identity server base URL (empty: the vendor's own; a sandbox's URL in demos and tests)."""
-    connections_url: str = ""
-    """Xero: where the authorised tenants are listed (empty: https://api.xero.com/connections)."""
-    token_store: str = ""
-    """Where rotating OAuth2 tokens live: ``keyring``, or a file path (owner-only; default var_dir)."""
+from connectors.settings import ConnectorSettings, HubSpotSettings, IntercomSettings, XeroSettings
 
 
 class RetrySettings(BaseModel):
@@ -88,10 +63,12 @@ class Settings(BaseSettings):
     """Runs executed at once (different accounts; one account's runs are serialised)."""
     audit_key: str = "env:OPSCONSOLE_AUDIT_KEY"
     """Credential reference to the HMAC key of the audit chain (kept out of the database)."""
-    hubspot: ConnectorSettings = ConnectorSettings()
-    """HubSpot CRM v3 connector."""
-    xero: ConnectorSettings = ConnectorSettings()
+    hubspot: HubSpotSettings = HubSpotSettings()
+    """HubSpot CRM v3 connector (its settings model is the connector's own)."""
+    xero: XeroSettings = XeroSettings()
     """Xero Accounting connector."""
+    intercom: IntercomSettings = IntercomSettings()
+    """Intercom connector (customer success)."""
     retry: RetrySettings = RetrySettings()
     """Retry budget and backoff."""
     schedule: ScheduleSettings = ScheduleSettings()

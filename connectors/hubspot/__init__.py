@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import Connector
+from connectors.settings import HubSpotSettings
 
 
 class HubSpotConnector(Connector):
     name = "hubspot"
     role = "crm"
+    settings_model = HubSpotSettings
 
     def client(self, base_url: str, *, token: str, transport: str = "aiohttp", **options: Any):
         """A :class:`connectors.hubspot.client.HubSpotClient` (options: timeout_s, max_connections)."""

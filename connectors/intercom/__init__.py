@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import Connector
+from connectors.settings import IntercomSettings
 
 
 class IntercomConnector(Connector):
@@ -17,6 +18,7 @@ class IntercomConnector(Connector):
 
     name = "intercom"
     role = "customer_success"
+    settings_model = IntercomSettings
 
     def client(self, base_url: str, *, token: str, transport: str = "aiohttp", **options: Any):
         """Build the client.

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.base import Connector
+from connectors.settings import XeroSettings
 
 
 class XeroConnector(Connector):
@@ -16,6 +17,7 @@ class XeroConnector(Connector):
 
     name = "xero"
     role = "erp"
+    settings_model = XeroSettings
 
     def client(self, base_url: str, *, token: str, transport: str = "aiohttp", **options: Any):
         """Build the client.

@@ -34,3 +34,14 @@ def test_credential_references(tmp_path):
     f.write_text("s3cret\n")
     assert resolve_secret(f"file:{f}") == "s3cret"
     assert mask("0123456789abcdef") == "01****ef" and "s3cret" not in mask("s3cret")
+
+
+def test_every_connector_declares_its_settings_model():
+    from connectors import registry
+    from connectors.settings import ConnectorSettings
+    from opsconsole.settings import Settings
+
+    for name in registry.available():
+        model = registry.load(name).settings_model
+        assert issubclass(model, ConnectorSettings)
+        assert Settings.model_fields[name].annotation is model
