@@ -176,3 +176,29 @@ __all__ = [
     "hubspot_v3_uri", "sign_hubspot_v3", "signatures_match", "verify_hmac_b64", "verify_hubspot_v3",
     "XERO_SIGNATURE_HEADER", "sign_xero", "verify_xero", "xero_intent_payload", "xero_intent_status",
 ]
+
+
+# --- Intercom ---------------------------------------------------------------------------------
+# Intercom signs each webhook notification with the app's client secret: ``X-Hub-Signature:
+# sha1=<hex HMAC-SHA1 of the raw body>``. There is no timestamp in the scheme; replays are caught
+# by the inbox's event key (the notification's ``id``).
+
+INTERCOM_SIGNATURE_HEADER = "X-Hub-Signature"
+
+
+def sign_intercom(secret: str, body: bytes) -> str:
+    """The ``X-Hub-Signature`` value for ``body``."""
+    return "sha1=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha1).hexdigest()
+
+
+def verify_intercom(secrets: list[str], body: bytes, signature: str | None) -> None:
+    """Raise SignatureError unless ``signature`` is ``sha1=<hex>`` for ``body`` under one of
+    ``secrets`` (the current and, during a rotation, the previous client secret)."""
+    if not signature:
+        raise SignatureError("missing header", INTERCOM_SIGNATURE_HEADER)
+    if not signature.startswith("sha1="):
+        raise SignatureError("bad signature", "X-Hub-Signature must start with sha1=")
+    if not secrets:
+        raise SignatureError("no secret configured")
+    if not any(signatures_match(sign_intercom(s, body), signature) for s in secrets if s):
+        raise SignatureError("bad signature")
