@@ -134,7 +134,9 @@ class Engine:
 
         secrets_ = [resolve_secret(s) for s in self.settings.hubspot.webhook_secret.split(",") if s]
         xero_secrets = [resolve_secret(s) for s in self.settings.xero.webhook_secret.split(",") if s]
+        intercom_secrets = [resolve_secret(s) for s in self.settings.intercom.webhook_secret.split(",") if s]
         app = build_ingress(self.env, public_url=lambda: self.public_url, secrets=secrets_, xero_secrets=xero_secrets,
+                            intercom_secrets=intercom_secrets,
                             on_runs=lambda accepted: [self.runner.submit(a.run_id, a.run_row) for a in accepted], health=self.health)
         # lifespan off: the ingress has no start-up work, and a lifespan task outliving a stopped
         # loop is noise on the operator's terminal

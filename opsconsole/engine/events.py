@@ -90,3 +90,19 @@ def parse_xero(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent] | Non
         out.append(IncomingEvent("xero", key, f"{ev['eventCategory'].lower()}.{ev['eventType'].lower()}",
                                  ev_raw, headers, None))
     return out
+
+
+def parse_intercom(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent]:
+    """An Intercom notification (one per delivery), keyed by its ``id``. No workflow consumes
+    Intercom events yet; they are kept (status ``ignored``) for those that will."""
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return [_malformed("intercom", raw, f"body is not JSON: {exc}", headers)]
+    if not isinstance(data, dict):
+        return [_malformed("intercom", raw, "body is not a JSON object", headers)]
+    missing = [k for k in ("id", "topic") if data.get(k) in (None, "")]
+    if missing or data.get("type") != "notification_event":
+        problem = f"lacks {', '.join(missing)}" if missing else "type is not notification_event"
+        return [_malformed("intercom", raw, f"notification {problem}", headers)]
+    return [IncomingEvent("intercom", str(data["id"]), str(data["topic"]), raw, headers, None)]

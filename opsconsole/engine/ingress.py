@@ -15,9 +15,11 @@ from typing import Callable
 
 import orjson
 
-from connectors.webhooks import XERO_SIGNATURE_HEADER, SignatureError, verify_hubspot_v3, verify_xero
+from connectors.webhooks import (
+    INTERCOM_SIGNATURE_HEADER, XERO_SIGNATURE_HEADER, SignatureError, verify_hubspot_v3, verify_intercom, verify_xero,
+)
 from opsconsole.engine import records
-from opsconsole.engine.events import parse_hubspot, parse_xero
+from opsconsole.engine.events import parse_hubspot, parse_intercom, parse_xero
 from opsconsole.engine.lease import LeaseLost
 from opsconsole.engine.runtime import EngineEnv
 from opsconsole.engine.tracing import new_correlation_id
@@ -25,20 +27,21 @@ from opsconsole.engine.tracing import new_correlation_id
 log = logging.getLogger("opsconsole.ingress")
 
 _KEPT_HEADERS = ("x-hubspot-request-timestamp", "content-type", "user-agent")
-ROUTES = {"/webhooks/hubspot": "hubspot", "/webhooks/xero": "xero"}
+ROUTES = {"/webhooks/hubspot": "hubspot", "/webhooks/xero": "xero", "/webhooks/intercom": "intercom"}
 MAX_BODY = 5 * 1024 * 1024  # HubSpot batches at most 100 events; anything near this is not a webhook
 
 
 class Ingress:
-    """ASGI app: ``POST /webhooks/hubspot``, ``POST /webhooks/xero`` and ``GET /healthz``."""
+    """ASGI app: ``POST /webhooks/{hubspot,xero,intercom}`` and ``GET /healthz``."""
 
     def __init__(self, env: EngineEnv, *, public_url: Callable[[], str], secrets: list[str],
                  on_runs: Callable[[list], None], health: Callable[[], dict],
-                 xero_secrets: list[str] | None = None) -> None:
+                 xero_secrets: list[str] | None = None, intercom_secrets: list[str] | None = None) -> None:
         self.env = env
         self.public_url = public_url
         self.secrets = secrets
         self.xero_secrets = xero_secrets or []
+        self.intercom_secrets = intercom_secrets or []
         self.on_runs = on_runs
         self.health = health
         self.stats = {"accepted": 0, "duplicates": 0, "rejected": 0, "malformed": 0}
@@ -54,7 +57,7 @@ class Ingress:
             body = await _read_body(receive)
             if body is None:
                 return await _respond(send, 413, {"status": "error", "message": "body too large"})
-            handler = self.hubspot if source == "hubspot" else self.xero
+            handler = {"hubspot": self.hubspot, "xero": self.xero, "intercom": self.intercom}[source]
             status, payload = await handler(scope, body)
             return await _respond(send, status, payload)
         if path == "/healthz" and method == "GET":
@@ -84,6 +87,14 @@ class Ingress:
         if events is None:  # intent to receive: a correctly signed empty delivery, nothing to keep
             return 200, None
         return await self._accept(events)
+
+    async def intercom(self, scope, body: bytes) -> tuple[int, dict | None]:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            verify_intercom(self.intercom_secrets, body, headers.get(INTERCOM_SIGNATURE_HEADER.lower(), ""))
+        except SignatureError as err:
+            return await self._rejected(scope, "intercom", err)
+        return await self._accept(parse_intercom(body, {k: v for k, v in headers.items() if k in _KEPT_HEADERS}))
 
     async def _rejected(self, scope, source: str, err: SignatureError) -> tuple[int, dict]:
         self.stats["rejected"] += 1

@@ -14,10 +14,11 @@ from connectors.sandbox import serve_in_thread
 from connectors.xero.sandbox import XeroSandbox
 from opsconsole.engine.app import Engine
 from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN
-from opsconsole.settings import HubSpotSettings, XeroSettings, RetrySettings, ScheduleSettings, load_settings
+from opsconsole.settings import HubSpotSettings, IntercomSettings, XeroSettings, RetrySettings, ScheduleSettings, load_settings
 
 
 XERO_WEBHOOK_KEY = "sandbox-xero-webhook-key"
+INTERCOM_WEBHOOK_KEY = "sandbox-intercom-client-secret"
 
 
 class Sandboxes:
@@ -74,6 +75,7 @@ def make_settings(tmp_path: Path, sb: Sandboxes, **overrides):
         hubspot=HubSpotSettings(base_url=sb.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
         xero=XeroSettings(base_url=sb.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT,
                                webhook_secret=XERO_WEBHOOK_KEY),
+        intercom=IntercomSettings(webhook_secret=INTERCOM_WEBHOOK_KEY),
         retry=RetrySettings(max_attempts=4, base_delay_s=0.05, max_delay_s=0.5),
         schedule=ScheduleSettings(hubspot_poll_s=3600, retry_sweep_s=0.5),
     )

@@ -160,3 +160,23 @@ async def test_xero_events_are_kept_once_keyed_by_resource_category_type_and_tim
     with engine.read_engine.connect() as c:
         exc = c.execute(select(exceptions.c.category, exceptions.c.system, exceptions.c.last_error)).one()
     assert exc.category == "validation" and exc.system == "xero" and "lacks eventCategory" in exc.last_error
+
+
+async def test_intercom_notifications_are_verified_and_kept_once(engine):
+    from connectors.webhooks import sign_intercom
+    from tests.engine.conftest import INTERCOM_WEBHOOK_KEY
+
+    body = orjson.dumps({"type": "notification_event", "id": "notif_42", "topic": "company.updated",
+                         "data": {"item": {"type": "company", "id": "c1"}}, "created_at": 1700000000})
+
+    async def post(b: bytes, key: str):
+        async with httpx.AsyncClient() as http:
+            return await http.post(f"{engine.ingress_url}/webhooks/intercom", content=b,
+                                   headers={"X-Hub-Signature": sign_intercom(key, b)})
+    assert (await post(body, "wrong")).status_code == 401
+    for _ in range(2):
+        assert (await post(body, INTERCOM_WEBHOOK_KEY)).status_code == 200
+    with engine.read_engine.connect() as c:
+        rows = c.execute(select(inbox.c.source, inbox.c.event_key, inbox.c.event_type, inbox.c.status)).all()
+        rejected = c.execute(select(rejected_webhooks.c.source)).scalars().all()
+    assert rows == [("intercom", "notif_42", "company.updated", "ignored")] and rejected == ["intercom"]
