@@ -110,6 +110,17 @@ class SlidingWindow:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port to listen on later. Chosen below Linux's ephemeral range (32768+), where outgoing
+    connections take their ports: a port picked now and bound seconds later must not have been
+    handed to a client socket in between."""
+    for _ in range(100):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]

@@ -33,6 +33,11 @@ CONTACT_PROPERTIES = ("email", "firstname", "lastname", "phone", "jobtitle", "la
 LINE_ITEM_PROPERTIES = (
     "name", "quantity", "price", "hs_sku", "hs_discount_percentage", "amount", "hs_line_item_currency_code",
 )
+DEAL_PROPERTIES = (
+    "dealname", "amount", "dealstage", "pipeline", "closedate", "deal_currency_code", "hs_lastmodifieddate",
+)
+WRITE_BACK_PROPERTIES = ("financial_risk", "renewal_readiness", "delivery_risk")
+"""Custom properties the engine writes back on companies and deals."""
 QUOTE_ASSOCIATIONS = ("line_items", "companies", "deals")
 BATCH_LIMIT = 100
 
@@ -150,9 +155,14 @@ class HubSpotClient(ApiClient):
                           traceparent: str = "") -> dict:
         return await self._get_object("contacts", contact_id, properties, traceparent=traceparent)
 
-    async def batch_read_line_items(self, ids: Sequence[str], *, properties: Sequence[str] = LINE_ITEM_PROPERTIES,
-                                    missing_ok: bool = False, traceparent: str = "") -> list[dict]:
-        """POST /crm/v3/objects/line_items/batch/read (100 ids per call); records in the order of ``ids``.
+    async def get_deal(self, deal_id: str, *, properties: Sequence[str] = DEAL_PROPERTIES,
+                       associations: Sequence[str] = (), traceparent: str = "") -> dict:
+        """GET /crm/v3/objects/deals/{id} (``properties`` may include custom ones such as financial_risk)."""
+        return await self._get_object("deals", deal_id, properties, associations, traceparent)
+
+    async def batch_read(self, object_type: str, ids: Sequence[str], properties: Sequence[str], *,
+                         missing_ok: bool = False, traceparent: str = "") -> list[dict]:
+        """POST /crm/v3/objects/{objectType}/batch/read (100 ids per call); records in the order of ``ids``.
 
         Raises:
             NotFoundError: some ids do not exist (unless ``missing_ok``).
@@ -160,7 +170,7 @@ class HubSpotClient(ApiClient):
         found: dict[str, dict] = {}
         for i in range(0, len(ids), BATCH_LIMIT):
             chunk = [str(x) for x in ids[i:i + BATCH_LIMIT]]
-            resp = await self.request("POST", "/crm/v3/objects/line_items/batch/read", traceparent=traceparent,
+            resp = await self.request("POST", f"/crm/v3/objects/{object_type}/batch/read", traceparent=traceparent,
                                       json={"properties": list(properties), "propertiesWithHistory": [],
                                             "inputs": [{"id": x} for x in chunk]})
             for rec in resp.body.get("results", []):
@@ -170,6 +180,11 @@ class HubSpotClient(ApiClient):
                 raise NotFoundError(self.error_message(resp.status, err), system=self.system, status=resp.status,
                                     body=resp.body, call=resp.call)
         return [found[str(x)] for x in ids if str(x) in found]
+
+    async def batch_read_line_items(self, ids: Sequence[str], *, properties: Sequence[str] = LINE_ITEM_PROPERTIES,
+                                    missing_ok: bool = False, traceparent: str = "") -> list[dict]:
+        """POST /crm/v3/objects/line_items/batch/read: :meth:`batch_read` for line items."""
+        return await self.batch_read("line_items", ids, properties, missing_ok=missing_ok, traceparent=traceparent)
 
     async def search_quotes(self, *, status: str | None = "APPROVED", modified_since_ms: int | None = None,
                             after: str | None = None, limit: int = 100,
@@ -230,8 +245,48 @@ class HubSpotClient(ApiClient):
         return (await self.request("PATCH", f"/crm/v3/objects/companies/{company_id}",
                                    json={"properties": properties}, traceparent=traceparent)).body
 
+    async def update_properties(self, object_type: str, object_id: str, properties: dict[str, Any], *,
+                                id_property: str | None = None, traceparent: str = "") -> dict:
+        """PATCH /crm/v3/objects/{objectType}/{id} with ``{"properties": ...}``; returns the updated record
+        (the written properties). Used to write back custom properties such as financial_risk,
+        renewal_readiness and delivery_risk on companies and deals. ``id_property``: ``object_id`` is
+        that unique property's value rather than the record id.
+
+        Raises:
+            FatalError: 400 VALIDATION_ERROR (e.g. PROPERTY_DOESNT_EXIST); NotFoundError: no such record.
+        """
+        params = {"idProperty": id_property} if id_property else None
+        return (await self.request("PATCH", f"/crm/v3/objects/{object_type}/{object_id}", params=params,
+                                   json={"properties": properties}, traceparent=traceparent)).body
+
+    async def batch_upsert(self, object_type: str, inputs: Sequence[dict], *, id_property: str,
+                           traceparent: str = "") -> dict:
+        """POST /crm/v3/objects/{objectType}/batch/upsert, 100 inputs per call.
+
+        ``inputs``: ``[{"id": <id property value>, "properties": {...}}]`` (``idProperty`` is filled in
+        from ``id_property`` when absent). ``id_property`` must be a unique-value property (e.g.
+        ``email`` on contacts, a custom ``hasUniqueValue`` property on companies and deals); HubSpot
+        answers 400 VALIDATION_ERROR otherwise, raised as FatalError. Returns HubSpot's answer
+        ``{"status": "COMPLETE", "results": [...]}`` (results of all calls, each with ``new``).
+        """
+        items = [{"idProperty": id_property, **item, "id": str(item["id"])} for item in inputs]
+        out: dict[str, Any] = {"status": "COMPLETE", "results": []}
+        for i in range(0, len(items), BATCH_LIMIT):
+            body = (await self.request("POST", f"/crm/v3/objects/{object_type}/batch/upsert", traceparent=traceparent,
+                                       json={"inputs": items[i:i + BATCH_LIMIT]})).body
+            out["results"].extend(body.get("results", []))
+            if body.get("errors"):
+                out.setdefault("errors", []).extend(body["errors"])
+                out["numErrors"] = len(out["errors"])
+            for key in ("startedAt", "completedAt"):
+                if key in body and (key == "completedAt" or key not in out):
+                    out[key] = body[key]
+            if body.get("status") and body["status"] != "COMPLETE":
+                out["status"] = body["status"]
+        return out
+
 
 __all__ = [
-    "AfterCursor", "COMPANY_PROPERTIES", "CONTACT_PROPERTIES", "HubSpotClient", "LINE_ITEM_PROPERTIES",
-    "QUOTE_ASSOCIATIONS", "QUOTE_PROPERTIES", "RateLimit", "associated_ids",
+    "AfterCursor", "COMPANY_PROPERTIES", "CONTACT_PROPERTIES", "DEAL_PROPERTIES", "HubSpotClient", "LINE_ITEM_PROPERTIES",
+    "QUOTE_ASSOCIATIONS", "QUOTE_PROPERTIES", "RateLimit", "WRITE_BACK_PROPERTIES", "associated_ids",
 ]

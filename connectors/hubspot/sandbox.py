@@ -6,6 +6,8 @@ Vendor routes (bearer token, rate-limit headers on every answer, HubSpot's error
     GET   /crm/v3/objects/{type}/{id}                 ``properties``, ``associations``, ``archived``, ``idProperty``
     PATCH /crm/v3/objects/{type}/{id}                 ``{"properties": {...}}``
     POST  /crm/v3/objects/{type}/batch/read           ``{"inputs": [{"id"}], "properties": [...]}`` (207 on missing ids)
+    POST  /crm/v3/objects/{type}/batch/upsert         ``{"inputs": [{"idProperty", "id", "properties"}]}``; the id
+                                                      property must be a unique-value one (400 otherwise)
     POST  /crm/v3/objects/{type}/search               filterGroups, sorts, ``after`` offsets
     GET   /crm/v4/objects/{from}/{id}/associations/{to}
 
@@ -113,6 +115,7 @@ class HubSpotSandbox:
         self.app = Starlette(routes=[
             Route("/crm/v3/objects/{type}/search", v(self._search), methods=["POST"]),
             Route("/crm/v3/objects/{type}/batch/read", v(self._batch_read), methods=["POST"]),
+            Route("/crm/v3/objects/{type}/batch/upsert", v(self._batch_upsert), methods=["POST"]),
             Route("/crm/v3/objects/{type}/{id}", v(self._get), methods=["GET"]),
             Route("/crm/v3/objects/{type}/{id}", v(self._patch), methods=["PATCH"]),
             Route("/crm/v3/objects/{type}", v(self._list), methods=["GET"]),
@@ -257,11 +260,8 @@ class HubSpotSandbox:
     async def _patch(self, request: Request, type_: str) -> Response:
         rec = self._find(request, type_)
         props = (await request.json())["properties"]
-        known = {k for r in self.store.objects[type_].values() for k in r["properties"]}
+        self.store.check_properties(type_, props)
         for name, value in props.items():
-            if name not in known:
-                detail = f'Property \\"{name}\\" does not exist'
-                raise StoreError(400, "VALIDATION_ERROR", f'Property values were not valid: [{{"isValid":false,"message":"{detail}","error":"PROPERTY_DOESNT_EXIST","name":"{name}"}}]')
             if type_ == "quotes" and name == "hs_status" and value not in QUOTE_STATUSES:
                 raise StoreError(400, "VALIDATION_ERROR", f'Property values were not valid: [{{"isValid":false,"message":"{value} was not one of the allowed options","error":"INVALID_OPTION","name":"hs_status"}}]')
         status = props.get("hs_status") if type_ == "quotes" else None
@@ -292,6 +292,24 @@ class HubSpotSandbox:
                               "context": {"ids": missing}}]
         out["startedAt"], out["completedAt"] = started, iso(int(time.time() * 1000))
         return JSONResponse(out, status_code=207 if missing else 200)
+
+    async def _batch_upsert(self, request: Request, type_: str) -> Response:
+        body = await request.json()
+        inputs = body["inputs"]
+        unique = self.store.unique_properties(type_)
+        for item in inputs:
+            prop = item.get("idProperty")
+            if prop and prop not in unique:
+                raise StoreError(400, "VALIDATION_ERROR", f"Unable to perform update/upsert by non-unique "
+                                 f"{OBJECT_TYPE_IDS[type_]} property {prop} in portal ID {self.portal_id}")
+        started = iso(int(time.time() * 1000))
+        done = self.store.upsert(type_, inputs, at_ms=int(time.time() * 1000))
+        results = []
+        for (rec, created), item in zip(done, inputs):
+            rendered = self.store.render(type_, rec, list(item.get("properties") or {}) + [item["idProperty"]])
+            results.append({**rendered, "new": created})
+        return JSONResponse({"status": "COMPLETE", "results": results, "startedAt": started,
+                             "completedAt": iso(int(time.time() * 1000))})
 
     async def _search(self, request: Request, type_: str) -> Response:
         body = await request.json()

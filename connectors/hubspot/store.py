@@ -43,6 +43,24 @@ DEFAULT_PROPERTIES = {
     "line_items": ("name", "quantity", "price", "amount", "hs_product_id"),
 }
 DATE_PROPERTIES = {"createdate", "hs_createdate", "hs_lastmodifieddate", "lastmodifieddate", "closedate", "hs_expiration_date"}
+# Custom properties defined in the sandbox portal, per object type: name -> hasUniqueValue.
+# ``external_id`` is a unique-value property (usable as a batch upsert ``idProperty``); the risk and
+# readiness properties are written back by the engine.
+CUSTOM_PROPERTIES: dict[str, dict[str, bool]] = {
+    "companies": {"vat_number": False, "financial_risk": False, "renewal_readiness": False,
+                  "delivery_risk": False, "external_id": True},
+    "deals": {"financial_risk": False, "renewal_readiness": False, "delivery_risk": False, "external_id": True},
+}
+# HubSpot-defined unique-value properties (``hs_object_id`` is not one: upsert by it is refused).
+BUILTIN_UNIQUE_PROPERTIES = {"contacts": {"email"}}
+# Standard properties every portal has, beyond DEFAULT_PROPERTIES (the ones the seed and connector use).
+STANDARD_PROPERTIES = {
+    "companies": ("address", "address2", "city", "zip", "state", "country", "phone", "industry", "lifecyclestage"),
+    "contacts": ("phone", "jobtitle"),
+    "deals": ("deal_currency_code",),
+    "quotes": ("hs_quote_number", "hs_currency", "hs_quote_amount", "hs_language"),
+    "line_items": ("hs_sku", "hs_discount_percentage", "hs_line_item_currency_code"),
+}
 QUOTE_STATUSES = ("DRAFT", "APPROVAL_NOT_NEEDED", "PENDING_APPROVAL", "APPROVED", "REJECTED")
 _ID_BASE = {"companies": 18_400_000_000, "contacts": 95_100_000, "deals": 21_700_000_000,
             "quotes": 402_300_000, "line_items": 13_800_000_000}
@@ -133,7 +151,62 @@ class CrmStore:
         rec["properties"][MODIFIED_PROP.get(type_, "hs_lastmodifieddate")] = iso(at_ms)
         return rec
 
+    def upsert(self, type_: str, inputs: list[dict], *, at_ms: int) -> list[tuple[dict, bool]]:
+        """Create or update each input by its unique ``idProperty`` value; ``(record, created)`` each.
+
+        Validate everything first (HubSpot applies a batch wholly or not at all for these errors)."""
+        if len(inputs) > 100:
+            raise StoreError(400, "VALIDATION_ERROR", f"Batch input is limited to 100 inputs, got {len(inputs)}")
+        seen: set[tuple[str, str]] = set()
+        for item in inputs:
+            prop, value = item.get("idProperty"), item.get("id")
+            if not prop or value in (None, ""):
+                raise StoreError(400, "VALIDATION_ERROR", "Invalid input JSON on line 1: inputs[].id and inputs[].idProperty are required")
+            if (prop, str(value)) in seen:
+                raise StoreError(400, "VALIDATION_ERROR", f"Duplicate IDs found in batch input: [{value}]. IDs must be unique")
+            seen.add((prop, str(value)))
+            self.check_properties(type_, item.get("properties") or {})
+        out = []
+        for item in inputs:
+            prop, value = item["idProperty"], str(item["id"])
+            props = dict(item.get("properties") or {})
+            rec = self.find_by(type_, prop, value)
+            if rec is None:
+                out.append((self.create(type_, {**props, prop: value}, at_ms=at_ms), True))
+            else:
+                out.append((self.update(type_, rec["id"], props, at_ms=at_ms), False))
+        return out
+
+    # --- schema ------------------------------------------------------------------------------
+    def unique_properties(self, type_: str) -> set[str]:
+        return set(BUILTIN_UNIQUE_PROPERTIES.get(type_, ())) | {
+            n for n, unique in CUSTOM_PROPERTIES.get(type_, {}).items() if unique}
+
+    def known_properties(self, type_: str) -> set[str]:
+        """Properties the portal defines for ``type_`` (plus any a stored record carries)."""
+        known = set(DEFAULT_PROPERTIES[type_]) | set(STANDARD_PROPERTIES.get(type_, ())) | set(CUSTOM_PROPERTIES.get(type_, {}))
+        known |= {"hs_object_id", CREATED_PROP.get(type_, "createdate"), MODIFIED_PROP.get(type_, "hs_lastmodifieddate")}
+        known |= BUILTIN_UNIQUE_PROPERTIES.get(type_, set())
+        for rec in self.objects[type_].values():
+            known.update(rec["properties"])
+        return known
+
+    def check_properties(self, type_: str, properties: dict[str, Any]) -> None:
+        """Refuse unknown properties the way HubSpot does (400 PROPERTY_DOESNT_EXIST)."""
+        known = self.known_properties(type_)
+        for name in properties:
+            if name not in known:
+                detail = f'Property \\"{name}\\" does not exist'
+                raise StoreError(400, "VALIDATION_ERROR", f'Property values were not valid: [{{"isValid":false,"message":"{detail}","error":"PROPERTY_DOESNT_EXIST","name":"{name}"}}]')
+
     # --- reads -------------------------------------------------------------------------------
+    def find_by(self, type_: str, prop: str, value: str, *, archived: bool = False) -> dict | None:
+        """The record whose ``prop`` equals ``value`` (the first, in id order), or None."""
+        for rec in self.objects[type_].values():
+            if rec["archived"] == archived and rec["properties"].get(prop) == value:
+                return rec
+        return None
+
     def get(self, type_: str, rid: str, *, archived: bool = False) -> dict:
         rec = self.objects[type_].get(rid)
         if rec is None or rec["archived"] != archived:

@@ -257,4 +257,57 @@ class XeroClient(ApiClient):
         return await self._read(f"/Invoices/{invoice_id}", "Invoices", traceparent)
 
 
+    # --- payments ------------------------------------------------------------------------------
+    async def create_payment(self, payment: dict, *, idempotency_key: str, traceparent: str = "") -> dict:
+        """Apply a payment to an AUTHORISED invoice (``Invoice``, ``Account``, ``Amount``, ``Date``).
+
+        Xero reduces the invoice's ``AmountDue`` and marks it PAID once settled; paying more than is
+        outstanding is a ValidationException (raised as a ``FatalError``).
+        """
+        return await self._write("PUT", "/Payments", "Payments", payment,
+                                 idempotency_key=idempotency_key, traceparent=traceparent)
+
+    async def get_payment(self, payment_id: str, *, traceparent: str = "") -> dict:
+        return await self._read(f"/Payments/{payment_id}", "Payments", traceparent)
+
+    # --- credit notes --------------------------------------------------------------------------
+    async def create_credit_note(self, credit_note: dict, *, idempotency_key: str, traceparent: str = "") -> dict:
+        return await self._write("PUT", "/CreditNotes", "CreditNotes", credit_note,
+                                 idempotency_key=idempotency_key, traceparent=traceparent)
+
+    async def get_credit_note(self, credit_note_id: str, *, traceparent: str = "") -> dict:
+        return await self._read(f"/CreditNotes/{credit_note_id}", "CreditNotes", traceparent)
+
+    # --- repeating invoices --------------------------------------------------------------------
+    async def create_repeating_invoice(self, repeating_invoice: dict, *, idempotency_key: str,
+                                       traceparent: str = "") -> dict:
+        """Create a template; ``Schedule`` = {Period, Unit (WEEKLY|MONTHLY), DueDate, DueDateType, StartDate}."""
+        return await self._write("PUT", "/RepeatingInvoices", "RepeatingInvoices", repeating_invoice,
+                                 idempotency_key=idempotency_key, traceparent=traceparent)
+
+    async def get_repeating_invoice(self, repeating_invoice_id: str, *, traceparent: str = "") -> dict:
+        return await self._read(f"/RepeatingInvoices/{repeating_invoice_id}", "RepeatingInvoices", traceparent)
+
+    async def list_repeating_invoices(self, *, where: str | None = None, traceparent: str = "") -> list[dict]:
+        """Every repeating invoice template (Xero does not page this endpoint)."""
+        response = await self.request("GET", "/RepeatingInvoices", params={"where": where} if where else None,
+                                      traceparent=traceparent)
+        body = response.body if isinstance(response.body, dict) else {}
+        return body.get("RepeatingInvoices") or []
+
+    # --- settings and reports ------------------------------------------------------------------
+    async def get_tax_rates(self, *, traceparent: str = "") -> list[dict]:
+        response = await self.request("GET", "/TaxRates", traceparent=traceparent)
+        body = response.body if isinstance(response.body, dict) else {}
+        return body.get("TaxRates") or []
+
+    async def get_aged_receivables_by_contact(self, contact_id: str, *, date: str | None = None,
+                                              traceparent: str = "") -> dict:
+        """The AgedReceivablesByContact report (``ReportWithRow``) for one contact, as of ``date``."""
+        params = {"contactId": contact_id, **({"date": date} if date else {})}
+        response = await self.request("GET", "/Reports/AgedReceivablesByContact", params=params,
+                                      traceparent=traceparent)
+        return self._one(response, "Reports")
+
+
 __all__ = ["XeroClient", "XeroPages", "XeroRateLimit", "format_modified_since"]

@@ -26,17 +26,18 @@ from starlette.routing import Route
 from connectors.sandbox import Faults, faults_endpoint
 from connectors.xero.delivery import XeroWebhookDispatcher
 from connectors.xero.sandbox_documents import InvoiceBook, QuoteBook
+from connectors.xero.sandbox_finance import CreditNoteBook, PaymentBook, RepeatingInvoiceBook, aged_receivables
 from connectors.xero.sandbox_identity import XeroIdentity
 from connectors.xero.sandbox_limits import DEMO_LIMITS, RateLimits, rate_limited, unavailable
 from connectors.xero.sandbox_models import (
-    ContactBook, Invalid, Missing, name_key, now_ms, parse_modified_since, render_tax_rates,
+    ContactBook, Invalid, Missing, name_key, now_ms, parse_date, parse_modified_since, render_tax_rates, today,
 )
 
 BASE = "/api.xro/2.0"
 PAGE_SIZE = 100
 NOT_FOUND = "The resource you're looking for cannot be found"
 _WHERE = re.compile(r'^\s*(\w+)\s*==\s*"([^"]*)"\s*$')
-COLLECTIONS = ("Contacts", "Quotes", "Invoices")
+COLLECTIONS = ("Contacts", "Quotes", "Invoices", "Payments", "CreditNotes", "RepeatingInvoices")
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -103,6 +104,16 @@ class XeroSandbox:
             Route(f"{BASE}/Invoices/{{id}}", self._vendor(self._get("Invoices")), methods=["GET"]),
             Route(f"{BASE}/Invoices/{{id}}", self._vendor(self._write_invoices, write=True), methods=["POST"]),
             Route(f"{BASE}/TaxRates", self._vendor(self._tax_rates), methods=["GET"]),
+            Route(f"{BASE}/Payments", self._vendor(self._list("Payments")), methods=["GET"]),
+            Route(f"{BASE}/Payments", self._vendor(self._write_payments, write=True), methods=["PUT"]),
+            Route(f"{BASE}/Payments/{{id}}", self._vendor(self._get("Payments")), methods=["GET"]),
+            Route(f"{BASE}/CreditNotes", self._vendor(self._list("CreditNotes")), methods=["GET"]),
+            Route(f"{BASE}/CreditNotes", self._vendor(self._write_credit_notes, write=True), methods=["PUT"]),
+            Route(f"{BASE}/CreditNotes/{{id}}", self._vendor(self._get("CreditNotes")), methods=["GET"]),
+            Route(f"{BASE}/RepeatingInvoices", self._vendor(self._list_repeating), methods=["GET"]),
+            Route(f"{BASE}/RepeatingInvoices", self._vendor(self._write_repeating, write=True), methods=["PUT"]),
+            Route(f"{BASE}/RepeatingInvoices/{{id}}", self._vendor(self._get("RepeatingInvoices")), methods=["GET"]),
+            Route(f"{BASE}/Reports/AgedReceivablesByContact", self._vendor(self._aged_receivables), methods=["GET"]),
         ]
         self.app = Starlette(routes=routes)
         self.app.state.sandbox = self
@@ -112,6 +123,9 @@ class XeroSandbox:
         self.contacts = ContactBook()
         self.quotes = QuoteBook(self.contacts, self.base_currency)
         self.invoices = InvoiceBook(self.contacts, self.base_currency)
+        self.payments = PaymentBook(self.invoices)
+        self.credit_notes = CreditNoteBook(self.contacts, self.base_currency)
+        self.repeating = RepeatingInvoiceBook(self.contacts, self.base_currency)
         self._idempotency: dict[tuple[str, str], _Stored] = {}
         # seq stays monotonic across resets, so a poller's ``since`` never goes backwards
         self._log_base = getattr(self, "_log_base", 0) + len(getattr(self, "write_log", []))
@@ -121,7 +135,8 @@ class XeroSandbox:
         self.limits.reset()
 
     def books(self) -> dict[str, Any]:
-        return {"Contacts": self.contacts, "Quotes": self.quotes, "Invoices": self.invoices}
+        return {"Contacts": self.contacts, "Quotes": self.quotes, "Invoices": self.invoices,
+                "Payments": self.payments, "CreditNotes": self.credit_notes, "RepeatingInvoices": self.repeating}
 
     def seed(self) -> list[dict[str, Any]]:
         """Add a few demo contacts (the engine creates its own; the sandbox starts empty)."""
@@ -134,6 +149,9 @@ class XeroSandbox:
         return {"profile": self.faults.profile, "tenant_id": self.tenant_id,
                 "counts": {"contacts": len(self.contacts.records), "quotes": len(self.quotes.records),
                            "invoices": len(self.invoices.records)},
+                "finance_counts": {"payments": len(self.payments.records),
+                                   "credit_notes": len(self.credit_notes.records),
+                                   "repeating_invoices": len(self.repeating.records)},
                 "writes": self.writes_received, "replays": self.replays,
                 "rate_limited": self.limits.rejected, "faults": self.faults.describe()["counts"]}
 
@@ -322,6 +340,21 @@ class XeroSandbox:
 
         return self._batch("Invoices", request, payload, plan)
 
+    def _write_payments(self, request: Request, payload: dict) -> tuple[int, Any]:
+        before_invoices = set(self.invoices.records)
+        status, body = self._batch("Payments", request, payload, self.payments.plan)
+        if status == 200:  # a payment changes its invoice (AmountDue, Status): Xero notifies INVOICE UPDATE
+            paid = [self.invoices.records[p["Invoice"]["InvoiceID"]] for p in body["Payments"]
+                    if isinstance(p, dict) and p.get("PaymentID") and p.get("Invoice")]
+            self._emit("Invoices", before_invoices, list({r["InvoiceID"]: r for r in paid}.values()))
+        return status, body
+
+    def _write_credit_notes(self, request: Request, payload: dict) -> tuple[int, Any]:
+        return self._batch("CreditNotes", request, payload, self.credit_notes.plan)
+
+    def _write_repeating(self, request: Request, payload: dict) -> tuple[int, Any]:
+        return self._batch("RepeatingInvoices", request, payload, self.repeating.plan)
+
     # --- reads --------------------------------------------------------------------------------
     def _get(self, collection: str) -> Callable:
         async def handler(request: Request) -> Response:
@@ -377,9 +410,36 @@ class XeroSandbox:
             if status:
                 wanted = set(status.upper().split(","))
                 records = [r for r in records if r["Status"] in wanted]
-            return self._page(collection, request, records, paged_meta=collection == "Invoices")
+            paged = collection in ("Invoices", "Payments", "CreditNotes")
+            return self._page(collection, request, records, paged_meta=paged)
 
         return handler
+
+    async def _list_repeating(self, request: Request) -> Response:
+        """GET /RepeatingInvoices: no paging at Xero; ``where`` supports ``Field=="value"`` clauses."""
+        records = list(self.repeating.records.values())
+        where = request.query_params.get("where")
+        if where:
+            clauses = [_WHERE.match(part) for part in re.split(r"\s+AND\s+", where)]
+            if not all(clauses):
+                return _json({"ErrorNumber": 16, "Type": "QueryParseException",
+                              "Message": f"The where clause is not supported by this sandbox: {where}"}, 400)
+            for m in clauses:
+                records = [r for r in records if str(r.get(m.group(1), "")) == m.group(2)]
+        return _json(_envelope(RepeatingInvoices=records))
+
+    async def _aged_receivables(self, request: Request) -> Response:
+        cid = request.query_params.get("contactId")
+        contact = self.contacts.records.get(cid) if cid else None
+        if contact is None:
+            return _json(_validation_error([{"ValidationErrors": [
+                {"Message": "A valid contactId must be supplied."}]}]), 400)
+        try:
+            as_of = parse_date(request.query_params["date"], "date") if request.query_params.get("date") else today()
+        except Invalid as exc:
+            return _json(_validation_error([{"ValidationErrors": [{"Message": m} for m in exc.messages]}]), 400)
+        report = aged_receivables(self.invoices, contact, as_of, self.tenant_id)
+        return _json(_envelope(Reports=[report]))
 
     async def _tax_rates(self, request: Request) -> Response:
         return _json(_envelope(TaxRates=render_tax_rates()))

@@ -290,3 +290,123 @@ async def test_client_requests_match_the_spec(spec, recorded):
         assert headers["authorization"] == f"Bearer {TOKEN}" and headers["xero-tenant-id"] == TENANT
         if method in ("PUT", "POST"):
             assert headers["idempotency-key"]
+
+
+# --- payments, credit notes, repeating invoices, reports ----------------------------------------------
+ACCOUNT = {"Code": "090"}
+SCHEDULE = {"Period": 2, "Unit": "WEEKLY", "DueDate": 14, "DueDateType": "DAYSAFTERBILLDATE",
+            "StartDate": "2024-05-06"}
+
+
+async def _authorised_invoice(api, cid: str, key: str) -> dict:
+    r = await api.put("/Invoices", headers={"Idempotency-Key": key}, json={"Invoices": [{
+        "Type": "ACCREC", "Contact": {"ContactID": cid}, "Date": "2024-05-01", "DueDate": "2024-05-31",
+        "Status": "AUTHORISED", "LineItems": QUOTE_LINES}]})
+    validate(r)
+    return r.json()["Invoices"][0]
+
+
+async def test_payments_create_get_list_and_overpayment(api):
+    cid = (await _contact(api))["ContactID"]
+    invoice = await _authorised_invoice(api, cid, "inv-pay")
+    body = {"Payments": [{"Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Account": ACCOUNT,
+                          "Date": "2024-05-10", "Amount": invoice["Total"], "Reference": "EFT"}]}
+    r = await api.put("/Payments", json=body, headers={"Idempotency-Key": "pay-1"})
+    validate(r)
+    payment = r.json()["Payments"][0]
+    assert payment["Invoice"]["InvoiceID"] == invoice["InvoiceID"] and payment["Amount"] == 277.15
+    r = await api.get(f"/Payments/{payment['PaymentID']}")
+    validate(r)
+    r = await api.get("/Payments", params={"page": 1})
+    validate(r)
+    assert r.json()["pagination"]["itemCount"] == 1
+    r = await api.get(f"/Invoices/{invoice['InvoiceID']}")
+    validate(r)
+    paid = r.json()["Invoices"][0]
+    assert (paid["Status"], paid["AmountDue"], paid["AmountPaid"]) == ("PAID", 0.0, 277.15)
+    second = await _authorised_invoice(api, cid, "inv-pay-2")
+    r = await api.put("/Payments", headers={"Idempotency-Key": "pay-over"}, json={"Payments": [
+        {"Invoice": {"InvoiceID": second["InvoiceID"]}, "Account": ACCOUNT, "Amount": 1000}]})
+    assert r.status_code == 400
+    validate(r)
+    assert r.json()["Type"] == "ValidationException"
+    assert r.json()["Elements"][0]["ValidationErrors"] == [
+        {"Message": "Payment amount exceeds the amount outstanding on this document"}]
+
+
+async def test_credit_notes_create_get_list(api):
+    cid = (await _contact(api))["ContactID"]
+    r = await api.put("/CreditNotes", headers={"Idempotency-Key": "cn"}, json={"CreditNotes": [{
+        "Type": "ACCRECCREDIT", "Contact": {"ContactID": cid}, "Date": "2024-06-01", "Status": "AUTHORISED",
+        "LineItems": QUOTE_LINES}]})
+    validate(r)
+    note = r.json()["CreditNotes"][0]
+    assert note["Total"] == 277.15 and note["RemainingCredit"] == 277.15
+    r = await api.get(f"/CreditNotes/{note['CreditNoteID']}")
+    validate(r)
+    r = await api.get("/CreditNotes", params={"page": 1})
+    validate(r)
+    r = await api.put("/CreditNotes", json={"CreditNotes": [{"Type": "ACCRECCREDIT", "LineItems": QUOTE_LINES}]})
+    assert r.status_code == 400
+    validate(r)
+
+
+async def test_repeating_invoices_create_get_list(api):
+    cid = (await _contact(api))["ContactID"]
+    r = await api.put("/RepeatingInvoices", headers={"Idempotency-Key": "ri"}, json={"RepeatingInvoices": [{
+        "Type": "ACCREC", "Contact": {"ContactID": cid}, "Status": "DRAFT", "Schedule": SCHEDULE,
+        "LineItems": QUOTE_LINES}]})
+    validate(r)
+    template = r.json()["RepeatingInvoices"][0]
+    assert template["Schedule"]["Unit"] == "WEEKLY" and "NextScheduledDate" in template["Schedule"]
+    r = await api.get(f"/RepeatingInvoices/{template['RepeatingInvoiceID']}")
+    validate(r)
+    r = await api.get("/RepeatingInvoices")
+    validate(r)
+    r = await api.put("/RepeatingInvoices", json={"RepeatingInvoices": [{
+        "Type": "ACCREC", "Contact": {"ContactID": cid}, "LineItems": QUOTE_LINES}]})
+    assert r.status_code == 400
+    validate(r)
+
+
+async def test_aged_receivables_by_contact_report(api):
+    cid = (await _contact(api))["ContactID"]
+    await _authorised_invoice(api, cid, "inv-aged")
+    r = await api.get("/Reports/AgedReceivablesByContact", params={"contactId": cid, "date": "2024-06-30"})
+    validate(r)
+    report = r.json()["Reports"][0]
+    assert report["ReportType"] == "AgedReceivablesByContact"
+    assert report["Rows"][1]["Rows"][0]["Cells"][-1]["Value"] == "277.15"
+
+
+async def test_finance_client_requests_match_the_spec(spec, recorded):
+    url, seen = recorded
+    start = len(seen)
+    client = XeroClient(f"{url}/api.xro/2.0", token=TOKEN, tenant_id=TENANT)
+    try:
+        cid = (await client.upsert_contact({"Name": "Finance Spec Client"}, idempotency_key="fc"))["ContactID"]
+        invoice = await client.create_invoice({"Type": "ACCREC", "Contact": {"ContactID": cid}, "Status": "AUTHORISED",
+                                               "DueDate": "2024-05-31", "LineItems": QUOTE_LINES},
+                                              idempotency_key="fi")
+        payment = await client.create_payment({"Invoice": {"InvoiceID": invoice["InvoiceID"]}, "Account": ACCOUNT,
+                                               "Date": "2024-05-10", "Amount": 10}, idempotency_key="fp")
+        await client.get_payment(payment["PaymentID"])
+        note = await client.create_credit_note({"Type": "ACCRECCREDIT", "Contact": {"ContactID": cid},
+                                                "LineItems": QUOTE_LINES}, idempotency_key="fcn")
+        await client.get_credit_note(note["CreditNoteID"])
+        template = await client.create_repeating_invoice({"Type": "ACCREC", "Contact": {"ContactID": cid},
+                                                          "Schedule": SCHEDULE, "LineItems": QUOTE_LINES},
+                                                         idempotency_key="fri")
+        await client.get_repeating_invoice(template["RepeatingInvoiceID"])
+        await client.list_repeating_invoices(where='Status=="DRAFT"')
+        await client.get_tax_rates()
+        await client.get_aged_receivables_by_contact(cid, date="2024-06-30")
+    finally:
+        await client.aclose()
+    requests = seen[start:]
+    assert len(requests) == 11
+    for method, full_url, headers, body in requests:
+        spec.validate_request(SpecRequest(method, full_url, headers, body))
+        assert headers["authorization"] == f"Bearer {TOKEN}" and headers["xero-tenant-id"] == TENANT
+        if method in ("PUT", "POST"):
+            assert headers["idempotency-key"]

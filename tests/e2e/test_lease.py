@@ -47,7 +47,7 @@ def test_second_worker_takes_over_after_the_first_is_killed(tmp_path, sandbox):
     port_a, port_b = free_port(), free_port()
     common = {"OPSCONSOLE_LEASE_TTL_S": "3"}  # renewed every second: a busy machine must not look like a death
     a = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_a, **common), name="a")
-    assert a.wait_running()
+    assert a.wait_running(), a.output()[-3000:]
     holder_a, fencing_a, _ = _lease(db)
     b = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_b, **common), name="b")
     time.sleep(2.5)
@@ -55,7 +55,7 @@ def test_second_worker_takes_over_after_the_first_is_killed(tmp_path, sandbox):
     assert _lease(db)[0] == holder_a
     os.kill(a.proc.pid, signal.SIGKILL)
     a.proc.wait()
-    assert b.wait_running(15)
+    assert b.wait_running(15), b.output()[-3000:]
     holder_b, fencing_b, _ = _lease(db)
     assert holder_b != holder_a and fencing_b == fencing_a + 1
     # b does the work now
@@ -75,12 +75,12 @@ def test_a_worker_that_lost_the_lease_cannot_commit(tmp_path, sandbox):
     port_a, port_b = free_port(), free_port()
     common = {"OPSCONSOLE_LEASE_TTL_S": "1.0"}
     a = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_a, **common), name="a")
-    assert a.wait_running()
+    assert a.wait_running(), a.output()[-3000:]
     fencing_a = _lease(db)[1]
     os.kill(a.proc.pid, signal.SIGSTOP)  # a "pause": a GC stall, a frozen VM
     try:
         b = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_b, **common), name="b")
-        assert b.wait_running(15)
+        assert b.wait_running(15), b.output()[-3000:]
         assert _lease(db)[1] == fencing_a + 1
     finally:
         os.kill(a.proc.pid, signal.SIGCONT)

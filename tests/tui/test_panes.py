@@ -199,9 +199,15 @@ async def test_live_polls_never_overlap_and_skip_hidden_panes(seeded_services):
             with lock:
                 in_flight[0] -= 1
 
+    async def until(predicate, timeout=5.0):
+        # a loaded CI machine runs the timer late: wait for the count rather than for a fixed time
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+
     seeded_services.runs = slow_runs
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause(0.5)
+        await until(lambda: len(polls) >= 3)
         assert len(polls) >= 3
         assert in_flight[1] == 1  # the timer is re-armed only after a poll completes
         await pilot.press("2")  # the runs pane is hidden now: it stops polling
@@ -210,7 +216,7 @@ async def test_live_polls_never_overlap_and_skip_hidden_panes(seeded_services):
         await pilot.pause(0.4)
         assert len(polls) <= hidden_start + 1
         await pilot.press("1")  # shown again: refreshed at once, then live again
-        await pilot.pause(0.4)
+        await until(lambda: len(polls) >= hidden_start + 3)
         assert len(polls) >= hidden_start + 3
 
 

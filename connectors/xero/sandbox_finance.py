@@ -1,0 +1,347 @@
+"""Payments, credit notes, repeating invoices and the aged receivables report for the Xero sandbox.
+
+No HTTP here: each book's ``plan`` validates one element (raising :class:`Invalid` with Xero's
+messages) and returns the closure that applies it, like the quote and invoice books.
+"""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Callable
+
+from connectors.xero.sandbox_documents import INVOICE_LINE_TYPES, InvoiceBook, _contact, _Documents
+from connectors.xero.sandbox_models import (
+    CENT, EPOCH, Invalid, contact_ref, currency, dec, line_amount_types, ms_datetime, num, parse_date,
+    price_lines, render_date, today,
+)
+
+OVERPAYMENT = "Payment amount exceeds the amount outstanding on this document"
+PAYABLE_STATUSES = frozenset({"AUTHORISED"})
+PAYMENT_TYPES = {"ACCREC": "ACCRECPAYMENT", "ACCPAY": "ACCPAYPAYMENT"}
+CREDIT_TYPES = frozenset({"ACCRECCREDIT", "ACCPAYCREDIT"})
+CREDIT_CREATE_STATUSES = frozenset({"DRAFT", "SUBMITTED", "AUTHORISED"})
+SCHEDULE_UNITS = frozenset({"WEEKLY", "MONTHLY"})
+DUE_DATE_TYPES = frozenset({"DAYSAFTERBILLDATE", "DAYSAFTERBILLMONTH", "DAYSAFTERINVOICEDATE",
+                            "DAYSAFTERINVOICEMONTH", "OFCURRENTMONTH", "OFFOLLOWINGMONTH"})
+REPEATING_STATUSES = frozenset({"DRAFT", "AUTHORISED"})
+
+
+def _ms_date(d: date) -> str:
+    return ms_datetime((d - EPOCH).days * 86_400_000)
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
+
+
+def add_months(d: date, months: int) -> date:
+    month = d.month - 1 + months
+    year, month = d.year + month // 12, month % 12 + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+# --- payments ---------------------------------------------------------------------------------------
+class PaymentBook:
+    """Payments applied to AUTHORISED invoices: AmountDue falls, AmountPaid rises, PAID when settled."""
+
+    id_field = "PaymentID"
+
+    def __init__(self, invoices: InvoiceBook) -> None:
+        self.invoices = invoices
+        self.records: dict[str, dict[str, Any]] = {}
+        self.updated: dict[str, int] = {}
+
+    def _invoice(self, item: dict) -> dict[str, Any]:
+        ref = item.get("Invoice")
+        inv = None
+        if isinstance(ref, dict) and ref.get("InvoiceID"):
+            inv = self.invoices.records.get(str(ref["InvoiceID"]))
+            which = ref["InvoiceID"]
+        else:
+            number = (ref or {}).get("InvoiceNumber") if isinstance(ref, dict) else None
+            number = number or item.get("InvoiceNumber")
+            if not number:
+                raise Invalid("You must specify either an InvoiceID or InvoiceNumber for the payment.")
+            iid = self.invoices.by_number.get(str(number))
+            inv = self.invoices.records.get(iid) if iid else None
+            which = number
+        if inv is None:
+            raise Invalid(f"The invoice {which} could not be found.")
+        return inv
+
+    def plan(self, item: Any, claims: dict, path_id: str | None = None) -> Callable[[], dict]:
+        if not isinstance(item, dict):
+            raise Invalid("A payment must be an object.")
+        errors: list[str] = []
+        inv = amount = pay_date = None
+        try:
+            inv = self._invoice(item)
+        except Invalid as exc:
+            errors += exc.messages
+        account = item.get("Account")
+        if not isinstance(account, dict) or not (account.get("AccountID") or account.get("Code")):
+            if not item.get("Code"):
+                errors.append("You must specify either an AccountID or an Account Code for the payment.")
+            account = {"Code": str(item["Code"])} if item.get("Code") else None
+        try:
+            if "Amount" not in item:
+                raise Invalid("Amount is required.")
+            amount = _money(dec(item["Amount"], "Amount"))
+            if amount <= 0:
+                raise Invalid("Payment amount must be greater than zero.")
+        except Invalid as exc:
+            errors += exc.messages
+            amount = None
+        try:
+            pay_date = parse_date(item["Date"], "Date") if item.get("Date") else today()
+        except Invalid as exc:
+            errors += exc.messages
+        if inv is not None:
+            if inv["Status"] not in PAYABLE_STATUSES:
+                errors.append("Payments can only be made against Authorised documents.")
+            elif amount is not None:
+                key = ("paid", inv["InvoiceID"])
+                outstanding = _money(inv["AmountDue"]) - claims.get(key, Decimal(0))
+                if amount > outstanding:
+                    errors.append(OVERPAYMENT)
+                else:
+                    claims[key] = claims.get(key, Decimal(0)) + amount
+        if errors:
+            raise Invalid(*errors)
+        assert inv is not None and amount is not None and pay_date is not None
+
+        def apply() -> dict:
+            pid = str(uuid.uuid4())
+            rate = float(item.get("CurrencyRate") or 1.0)
+            reference = str(item.get("Reference") or "")
+            due = _money(inv["AmountDue"]) - amount
+            paid = _money(inv.get("AmountPaid") or 0) + amount
+            inv["AmountDue"], inv["AmountPaid"] = num(due), num(paid)
+            inv["Payments"] = [*inv.get("Payments", []), {
+                "PaymentID": pid, "Date": _ms_date(pay_date), "Amount": num(amount), "Reference": reference,
+                "CurrencyRate": rate, "HasAccount": False, "HasValidationErrors": False}]
+            if due == 0:
+                inv["Status"] = "PAID"
+                inv["FullyPaidOnDate"] = _ms_date(pay_date)
+            self.invoices._store(inv)
+            acc = {k: account[k] for k in ("AccountID", "Code") if account.get(k)}
+            rec = {
+                "PaymentID": pid, "Date": _ms_date(pay_date), "BankAmount": num(amount), "Amount": num(amount),
+                "Reference": reference, "CurrencyRate": rate, "PaymentType": PAYMENT_TYPES[inv["Type"]],
+                "Status": "AUTHORISED", "IsReconciled": bool(item.get("IsReconciled", False)),
+                "HasAccount": True, "HasValidationErrors": False, "StatusAttributeString": "OK",
+                "Account": acc,
+                "Invoice": {"Type": inv["Type"], "InvoiceID": inv["InvoiceID"], "InvoiceNumber": inv["InvoiceNumber"],
+                            "Contact": dict(inv["Contact"]), "CurrencyCode": inv["CurrencyCode"],
+                            "Payments": [], "CreditNotes": [], "Prepayments": [], "Overpayments": [],
+                            "IsDiscounted": False, "HasErrors": False, "LineItems": []},
+            }
+            ms = int(inv["UpdatedDateUTC"][6:-7])
+            rec["UpdatedDateUTC"] = ms_datetime(ms)
+            self.records[pid] = rec
+            self.updated[pid] = ms
+            return rec
+
+        return apply
+
+
+# --- credit notes -----------------------------------------------------------------------------------
+class CreditNoteBook(_Documents):
+    id_field, kind = "CreditNoteID", "credit note"
+
+    def plan(self, item: Any, claims: dict, path_id: str | None = None) -> Callable[[], dict]:
+        if not isinstance(item, dict):
+            raise Invalid("A credit note must be an object.")
+        existing = self._existing(item, path_id)
+        if existing is not None:
+            raise Invalid("Updating a credit note is not supported by this sandbox.")
+        errors: list[str] = []
+        cn_type = str(item.get("Type") or "")
+        if cn_type not in CREDIT_TYPES:
+            errors.append("Credit Note Type must be specified as ACCRECCREDIT or ACCPAYCREDIT." if not cn_type
+                          else f"Credit Note Type '{cn_type}' is not supported.")
+        contact = None
+        try:
+            contact = _contact(self.contacts, item.get("Contact"))
+        except Invalid as exc:
+            errors += exc.messages
+        status = str(item.get("Status") or "DRAFT").upper()
+        if status not in CREDIT_CREATE_STATUSES:
+            errors.append(f"A new credit note must be DRAFT, SUBMITTED or AUTHORISED, not {status}.")
+        number = str(item["CreditNoteNumber"]) if item.get("CreditNoteNumber") else None
+        taken = {r.get("CreditNoteNumber") for r in self.records.values()}
+        if number and (number in taken or claims.get(("cn", number))):
+            errors.append("Credit Note # must be unique.")
+        lines = totals = cn_date = None
+        lat = "EXCLUSIVE"
+        try:
+            lat = line_amount_types(item.get("LineAmountTypes"), "EXCLUSIVE")
+            lines, totals = price_lines(item.get("LineItems"), lat, required=status != "DRAFT")
+            cn_date = parse_date(item["Date"], "Date") if item.get("Date") else today()
+            code = currency(item.get("CurrencyCode"), (contact or {}).get("DefaultCurrency") or self.base_currency)
+        except Invalid as exc:
+            errors += exc.messages
+        if errors:
+            raise Invalid(*errors)
+        if number:
+            claims[("cn", number)] = True
+
+        def apply() -> dict:
+            cn_number = number
+            if not cn_number:
+                self.seq += 1
+                cn_number = f"CN-{self.seq:04d}"
+                while cn_number in taken:
+                    self.seq += 1
+                    cn_number = f"CN-{self.seq:04d}"
+            rec: dict[str, Any] = {
+                "Type": cn_type, "CreditNoteID": str(uuid.uuid4()), "CreditNoteNumber": cn_number,
+                "Reference": str(item.get("Reference") or ""), "Contact": contact_ref(contact),
+                "Status": status, "LineAmountTypes": INVOICE_LINE_TYPES[lat], "LineItems": lines,
+                **totals, "CurrencyCode": code, "CurrencyRate": 1.0, "RemainingCredit": totals["Total"],
+                "Allocations": [], "Payments": [], "SentToContact": False, "HasAttachments": False,
+                "HasErrors": False, "StatusAttributeString": "OK",
+            }
+            rec.update(render_date(cn_date, "Date"))
+            return self._store(rec)
+
+        return apply
+
+
+# --- repeating invoices ------------------------------------------------------------------------------
+def _schedule(raw: Any) -> tuple[dict[str, Any], date]:
+    if not isinstance(raw, dict):
+        raise Invalid("A Schedule must be specified for a repeating invoice.")
+    errors: list[str] = []
+    period = raw.get("Period")
+    if isinstance(period, bool) or not isinstance(period, int) or period < 1:
+        errors.append("Schedule Period must be a whole number greater than zero.")
+    unit = str(raw.get("Unit") or "").upper()
+    if unit not in SCHEDULE_UNITS:
+        errors.append("Schedule Unit must be WEEKLY or MONTHLY.")
+    due = raw.get("DueDate")
+    if isinstance(due, bool) or not isinstance(due, int) or due < 0:
+        errors.append("Schedule DueDate must be a whole number.")
+    due_type = str(raw.get("DueDateType") or "").upper()
+    if due_type not in DUE_DATE_TYPES:
+        errors.append("Schedule DueDateType is not valid.")
+    start = end = None
+    try:
+        if not raw.get("StartDate"):
+            raise Invalid("Schedule StartDate must be specified.")
+        start = parse_date(raw["StartDate"], "StartDate")
+        end = parse_date(raw["EndDate"], "EndDate") if raw.get("EndDate") else None
+    except Invalid as exc:
+        errors += exc.messages
+    if start and end and end < start:
+        errors.append("Schedule EndDate must be after StartDate.")
+    if errors:
+        raise Invalid(*errors)
+    assert start is not None
+    nxt, step = start, 0
+    while nxt < today():
+        step += 1
+        nxt = start + timedelta(weeks=period * step) if unit == "WEEKLY" else add_months(start, period * step)
+    schedule = {"Period": period, "Unit": unit, "DueDate": due, "DueDateType": due_type,
+                "StartDate": _ms_date(start)}
+    if end is None or nxt <= end:
+        schedule["NextScheduledDate"] = _ms_date(nxt)
+    if end is not None:
+        schedule["EndDate"] = _ms_date(end)
+    return schedule, start
+
+
+class RepeatingInvoiceBook(_Documents):
+    id_field, kind = "RepeatingInvoiceID", "repeating invoice"
+
+    def plan(self, item: Any, claims: dict, path_id: str | None = None) -> Callable[[], dict]:
+        if not isinstance(item, dict):
+            raise Invalid("A repeating invoice must be an object.")
+        if self._existing(item, path_id) is not None:
+            raise Invalid("Updating a repeating invoice is not supported by this sandbox.")
+        errors: list[str] = []
+        inv_type = str(item.get("Type") or "")
+        if inv_type not in ("ACCREC", "ACCPAY"):
+            errors.append("Invoice Type must be specified as ACCREC or ACCPAY." if not inv_type
+                          else f"Invoice Type '{inv_type}' is not supported.")
+        contact = schedule = lines = totals = None
+        lat = "EXCLUSIVE"
+        try:
+            contact = _contact(self.contacts, item.get("Contact"))
+        except Invalid as exc:
+            errors += exc.messages
+        try:
+            schedule, _ = _schedule(item.get("Schedule"))
+        except Invalid as exc:
+            errors += exc.messages
+        status = str(item.get("Status") or "DRAFT").upper()
+        if status not in REPEATING_STATUSES:
+            errors.append(f"A repeating invoice must be DRAFT or AUTHORISED, not {status}.")
+        try:
+            lat = line_amount_types(item.get("LineAmountTypes"), "EXCLUSIVE")
+            lines, totals = price_lines(item.get("LineItems"), lat, required=True)
+            code = currency(item.get("CurrencyCode"), (contact or {}).get("DefaultCurrency") or self.base_currency)
+        except Invalid as exc:
+            errors += exc.messages
+        if errors:
+            raise Invalid(*errors)
+
+        def apply() -> dict:
+            rid = str(uuid.uuid4())
+            rec: dict[str, Any] = {
+                "Schedule": schedule, "RepeatingInvoiceID": rid, "ID": rid, "Type": inv_type,
+                "Reference": str(item.get("Reference") or ""), "HasAttachments": False,
+                "ApprovedForSending": bool(item.get("ApprovedForSending", False)),
+                "SendCopy": bool(item.get("SendCopy", False)), "MarkAsSent": bool(item.get("MarkAsSent", False)),
+                "IncludePDF": bool(item.get("IncludePDF", False)), "Contact": contact_ref(contact),
+                "Status": status, "LineAmountTypes": INVOICE_LINE_TYPES[lat], "LineItems": lines, **totals,
+                "CurrencyCode": code,
+            }
+            if item.get("BrandingThemeID"):
+                rec["BrandingThemeID"] = item["BrandingThemeID"]
+            self._store(rec)
+            rec.pop("UpdatedDateUTC", None)  # not a RepeatingInvoice field
+            return rec
+
+        return apply
+
+
+# --- aged receivables by contact ----------------------------------------------------------------------
+def _ms_to_date(ms_text: str) -> date:
+    return EPOCH + timedelta(milliseconds=int(ms_text[6:].split("+")[0].rstrip(")/")))
+
+
+def aged_receivables(invoices: InvoiceBook, contact: dict[str, Any], as_of: date, org_name: str) -> dict[str, Any]:
+    """Xero's AgedReceivablesByContact report: one Row per outstanding ACCREC invoice, then a total."""
+    header = {"RowType": "Header", "Cells": [{"Value": v} for v in
+                                            ("Date", "Number", "Due Date", "", "Total", "Paid", "Credited", "Due")]}
+    rows, sums = [], [Decimal(0)] * 4
+    docs = sorted((r for r in invoices.records.values() if r["Type"] == "ACCREC"
+                   and r.get("Contact", {}).get("ContactID") == contact["ContactID"]
+                   and r["Status"] in ("AUTHORISED", "PAID")), key=lambda r: r["DateString"])
+    for inv in docs:
+        if _ms_to_date(inv["Date"]) > as_of or _money(inv["AmountDue"]) == 0:
+            continue
+        due_date = _ms_to_date(inv["DueDate"]) if inv.get("DueDate") else None
+        overdue = (as_of - due_date).days if due_date else 0
+        amounts = [_money(inv.get(k) or 0) for k in ("Total", "AmountPaid", "AmountCredited", "AmountDue")]
+        sums = [a + b for a, b in zip(sums, amounts)]
+        attrs = [{"Value": inv["InvoiceID"], "Id": "invoiceID"}]
+        values = [inv["DateString"], inv["InvoiceNumber"], inv.get("DueDateString", ""),
+                  f"{overdue} days overdue" if overdue > 0 else "", *(f"{a:.2f}" for a in amounts)]
+        rows.append({"RowType": "Row", "Cells": [{"Value": v, "Attributes": attrs} for v in values]})
+    summary = {"RowType": "SummaryRow", "Cells": [{"Value": "Total"}, {"Value": ""}, {"Value": ""}, {"Value": ""},
+                                                   *({"Value": f"{s:.2f}"} for s in sums)]}
+    report_date = f"{as_of.day} {as_of:%B %Y}"
+    return {
+        "ReportName": "Aged Receivables By Contact", "ReportType": "AgedReceivablesByContact",
+        "ReportTitles": ["Invoices", contact["Name"], f"To {report_date}", f"Showing payments to {report_date}"],
+        "ReportDate": report_date, "UpdatedDateUTC": ms_datetime((today() - EPOCH).days * 86_400_000),
+        "Fields": [], "Rows": [header, {"RowType": "Section", "Title": "", "Rows": [*rows, summary]}],
+    }
+
+
+__all__ = ["OVERPAYMENT", "CreditNoteBook", "PaymentBook", "RepeatingInvoiceBook", "add_months", "aged_receivables"]
