@@ -9,18 +9,16 @@ is marked failed. Deliveries run as tasks in the sandbox server's own event loop
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import time
 from dataclasses import dataclass, field
 
-import httpx
 import orjson
 
+from connectors.delivery import RetryingDispatcher
 from connectors.hubspot.store import iso
 from connectors.webhooks import HUBSPOT_SIGNATURE_HEADER, HUBSPOT_TIMESTAMP_HEADER, sign_hubspot_v3
 
-DEFAULT_RETRY_DELAYS = [0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8]
 MAX_EVENTS_PER_DELIVERY = 100
 
 
@@ -38,25 +36,20 @@ class Delivery:
                 "event_ids": [e["eventId"] for e in self.events], "attempts": list(self.attempts)}
 
 
-class WebhookDispatcher:
+class WebhookDispatcher(RetryingDispatcher):
     """Holds the target URL, builds events, and runs deliveries with retries."""
+
+    user_agent = "HubSpot Webhooks"
 
     def __init__(self, *, secret: str, portal_id: int, app_id: int, subscription_id: int = 2_417_836,
                  timeout_s: float = 5.0) -> None:
+        super().__init__(timeout_s=timeout_s)
         self.secret = secret
         self.portal_id = portal_id
         self.app_id = app_id
         self.subscription_id = subscription_id
-        self.timeout_s = timeout_s
-        self.target_url: str | None = None
-        self.retry_delays: list[float] = list(DEFAULT_RETRY_DELAYS)
-        self.deliveries: list[Delivery] = []
         # eventIds never repeat, even across a reset or a restart (the engine dedupes on them)
         self._event_ids = itertools.count(int(time.time() * 1000) * 1000)
-        self._delivery_ids = itertools.count(1)
-        self._tasks: set[asyncio.Task] = set()
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def configure(self, body: dict) -> dict:
         if "target_url" in body:
@@ -87,76 +80,22 @@ class WebhookDispatcher:
         out = []
         for i in range(0, len(events), MAX_EVENTS_PER_DELIVERY):
             delivery = Delivery(next(self._delivery_ids), self.target_url, events[i:i + MAX_EVENTS_PER_DELIVERY])
-            self.deliveries.append(delivery)
+            self._start(delivery)
             out.append(delivery)
-            if delivery.target_url is None:
-                delivery.state = "no_target"
-                continue
-            task = asyncio.get_running_loop().create_task(self._run(delivery))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
         return out
 
-    def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s), trust_env=False,
-                                             headers={"User-Agent": "HubSpot Webhooks"})
-            self._client_loop = loop
-        return self._client
-
-    async def _run(self, delivery: Delivery) -> None:
-        delays = list(self.retry_delays)
-        attempt = 0
-        while True:
-            body = orjson.dumps([{**e, "attemptNumber": attempt} for e in delivery.events])
-            ts = int(time.time() * 1000)
-            headers = {
-                "Content-Type": "application/json",
-                HUBSPOT_SIGNATURE_HEADER: sign_hubspot_v3(self.secret, "POST", delivery.target_url, body, ts),
-                HUBSPOT_TIMESTAMP_HEADER: str(ts),
-            }
-            status, error = None, None
-            try:
-                resp = await self._http().post(delivery.target_url, content=body, headers=headers)
-                status = resp.status_code
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"[:300]
-            delivery.attempts.append({"attemptNumber": attempt, "status": status, "error": error, "at": iso(ts)})
-            if status is not None and 200 <= status < 300:
-                delivery.state = "delivered"
-                return
-            if attempt >= len(delays):
-                delivery.state = "failed"
-                return
-            await asyncio.sleep(delays[attempt])
-            attempt += 1
-
-    def counts(self) -> dict:
-        by_state = {"pending": 0, "delivered": 0, "failed": 0, "no_target": 0}
-        for d in self.deliveries:
-            by_state[d.state] += 1
-        return {
-            "events": sum(len(d.events) for d in self.deliveries), "deliveries": len(self.deliveries),
-            "sent": sum(len(d.attempts) for d in self.deliveries), **by_state,
+    def attempt(self, delivery: Delivery, number: int) -> tuple[bytes, dict[str, str]]:
+        # the same eventIds every time, attemptNumber counting up; signed afresh (the timestamp moves)
+        body = orjson.dumps([{**e, "attemptNumber": number} for e in delivery.events])
+        ts = int(time.time() * 1000)
+        return body, {
+            "Content-Type": "application/json",
+            HUBSPOT_SIGNATURE_HEADER: sign_hubspot_v3(self.secret, "POST", delivery.target_url, body, ts),
+            HUBSPOT_TIMESTAMP_HEADER: str(ts),
         }
 
-    async def wait_idle(self, timeout_s: float = 30.0) -> None:
-        """Wait until no delivery is in flight (tests, benchmarks)."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout_s)
+    def record(self, number: int, status: int | None, error: str | None, at: float) -> dict:
+        return {"attemptNumber": number, "status": status, "error": error, "at": iso(int(at * 1000))}
 
-    def clear(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        self.deliveries.clear()
-
-    async def aclose(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+    def counts(self) -> dict:
+        return {"events": sum(len(d.events) for d in self.deliveries), **self.state_counts()}

@@ -15,7 +15,6 @@ correctly signed and once not) and reports both status codes.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import random
 import string
@@ -23,12 +22,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import httpx
 import orjson
 
+from connectors.delivery import DEFAULT_RETRY_DELAYS, RetryingDispatcher
 from connectors.webhooks import XERO_SIGNATURE_HEADER, sign_xero, xero_intent_payload
-
-DEFAULT_RETRY_DELAYS = [0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8]
 API_ROOT = "https://api.xero.com/api.xro/2.0"
 CATEGORY_PATHS = {"CONTACT": "Contacts", "INVOICE": "Invoices"}
 
@@ -58,21 +55,14 @@ class XeroDelivery:
                 "payload": orjson.loads(self.body), "attempts": list(self.attempts)}
 
 
-class XeroWebhookDispatcher:
+class XeroWebhookDispatcher(RetryingDispatcher):
     """Holds the target URL and webhook key; builds, signs and delivers events with retries."""
 
     def __init__(self, *, tenant_id: str, key: str = "sandbox-xero-webhook-key", timeout_s: float = 5.0) -> None:
+        super().__init__(timeout_s=timeout_s)
         self.tenant_id = tenant_id
         self.key = key
-        self.timeout_s = timeout_s
-        self.target_url: str | None = None
-        self.retry_delays: list[float] = list(DEFAULT_RETRY_DELAYS)
-        self.deliveries: list[XeroDelivery] = []
         self._sequence = itertools.count(1)
-        self._delivery_ids = itertools.count(1)
-        self._tasks: set[asyncio.Task] = set()
-        self._client: httpx.AsyncClient | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     def configure(self, body: dict) -> dict:
         if "target_url" in body:
@@ -106,44 +96,19 @@ class XeroWebhookDispatcher:
         body = orjson.dumps({"events": events, "firstEventSequence": first, "lastEventSequence": last,
                              "entropy": entropy()})
         delivery = XeroDelivery(next(self._delivery_ids), self.target_url, body)
-        self.deliveries.append(delivery)
-        if delivery.target_url is None:
-            delivery.state = "no_target"
-            return delivery
-        task = asyncio.get_running_loop().create_task(self._run(delivery))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start(delivery)
         return delivery
 
-    def _http(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s), trust_env=False)
-            self._client_loop = loop
-        return self._client
+    def attempt(self, delivery: XeroDelivery, number: int) -> tuple[bytes, dict[str, str]]:
+        # the very same bytes on every attempt
+        return delivery.body, self._headers(delivery.body, self.key)
 
-    async def _post(self, url: str, body: bytes, signature: str) -> tuple[int | None, str | None]:
-        headers = {"Content-Type": "application/json", XERO_SIGNATURE_HEADER: signature}
-        try:
-            resp = await self._http().post(url, content=body, headers=headers)
-            return resp.status_code, None
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:300]
+    def record(self, number: int, status: int | None, error: str | None, at: float) -> dict:
+        return {"attempt": number, "status": status, "error": error, "at": event_time(at)}
 
-    async def _run(self, delivery: XeroDelivery) -> None:
-        delays = list(self.retry_delays)
-        attempt = 0
-        while True:
-            status, error = await self._post(delivery.target_url, delivery.body, sign_xero(self.key, delivery.body))
-            delivery.attempts.append({"attempt": attempt, "status": status, "error": error, "at": event_time()})
-            if status is not None and 200 <= status < 300:
-                delivery.state = "delivered"
-                return
-            if attempt >= len(delays):
-                delivery.state = "failed"
-                return
-            await asyncio.sleep(delays[attempt])
-            attempt += 1
+    @staticmethod
+    def _headers(body: bytes, key: str) -> dict[str, str]:
+        return {"Content-Type": "application/json", XERO_SIGNATURE_HEADER: sign_xero(key, body)}
 
     async def intent_probe(self, target_url: str | None = None) -> dict:
         """Xero's intent-to-receive check: an empty-events payload sent once correctly signed and once
@@ -152,38 +117,14 @@ class XeroWebhookDispatcher:
         if not url:
             return {"error": "no target_url configured"}
         body = orjson.dumps(xero_intent_payload(entropy()))
-        good = sign_xero(self.key, body)
-        bad = sign_xero(self.key + "-wrong", body)
-        valid_status, valid_error = await self._post(url, body, good)
-        invalid_status, invalid_error = await self._post(url, body, bad)
+        valid_status, valid_error = await self._post(url, body, self._headers(body, self.key))
+        invalid_status, invalid_error = await self._post(url, body, self._headers(body, self.key + "-wrong"))
         return {"target_url": url, "valid_signature_status": valid_status, "invalid_signature_status": invalid_status,
                 "errors": [e for e in (valid_error, invalid_error) if e],
                 "passed": valid_status == 200 and invalid_status == 401}
 
     def counts(self) -> dict:
-        by_state = {"pending": 0, "delivered": 0, "failed": 0, "no_target": 0}
-        for d in self.deliveries:
-            by_state[d.state] += 1
-        return {"deliveries": len(self.deliveries), "sent": sum(len(d.attempts) for d in self.deliveries), **by_state}
-
-    async def wait_idle(self, timeout_s: float = 30.0) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout_s)
-
-    def clear(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        self.deliveries.clear()
-
-    async def aclose(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        return self.state_counts()
 
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "XeroDelivery", "XeroWebhookDispatcher", "entropy", "event_time"]
