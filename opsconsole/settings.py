@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-from connectors.settings import ConnectorSettings, HubSpotSettings, IntercomSettings, XeroSettings
+from connectors.settings import HubSpotSettings, IntercomSettings, XeroSettings
 
 
 class RetrySettings(BaseModel):

@@ -102,9 +102,9 @@ class Runner:
             raise
         except Exception as exc:  # a bug, not a vendor failure: leave the run for the sweeper
             log.exception("engine error in run %s", run_id)
+            message = f"engine error: {exc!r}"[:500]
             try:
-                await self.env.writer.run(lambda c: records.update_run(
-                    c, run_id, status="waiting", last_error=f"engine error: {exc!r}"[:500]))
+                await self.env.writer.run(lambda c: records.update_run(c, run_id, status="waiting", last_error=message))
             except LeaseLost:
                 self.lease_lost.set()
             except Exception:
@@ -190,7 +190,7 @@ class Runner:
                 else:
                     prepared = await self.env.writer.run(self._identify_op(wf, spec, state, attempts, started, calls))
             except MappingError as err:
-                await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
+                failed = records.StepWrite(
                     run_id=state.run_id, seq=0, name=spec.name, target_system=spec.system, operation=spec.operation,
                     idempotency_key=wf.idempotency_key(spec, state), status="failed", attempts=attempts,
                     error=str(err), error_category="validation", started_at=started,
@@ -198,7 +198,8 @@ class Runner:
                     exception=dict(workflow=wf.name, category="validation", system="hubspot",
                                    title="Missing mandatory fields", error="; ".join(err.problems),
                                    business_key=state.business_key, correlation_id=state.correlation_id,
-                                   payload={"problems": err.problems, "source": state.source}))))
+                                   payload={"problems": err.problems, "source": state.source}))
+                await self.env.writer.run(lambda c: records.write_step(c, failed))
                 self.stats["runs_failed"] += 1
                 return False
             except ConnectorError as err:

@@ -8,14 +8,13 @@ must exist and hold what the defect says, or the test fails (so a fixed spec dro
 
 from __future__ import annotations
 
-import os
 from functools import cache
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+
+from tests.contract import openapi_support as support
 
 from connectors.intercom.client import IntercomClient
 from connectors.intercom.sandbox import IntercomSandbox
@@ -48,18 +47,10 @@ TAGS_BODY_ONE_OF = "/paths/~1tags/post/requestBody/content/application~1json/sch
 
 
 def spec_dir() -> Path:
-    root = os.environ.get("OPSCONSOLE_SPECS")
-    if root:
-        path = Path(root)
-        return path if (path / SPEC_FILE).exists() else path / "intercom"
-    return Path(__file__).resolve().parents[2].parent / "shared/specs/intercom"
+    return support.spec_dir("intercom", SPEC_FILE)
 
 
-def _resolve(doc: Any, pointer: str) -> tuple[Any, str]:
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.lstrip("/").split("/")]
-    for part in parts[:-1]:
-        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
-    return doc, parts[-1]
+_resolve = support.resolve
 
 
 @cache
@@ -89,39 +80,12 @@ def openapi():
     return OpenAPI.from_dict(doc)
 
 
-class SpecRequest:
-    """openapi-core's Request protocol over a plain (method, url, headers, body)."""
-
-    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> None:
-        from openapi_core.datatypes import RequestParameters
-        from werkzeug.datastructures import Headers, ImmutableMultiDict
-
-        parts = urlsplit(url)
-        self.host_url = SPEC_HOST
-        self.path = parts.path
-        self.method = method.lower()
-        self.body = body or None
-        self.content_type = headers.get("content-type", headers.get("Content-Type", ""))
-        self.parameters = RequestParameters(query=ImmutableMultiDict(parse_qsl(parts.query)),
-                                            header=Headers(list(headers.items())), cookie=ImmutableMultiDict())
-
-
-class SpecResponse:
-    def __init__(self, response: httpx.Response) -> None:
-        from werkzeug.datastructures import Headers
-
-        self.status_code = response.status_code
-        self.content_type = response.headers.get("content-type", "")
-        self.headers = Headers(list(response.headers.items()))
-        self.data = response.content
+def SpecRequest(method: str, url: str, headers: dict[str, str], body: bytes | None) -> support.SpecRequest:
+    return support.SpecRequest(method, url, headers, body, host_url=SPEC_HOST)
 
 
 def validate(response: httpx.Response) -> None:
-    req = response.request
-    spec_request = SpecRequest(req.method, str(req.url), dict(req.headers), req.content)
-    api = openapi()
-    api.validate_request(spec_request)
-    api.validate_response(spec_request, SpecResponse(response))
+    support.validate_exchange(openapi(), response, SPEC_HOST)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from opsconsole.services import ActionRefused
 from opsconsole.tui.messages import ActionFailed, ActionRefusedNotice, CommandQueued, PlanFailed, PlanReady
-from opsconsole.tui.safe import clean, plain, pretty_json
+from opsconsole.tui.safe import clean, pretty_json
 from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.viewmodels import PlannedStep, ReplayPlan
 
