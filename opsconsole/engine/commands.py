@@ -10,7 +10,7 @@ import logging
 import time
 from sqlalchemy import Connection, select, update
 
-from canonical.mapping import CURRENT_VERSION
+from canonical.mapping import current_version
 from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.workflows import WORKFLOWS
 from opsconsole.store.tables import commands, exceptions, runs, steps
@@ -62,7 +62,7 @@ def reset_run(conn: Connection, kind: str, target: str, params: dict) -> tuple[i
         if from_step not in names:
             raise CommandError(f"workflow {wf.name} has no step {from_step!r} (steps: {', '.join(names)})")
         from_seq = names.index(from_step)
-        mapping_version = CURRENT_VERSION if params.get("mapping", "original") == "current" else run["mapping_version"]
+        mapping_version = current_version() if params.get("mapping", "original") == "current" else run["mapping_version"]
         context.pop("source", None)  # replay re-reads the source records
         what = f"replay of run {run['id']} from step {from_step} with mapping {mapping_version}"
     conn.execute(update(steps).where(steps.c.run_id == run["id"], steps.c.seq >= from_seq).values(

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from canonical.identity import normalise_domain, normalise_name, normalise_tax_number
-from canonical.mapping import CURRENT_VERSION
+from canonical.mapping import current_version
 from opsconsole.store.tables import customers, exceptions, inbox, rejected_webhooks, runs, spans, steps, xrefs
 from opsconsole.store import prepared as P
 
@@ -118,7 +118,7 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
         row = {
             "workflow": workflow, "business_key": business_key, "correlation_id": corr, "status": "pending",
             "inbox_id": inbox_id, "created_at": now, "updated_at": now, "context": {"event_key": ev.event_key},
-            "account_key": None, "current_step": "", "mapping_version": CURRENT_VERSION, "attempt": 1,
+            "account_key": None, "current_step": "", "mapping_version": current_version(), "attempt": 1,
             "finished_at": None, "last_error": "",
         }
         run_id = P.insert_row(conn, runs, row)

@@ -8,7 +8,7 @@ import json
 
 from sqlalchemy import Engine, select
 
-from canonical.mapping import CURRENT_VERSION, MappingError
+from canonical.mapping import MappingError, current_version
 from connectors.errors import ConnectorError
 from opsconsole.engine.runtime import EngineEnv, build_clients
 from opsconsole.engine.workflows import WORKFLOWS
@@ -39,7 +39,7 @@ async def plan_replay(settings: Settings, read_engine: Engine, run_id: int, from
             from_step = next((n for n in names if n not in rows), names[0])
     if from_step not in names:
         raise KeyError(f"workflow {wf.name} has no step {from_step!r}")
-    version = CURRENT_VERSION if mapping == "current" else run["mapping_version"]
+    version = current_version() if mapping == "current" else run["mapping_version"]
     state = RunState(run_id=run_id, workflow=wf.name, business_key=run["business_key"],
                      correlation_id=run["correlation_id"], mapping_version=version,
                      context={k: v for k, v in (run["context"] or {}).items() if k != "source"}, dry_run=True)
