@@ -19,10 +19,11 @@ from pydantic import BaseModel, ValidationError
 
 from canonical import models as canonical_models
 from canonical import paths
-from canonical.mapspec import EmbedRule, FieldRule, ListRule, MappingSpec
+from canonical.mapspec import FieldRule, MappingSpec
+from canonical.rules import DEFAULT_DATA_DIR
 from canonical.transforms import Transform, TransformError, build
 
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "opsconsole" / "data" / "mappings"
+DEFAULT_DIR = DEFAULT_DATA_DIR / "mappings"
 _PLACEHOLDER = re.compile(r"\{([^{}|]+)(?:\|([^{}]*))?\}")
 
 
@@ -95,6 +96,7 @@ class _Field:
     transforms: list[Transform]
     templates: list[Callable]
     unless: _Ref | None = None
+    when: _Ref | None = None
 
     def _default(self, here: Any, root: Any, ctx: dict) -> Any:
         if isinstance(self.default, _Ref):
@@ -127,6 +129,7 @@ class Mapping:
             [build(t, self.spec.lookups) for t in rule.transforms],
             [_template(t) for t in rule.template or ()],
             _Ref(rule.unless) if rule.unless else None,
+            _Ref(rule.when) if rule.when else None,
         )
 
     @property
@@ -251,6 +254,8 @@ class Mapping:
         if rule.direction == "read" or f.vendor is None:
             return
         if f.unless is not None and not _empty(f.unless.get(here, root, ctx)):
+            return
+        if f.when is not None and _empty(f.when.get(here, root, ctx)):
             return
         if rule.value is not None:
             value = rule.value

@@ -59,8 +59,10 @@ class FieldRule(_Rule):
     """Writes: leave an empty vendor field out of the request rather than sending null."""
     unless: str | None = None
     """Writes: skip the field when this reference is filled (an update by id leaves the name alone)."""
+    when: str | None = None
+    """Writes: send the field only when this reference is filled (no address, no address lines)."""
 
-    _check = field_validator("vendor", "canonical", "source", "unless")(lambda cls, v: _check_path(v))
+    _check = field_validator("vendor", "canonical", "source", "unless", "when")(lambda cls, v: _check_path(v))
 
     @model_validator(mode="after")
     def _one_source(self) -> "FieldRule":
