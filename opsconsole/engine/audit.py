@@ -69,6 +69,17 @@ class AuditLog:
         with self._lock:
             self._pending = None
 
+    def authentic_entry(self, conn: Connection, entry_id: int | None) -> dict | None:
+        """The entry, if its MAC proves the engine wrote it with this key (None for a forged,
+        edited or missing entry). One entry's check: what maker-checker needs before a write."""
+        if entry_id is None:
+            return None
+        row = conn.execute(select(audit).where(audit.c.id == entry_id)).mappings().first()
+        if row is None:
+            return None
+        expected = _mac(self.key, row["prev_mac"], row["at"], row["actor"], row["action"], row["subject"], row["detail"])
+        return dict(row) if hmac.compare_digest(expected, row["mac"]) else None
+
     def verify(self, conn: Connection) -> "Verification":
         prev = GENESIS
         count = 0

@@ -7,7 +7,8 @@ compare in the hot path; view models turn them into aware datetimes.
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint,
+    JSON, Boolean, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -111,6 +112,13 @@ xrefs = Table(
     Column("external_id", String(128), nullable=False),
     Column("canonical_id", String(64), nullable=False),
     Column("created_at", Float, nullable=False),
+    # migration 0002: a deletion in the source archives the row (never deletes it), saying why; a CRM
+    # merge re-points the merged record's row (merged_into: the surviving external id) and keeps the
+    # customer it pointed to before as an alias (previous_canonical_id)
+    Column("archived_at", Float),
+    Column("archived_reason", Text),
+    Column("merged_into", String(128)),
+    Column("previous_canonical_id", String(64)),
     UniqueConstraint("system", "object_type", "external_id", name="uq_xref_external"),
 )
 Index("ix_xref_canonical", xrefs.c.canonical_id, xrefs.c.system, xrefs.c.object_type)
@@ -193,3 +201,68 @@ rejected_webhooks = Table(
     Column("at", Float, nullable=False),
 )
 Index("ix_rejected_at", rejected_webhooks.c.at)
+
+# --- governance: the golden record, conflicts, corrections (data/ownership.toml decides) -------
+golden_fields = Table(
+    "golden_fields", metadata,
+    Column("entity", String(32), primary_key=True),
+    Column("canonical_id", String(64), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("value", JSON),
+    Column("system", String(32), nullable=False),  # provenance: which system set it,
+    Column("event_id", String(255), nullable=False),  # from which event,
+    Column("set_at", Float, nullable=False),  # and when
+)
+
+conflicts = Table(
+    "conflicts", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # ownership | duplicate
+    Column("entity", String(32), nullable=False),
+    Column("canonical_id", String(64), nullable=False),
+    Column("field", String(64), nullable=False, default=""),
+    Column("owner", String(32), nullable=False, default=""),
+    Column("rule", Text, nullable=False, default=""),
+    Column("values", JSON, nullable=False, default=dict),  # system -> value (or the candidate records)
+    Column("challenger", String(32), nullable=False, default=""),
+    Column("proposed", Text, nullable=False, default=""),
+    Column("billing_impacting", Boolean, nullable=False, default=False),
+    Column("score", Float),
+    Column("event_id", String(255), nullable=False, default=""),
+    Column("dedupe_key", String(255), nullable=False, unique=True),
+    # open -> resolved (kept | taken | correction | linked | separate)
+    Column("state", String(16), nullable=False, default="open"),
+    Column("resolution", String(32), nullable=False, default=""),
+    Column("resolved_by", String(64), nullable=False, default=""),
+    Column("note", Text, nullable=False, default=""),
+    Column("correction_id", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("resolved_at", Float),
+)
+Index("ix_conflicts_state", conflicts.c.state, conflicts.c.created_at)
+Index("ix_conflicts_record", conflicts.c.entity, conflicts.c.canonical_id)
+
+corrections = Table(
+    "corrections", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("conflict_id", Integer),
+    Column("entity", String(32), nullable=False),
+    Column("canonical_id", String(64), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("target_system", String(32), nullable=False),
+    Column("billing_impacting", Boolean, nullable=False, default=True),
+    Column("requested_by", String(64), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    # pending -> approved -> applied | failed; pending -> rejected; approved -> refused (the engine's check failed)
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("decided_by", String(64), nullable=False, default=""),
+    Column("decision_reason", Text, nullable=False, default=""),
+    Column("approval_audit_id", Integer),
+    Column("run_id", Integer),
+    Column("created_at", Float, nullable=False),
+    Column("decided_at", Float),
+    Column("applied_at", Float),
+)
+Index("ix_corrections_state", corrections.c.state, corrections.c.created_at)

@@ -1,0 +1,221 @@
+"""Governed sync in the store: the golden record, ownership conflicts and suspected duplicates,
+corrections and their finance approval (maker-checker).
+
+Every function runs inside the caller's write transaction. Decisions (resolve, request, approve,
+reject, refuse) are appended to the audit chain, which refers to records by id and holds no
+personal data. Maker-checker is the engine's rule: :func:`approval_problem` re-checks, when a
+correction is about to be written, that its approval was made by someone holding the finance role
+under the current settings, who is not the requester, and that the approval is an authentic entry
+of the audit chain, so an approval row written straight into the store is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from canonical.matching import Match
+from canonical.ownership import Conflict, FieldState, GoldenRecord, OwnershipRules, Outcome, apply_change
+from opsconsole.engine.audit import AuditLog
+from opsconsole.store.tables import conflicts, corrections, golden_fields
+
+FINANCE = "finance"
+HasRole = Callable[[str, str], bool]
+
+
+class GovernanceError(ValueError):
+    """An action that is not allowed; the message says why, in words for the person who asked."""
+
+
+def _ts(at: datetime) -> float:
+    return at.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+# --- the golden record ------------------------------------------------------------------------
+def load_golden(conn: Connection, entity: str, canonical_id: str) -> GoldenRecord:
+    rows = conn.execute(select(golden_fields).where(golden_fields.c.entity == entity,
+                                                    golden_fields.c.canonical_id == canonical_id)).mappings()
+    record = GoldenRecord(entity, canonical_id)
+    for r in rows:
+        record.fields[r["field"]] = FieldState(r["value"], r["system"], r["event_id"], _dt(r["set_at"]))
+    return record
+
+
+def save_golden(conn: Connection, record: GoldenRecord, names: list[str]) -> None:
+    for name in names:
+        state = record.fields[name]
+        values = dict(value=state.value, system=state.system, event_id=state.event_id, set_at=_ts(state.set_at))
+        done = conn.execute(update(golden_fields).where(
+            golden_fields.c.entity == record.entity, golden_fields.c.canonical_id == record.canonical_id,
+            golden_fields.c.field == name).values(**values)).rowcount
+        if not done:
+            conn.execute(insert(golden_fields).values(entity=record.entity, canonical_id=record.canonical_id,
+                                                      field=name, **values))
+
+
+def apply_to_golden(conn: Connection, rules: OwnershipRules, entity: str, canonical_id: str, system: str,
+                    values: dict[str, Any], *, event_id: str, at: datetime) -> tuple[Outcome, list[int]]:
+    """Apply one system's values to the golden record; store the changes and any new conflicts.
+    Returns the outcome and the ids of conflicts opened now (a conflict already open is not repeated)."""
+    record = load_golden(conn, entity, canonical_id)
+    record.applied = set()  # redelivered events are stopped at the inbox; provenance keeps the rest
+    outcome = apply_change(record, rules, system, values, event_id=event_id, at=at)
+    save_golden(conn, record, list(outcome.changed))
+    opened = [cid for cid in (record_conflict(conn, c) for c in outcome.conflicts) if cid is not None]
+    return outcome, opened
+
+
+# --- conflicts ----------------------------------------------------------------------------------
+def _insert_conflict(conn: Connection, **values: Any) -> int | None:
+    nested = conn.begin_nested()
+    try:
+        cid = conn.execute(insert(conflicts).values(created_at=time.time(), **values)).inserted_primary_key[0]
+    except IntegrityError:  # the same conflict is already recorded
+        nested.rollback()
+        return None
+    nested.commit()
+    return cid
+
+
+def record_conflict(conn: Connection, c: Conflict) -> int | None:
+    """Record an ownership conflict; None when the same one is already recorded."""
+    return _insert_conflict(
+        conn, kind="ownership", entity=c.entity, canonical_id=c.canonical_id, field=c.field, owner=c.owner,
+        rule=c.rule, values=c.values, challenger=c.challenger, proposed=c.proposed,
+        billing_impacting=c.billing_impacting, event_id=c.event_id, dedupe_key=c.key[:255])
+
+
+def record_duplicate(conn: Connection, m: Match, *, entity: str = "customer", event_id: str = "") -> int | None:
+    """Record a suspected duplicate (a match between the thresholds) for a person to decide."""
+    pair = sorted([f"{m.a.system}:{m.a.external_id}", f"{m.b.system}:{m.b.external_id}"])
+    return _insert_conflict(
+        conn, kind="duplicate", entity=entity, canonical_id=m.b.canonical_id or m.a.canonical_id,
+        values={f"{i.system}:{i.external_id}": {"name": i.name, "domain": i.domain, "tax_number": i.tax_number,
+                                                "canonical_id": i.canonical_id} for i in (m.a, m.b)},
+        rule=m.reason, score=m.score, challenger=m.a.system, event_id=event_id,
+        proposed="link the two records as one customer, or keep them separate",
+        dedupe_key=f"duplicate:{entity}:{pair[0]}:{pair[1]}"[:255])
+
+
+def get_conflict(conn: Connection, conflict_id: int) -> dict:
+    row = conn.execute(select(conflicts).where(conflicts.c.id == conflict_id)).mappings().first()
+    if row is None:
+        raise GovernanceError(f"no conflict {conflict_id}")
+    return dict(row)
+
+
+RESOLUTIONS = {"ownership": ("keep", "take", "correction"), "duplicate": ("link", "separate")}
+
+
+def resolve_conflict(conn: Connection, audit: AuditLog, conflict_id: int, actor: str, resolution: str,
+                     note: str = "") -> int | None:
+    """Resolve a conflict. ``correction`` raises a correction for finance (returns its id); ``take``
+    is refused for billing-impacting fields, which only change through an approved correction."""
+    c = get_conflict(conn, conflict_id)
+    if c["state"] != "open":
+        raise GovernanceError(f"conflict {conflict_id} is already {c['state']} ({c['resolution']})")
+    allowed = RESOLUTIONS[c["kind"]]
+    if resolution not in allowed:
+        raise GovernanceError(f"a {c['kind']} conflict is resolved with one of: {', '.join(allowed)}")
+    if resolution == "take" and c["billing_impacting"]:
+        raise GovernanceError(f"{c['field']} is billing-impacting: raise a correction for finance to approve instead")
+    correction_id = None
+    if resolution == "correction":
+        if not c["billing_impacting"]:
+            raise GovernanceError(f"{c['field']} is not billing-impacting: take the value instead")
+        correction_id = request_correction(
+            conn, audit, entity=c["entity"], canonical_id=c["canonical_id"], field=c["field"],
+            before=c["values"].get(c["owner"]), after=c["values"].get(c["challenger"]), target_system=c["owner"],
+            requested_by=actor, reason=note or f"conflict {conflict_id}: {c['challenger']} value", conflict_id=conflict_id)
+    conn.execute(update(conflicts).where(conflicts.c.id == conflict_id).values(
+        state="resolved", resolution=resolution, resolved_by=actor, note=note, resolved_at=time.time(),
+        correction_id=correction_id))
+    audit.append(conn, actor, "conflict.resolve", f"conflict:{conflict_id}",
+                 {"resolution": resolution, "correction": correction_id, "field": c["field"], "kind": c["kind"]})
+    return correction_id
+
+
+# --- corrections and maker-checker -------------------------------------------------------------
+def request_correction(conn: Connection, audit: AuditLog, *, entity: str, canonical_id: str, field: str,
+                       before: Any, after: Any, target_system: str, requested_by: str, reason: str,
+                       conflict_id: int | None = None, billing_impacting: bool = True) -> int:
+    correction_id = conn.execute(insert(corrections).values(
+        conflict_id=conflict_id, entity=entity, canonical_id=canonical_id, field=field, before=before, after=after,
+        target_system=target_system, billing_impacting=billing_impacting, requested_by=requested_by,
+        reason=reason, state="pending", created_at=time.time())).inserted_primary_key[0]
+    audit.append(conn, requested_by, "correction.request", f"correction:{correction_id}",
+                 {"entity": entity, "canonical_id": canonical_id, "field": field, "target": target_system,
+                  "conflict": conflict_id})
+    return correction_id
+
+
+def get_correction(conn: Connection, correction_id: int) -> dict:
+    row = conn.execute(select(corrections).where(corrections.c.id == correction_id)).mappings().first()
+    if row is None:
+        raise GovernanceError(f"no correction {correction_id}")
+    return dict(row)
+
+
+def why_not_approver(correction: dict, actor: str, has_role: HasRole) -> str | None:
+    """Why ``actor`` may not decide this correction, or None when they may (the console says this)."""
+    if not has_role(actor, FINANCE):
+        return f"{actor} does not hold the finance role"
+    if actor == correction["requested_by"]:
+        return f"{actor} requested correction {correction['id']}; another finance approver must decide it"
+    return None
+
+
+def decide_correction(conn: Connection, audit: AuditLog, has_role: HasRole, correction_id: int, actor: str, *,
+                      approve: bool, reason: str = "") -> str:
+    """Approve or reject a pending correction; returns the new state. Rejection needs a reason."""
+    c = get_correction(conn, correction_id)
+    if c["state"] != "pending":
+        raise GovernanceError(f"correction {correction_id} is {c['state']}, not pending")
+    problem = why_not_approver(c, actor, has_role)
+    if problem:
+        raise GovernanceError(problem)
+    if not approve and not reason.strip():
+        raise GovernanceError("a rejection needs a reason")
+    action = "correction.approve" if approve else "correction.reject"
+    entry = audit.append(conn, actor, action, f"correction:{correction_id}",
+                         {"requested_by": c["requested_by"], "field": c["field"]})
+    state = "approved" if approve else "rejected"
+    conn.execute(update(corrections).where(corrections.c.id == correction_id).values(
+        state=state, decided_by=actor, decision_reason=reason.strip(), decided_at=time.time(),
+        approval_audit_id=entry if approve else None))
+    return state
+
+
+def approval_problem(conn: Connection, audit: AuditLog, has_role: HasRole, correction: dict) -> str | None:
+    """Re-check an approved correction before it is written: None when it may be, else why not."""
+    if correction["state"] != "approved":
+        return f"correction {correction['id']} is {correction['state']}, not approved"
+    approver = correction["decided_by"]
+    problem = why_not_approver(correction, approver, has_role)
+    if problem:
+        return f"approval refused: {problem}"
+    entry = audit.authentic_entry(conn, correction["approval_audit_id"])
+    if (entry is None or entry["action"] != "correction.approve" or entry["actor"] != approver
+            or entry["subject"] != f"correction:{correction['id']}"):
+        return f"approval refused: correction {correction['id']} has no authentic approval by {approver} in the audit chain"
+    return None
+
+
+def refuse_correction(conn: Connection, audit: AuditLog, correction_id: int, why: str) -> None:
+    conn.execute(update(corrections).where(corrections.c.id == correction_id).values(state="refused",
+                                                                                       decision_reason=why))
+    audit.append(conn, "engine", "correction.refuse", f"correction:{correction_id}", {"why": why})
+
+
+def mark_applied(conn: Connection, audit: AuditLog, correction_id: int, run_id: int) -> None:
+    conn.execute(update(corrections).where(corrections.c.id == correction_id).values(
+        state="applied", applied_at=time.time(), run_id=run_id))
+    audit.append(conn, "engine", "correction.apply", f"correction:{correction_id}", {"run": run_id})
