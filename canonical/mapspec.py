@@ -116,6 +116,9 @@ class MappingSpec(BaseModel):
     object: str
     """The vendor object: a schema name in the vendor's description, or HubSpot's object type."""
     description: str = ""
+    documents: dict[str, str] = Field(default_factory=dict)
+    """When the source is a document of several vendor records (``{quote, company, line_items}``):
+    its top-level key -> the vendor object each holds (``checked`` by ``mappings check``)."""
     directions: list[Literal["read", "write"]] = Field(default_factory=lambda: ["read", "write"])
     subject: str = ""
     """How problems name the record: ``"company {id} ({properties.name|unnamed})"``."""

@@ -331,5 +331,16 @@ def sandbox_crm_set(company_id: str, assignments: tuple[str, ...]) -> None:
     click.echo(f"company {company_id}: " + ", ".join(f"{k}={v}" for k, v in props.items()))
 
 
+def _register_verbs() -> None:
+    from opsconsole.verbs.audit import audit
+    from opsconsole.verbs.mappings import mappings
+
+    main.add_command(audit)
+    main.add_command(mappings)
+
+
+_register_verbs()
+
+
 if __name__ == "__main__":  # `python -m opsconsole.cli`, used to start the sandboxes as a child
     sys.exit(main())
