@@ -154,3 +154,25 @@ def test_a_non_owner_never_replaces_an_owned_filled_value(changes):
             rule = OWN.rule("customer", name)
             if rule.owner not in ("any", system) and state.value not in ("", None):
                 assert g.fields[name] == state
+
+
+def test_backfill_links_across_systems_and_raises_one_suspect_per_pair_of_customers():
+    from canonical.linking import plan_links
+
+    records = [
+        Identity.of("hubspot", "1", name="Acme Corporation", tax_number="GB1", domain="acme.example"),
+        Identity.of("xero", "x1", name="ACME Corp.", tax_number="GB 1"),
+        Identity.of("intercom", "i1", name="Acme Corp", emails=["a@acme.example"]),
+        Identity.of("hubspot", "2", name="Acme Corp"),  # a second CRM Acme: never merged into the first
+        Identity.of("hubspot", "3", name="Zenith"),
+        Identity.of("xero", "x2", name="Zenith Ltd", tax_number="GB9", canonical_id="cus_z"),
+        Identity.of("xero", "x3", name="Nimbus", tax_number="GB7", canonical_id="cus_n1"),
+        Identity.of("hubspot", "4", name="Nimbus", tax_number="GB7", canonical_id="cus_n2"),  # two customers already
+    ]
+    plan = plan_links(records, RULES)
+    clusters = sorted(sorted((m.system, m.external_id) for m in c.members) for c in plan.clusters)
+    assert clusters == [[("hubspot", "1"), ("xero", "x1")], [("hubspot", "2")], [("hubspot", "3")], [("hubspot", "4")],
+                        [("intercom", "i1")], [("xero", "x2")], [("xero", "x3")]]
+    pairs = [(m.a.external_id, m.b.external_id, m.decision) for m in plan.suspects]
+    assert pairs == [("x3", "4", "link"), ("1", "i1", "suspect"), ("1", "2", "suspect"), ("i1", "2", "suspect"),
+                     ("3", "x2", "suspect")]
