@@ -31,6 +31,8 @@ class MappingError(ValueError):
     """The source records cannot be mapped; ``problems`` says what is missing or wrong, each naming
     the source record and field."""
 
+    title = "Missing mandatory fields"
+
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
@@ -39,6 +41,12 @@ class MappingError(ValueError):
 def _problem(text: str | None, value: Any) -> str | None:
     # only the file's text is a format string; record values (the subject) never are
     return text.replace("{value}", str(value)) if text else None
+
+
+def _required(rule: Any, ctx: dict) -> bool:
+    if isinstance(rule.required, str):
+        return bool(ctx.get(rule.required[5:]))
+    return rule.required
 
 
 def _empty(value: Any) -> bool:
@@ -162,7 +170,7 @@ class Mapping:
                 continue
             sub = _Ref(embed.source).get(doc, root, ctx) if embed.source else doc
             if _empty(sub):
-                if embed.required:
+                if _required(embed, ctx):
                     problems.append(f"{who} {embed.problem or f'has no {embed.canonical}'}")
                 continue
             mapping = self._catalogue.get(embed.mapping, self.version)
@@ -175,7 +183,7 @@ class Mapping:
             items = _Ref(rule.source).get(doc, root, ctx) if rule.source else (
                 paths.get(doc, paths.parse(rule.vendor)) if rule.vendor else paths.MISSING)
             if _empty(items):
-                if rule.required:
+                if _required(rule, ctx):
                     problems.append(f"{who} {rule.problem or f'has no {rule.canonical}'}")
                 items = []
             mapped = []
@@ -213,7 +221,7 @@ class Mapping:
         if _empty(value):
             value = f._default(here, root, ctx)
         if _empty(value):
-            if rule.required:
+            if _required(rule, ctx):
                 problems.append(f"{who} {_problem(rule.problem, value) or f'has no {rule.vendor}'}")
             if f.canonical is None or value is None or value is paths.MISSING:
                 return

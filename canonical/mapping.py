@@ -25,10 +25,11 @@ def current_version() -> str:
     return str(catalogue().current_version)
 
 
-def company_problems(company: dict, version: str | None = None) -> list[str]:
-    """What the customer mapping finds missing or wrong in a CRM company (empty when it maps)."""
+def company_problems(company: dict, version: str | None = None, *, billing: bool = False) -> list[str]:
+    """What the customer mapping finds missing or wrong in a CRM company (empty when it maps);
+    ``billing``: also what billing it needs (a tax number, a billing address)."""
     problems: list[str] = []
-    catalogue().get("hubspot/customer", version).read_dict(company, {"customer_id": ""}, problems)
+    catalogue().get("hubspot/customer", version).read_dict(company, {"customer_id": "", "billing": billing}, problems)
     return problems
 
 
@@ -40,7 +41,7 @@ def hubspot_quote(quote: dict, company: dict | None, line_items: list[dict], can
                   version: str | None = None) -> Quote:
     """The canonical quote; raises MappingError listing every problem."""
     doc = {"quote": quote, "company": company, "line_items": line_items}
-    return catalogue().get("hubspot/quote", version).read(doc, {"customer_id": canonical_customer_id})  # type: ignore[return-value]
+    return catalogue().get("hubspot/quote", version).read(doc, {"customer_id": canonical_customer_id, "billing": True})  # type: ignore[return-value]
 
 
 def xero_contact(customer: Customer, contact_id: str | None = None, version: str | None = None) -> dict:

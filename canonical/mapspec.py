@@ -32,8 +32,17 @@ def _check_path(value: str | None) -> str | None:
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @field_validator("required")
+    @classmethod
+    def _required_ref(cls, value: bool | str) -> bool | str:
+        if isinstance(value, str) and not value.startswith("$ctx."):
+            raise ValueError("required is true, false or a context reference like \"$ctx.billing\"")
+        return value
+
     direction: Direction = "both"
-    required: bool = False
+    required: bool | str = False
+    """True, or a context reference (``"$ctx.billing"``): required only when that value is truthy,
+    so one mapping serves a sync that tolerates a gap and a workflow that bills and may not."""
     problem: str | None = None
     """The message when a required value is missing, after the record's subject:
     ``"has no tax number (vat_number)"``. ``{value}`` is the value found."""

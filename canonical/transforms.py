@@ -97,6 +97,21 @@ def _decimal_read(value: Any) -> Decimal:
         raise TransformError(str(exc)) from exc
 
 
+def _number_write(value: Any) -> int | float:
+    """A decimal as a JSON number, for vendors whose descriptions type amounts as ``number`` (Xero).
+
+    Exact or refused: an integral value is written as an int; any other only when the shortest float
+    representation reads back as the same decimal (true up to 15 significant digits), so the JSON
+    text the vendor receives is the decimal itself. No arithmetic ever happens on the float."""
+    number = _decimal_read(value)
+    if number == number.to_integral_value():
+        return int(number)
+    as_float = float(number)
+    if Decimal(repr(as_float)) != number:
+        raise TransformError(f"{value!r} cannot be written exactly as a JSON number")
+    return as_float
+
+
 def _bool_read(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -121,6 +136,7 @@ _SIMPLE: dict[str, tuple[Callable, Callable]] = {
     "domain": _same(lambda v: normalise_domain(_str(v))),
     "currency": _same(_currency),
     "decimal": (_decimal_read, lambda v: _str(v)),
+    "number": (_decimal_read, _number_write),
     "date": (_date_read, _date_write),
     "datetime": (_datetime_read, _datetime_write),
     "datetime_ms": (_datetime_read, _epoch_ms_write),

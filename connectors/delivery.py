@@ -29,6 +29,7 @@ class RetryingDispatcher:
         self._tasks: set[asyncio.Task] = set()
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._resume: list[Any] = []
 
     # --- what a vendor says -------------------------------------------------------------------
     def attempt(self, delivery: Any, number: int) -> tuple[bytes, dict[str, str]]:
@@ -65,9 +66,8 @@ class RetryingDispatcher:
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"[:300]
 
-    async def _run(self, delivery: Any) -> None:
+    async def _run(self, delivery: Any, number: int = 0) -> None:
         delays = list(self.retry_delays)
-        number = 0
         while True:
             at = time.time()
             body, headers = self.attempt(delivery, number)
@@ -97,6 +97,37 @@ class RetryingDispatcher:
         for task in list(self._tasks):
             task.cancel()
         self.deliveries.clear()
+        self._resume.clear()
+
+    # --- kept across a restart (connectors.sandbox_state) ----------------------------------------
+    def next_delivery_id(self) -> int:
+        """The id the next delivery will get (without using it up)."""
+        n = next(self._delivery_ids)
+        self._delivery_ids = itertools.count(n)
+        return n
+
+    def base_state(self) -> dict:
+        return {"target_url": self.target_url, "retry_delays": list(self.retry_delays),
+                "next_delivery_id": self.next_delivery_id()}
+
+    def import_base_state(self, state: dict, deliveries: list[Any]) -> None:
+        """Restore the target, retry delays and the delivery log; the deliveries a stop left
+        pending are sent again (carrying on their attempt count) once :meth:`resume_pending` runs."""
+        self.target_url = state["target_url"]
+        self.retry_delays = [float(d) for d in state["retry_delays"]]
+        self._delivery_ids = itertools.count(int(state["next_delivery_id"]))
+        self.deliveries = list(deliveries)
+        self._resume = [d for d in self.deliveries if d.state == "pending" and d.target_url]
+
+    def resume_pending(self) -> int:
+        """Send again the deliveries a restart interrupted (inside the server's event loop)."""
+        resumed, self._resume = self._resume, []
+        loop = asyncio.get_running_loop()
+        for delivery in resumed:
+            task = loop.create_task(self._run(delivery, len(delivery.attempts)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(resumed)
 
     async def aclose(self) -> None:
         tasks = list(self._tasks)

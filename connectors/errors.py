@@ -3,6 +3,11 @@
 Retriable (429, 5xx, timeouts) are retried with backoff; Auth is never retried; Fatal (other 4xx)
 is not retried; Skippable means the record can be passed over. Each carries a ``category`` from
 DESIGN's exception vocabulary and a short ``title`` for the console.
+
+A 2xx answer whose body does not parse as the JSON its content-type announces is a
+:class:`MalformedResponseError`: retriable, category ``downstream_5xx`` (the target failed to
+answer, whatever its status said). The request may well have been carried out, so its retry must
+carry the same idempotency key, as every write's does.
 """
 
 from __future__ import annotations
@@ -72,6 +77,12 @@ class RateLimitedError(RetriableError):
 class DownstreamError(RetriableError):
     title = "Target unavailable"
     category = "downstream_5xx"
+
+
+class MalformedResponseError(DownstreamError):
+    """A success status over a body that is not the JSON it claims to be (cut short, garbled)."""
+
+    title = "Malformed response"
 
 
 class TimeoutError(RetriableError):  # noqa: A001 - the vocabulary's name

@@ -3,13 +3,16 @@
 One pooled ``httpx.AsyncClient`` per connector instance (connections reused), the aiohttp transport
 by default (about 5x less CPU per request than httpx's own here; DESIGN, pitfalls), a W3C
 ``traceparent`` on every request, and errors classified into Retriable / Auth / Fatal / Skippable.
-Vendors customise through small hooks (``auth_headers``, ``error_message``, ``retry_after``).
+A 2xx answer whose JSON body does not parse raises :class:`MalformedResponseError` (retriable) rather
+than handing the vendor method a string where it expects a record.
+Vendors customise through small hooks (``auth_headers``, ``error_message``, ``retry_after``), and a
+rate-limit governor (:mod:`connectors.ratelimit`) plugs in through ``before_request``, ``observe`` and
+``request_slot``.
 """
 
 from __future__ import annotations
 
 import contextvars
-import email.utils
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +20,9 @@ from typing import Any
 import httpx
 import orjson
 
-from connectors.errors import CallRecord, ConnectorError, TimeoutError, DownstreamError, classify_status
+from connectors.errors import (
+    CallRecord, ConnectorError, DownstreamError, MalformedResponseError, TimeoutError, classify_status,
+)
 
 
 # The engine sets a list here per step; every request made in that context appends its CallRecord,
@@ -60,29 +65,23 @@ def make_transport(kind: str, max_connections: int) -> httpx.AsyncBaseTransport:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), as of now."""
+    from connectors.ratelimit import parse_delay
+
+    return parse_delay(value, time.time())
 
 
-def _decode(content: bytes, content_type: str) -> Any:
+def _parse(content: bytes, content_type: str) -> tuple[Any, str | None]:
+    """The decoded body, and why it is malformed when the content-type says JSON but it does not parse
+    (the body is then its text)."""
     if not content:
-        return None
+        return None, None
     if "json" in content_type:
         try:
-            return orjson.loads(content)
-        except orjson.JSONDecodeError:
-            pass
-    return content.decode("utf-8", "replace")
+            return orjson.loads(content), None
+        except orjson.JSONDecodeError as exc:
+            return content.decode("utf-8", "replace"), str(exc)
+    return content.decode("utf-8", "replace"), None
 
 
 class ApiClient:
@@ -134,6 +133,11 @@ class ApiClient:
     async def before_request(self) -> None:
         """Called before every request (a governor may wait here)."""
 
+    def request_slot(self) -> Any:
+        """A limiter held while a request is in flight (``acquire()``/``release()``, e.g. an
+        ``asyncio.Semaphore``: Xero's 5 concurrent per tenant), or None for no cap."""
+        return None
+
     def _url(self, path: str, params: dict[str, Any] | None) -> httpx.URL:
         """The absolute URL, built without httpx re-parsing and re-merging it on every request:
         query strings are encoded once per parameter set, and whole URLs cached per path (most
@@ -175,6 +179,9 @@ class ApiClient:
         t0 = time.perf_counter()
         url = f"{self.base_url}{path}"
         safe_req_headers = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
+        slot = self.request_slot()
+        if slot is not None:
+            await slot.acquire()
         try:
             resp = await self._client.request(method, self._url(path, params), content=content, headers=hdrs)
         except httpx.TimeoutException as exc:
@@ -187,14 +194,22 @@ class ApiClient:
                               safe_req_headers, json, traceparent=traceparent)
             _record(call)
             raise DownstreamError(f"connection failed: {exc}", system=self.system, call=call) from exc
+        finally:
+            if slot is not None:
+                slot.release()
         self.observe(resp)
-        body = _decode(resp.content, resp.headers.get("content-type", ""))
+        body, malformed = _parse(resp.content, resp.headers.get("content-type", ""))
         call = CallRecord(
             self.system, method, str(resp.request.url), resp.status_code, started,
             (time.perf_counter() - t0) * 1000, safe_req_headers, json, resp.headers, body, traceparent,
         )
         _record(call)
         error_cls = classify_status(resp.status_code)
+        if error_cls is None and malformed is not None:
+            raise MalformedResponseError(
+                f"malformed response: its JSON body ({len(resp.content)} bytes) does not parse: {malformed}",
+                system=self.system, status=resp.status_code, body=body, call=call,
+            )
         if error_cls is not None:
             raise error_cls(
                 self.error_message(resp.status_code, body),
@@ -207,4 +222,4 @@ class ApiClient:
         await self._client.aclose()
 
 
-__all__ = ["ApiClient", "ApiResponse", "ConnectorError", "make_transport", "parse_retry_after"]
+__all__ = ["ApiClient", "ApiResponse", "ConnectorError", "MalformedResponseError", "make_transport", "parse_retry_after"]

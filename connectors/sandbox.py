@@ -1,11 +1,30 @@
 """What every vendor sandbox shares: switchable fault profiles and serving on loopback.
 
-A sandbox is a Starlette app. :class:`Faults` sits in front of its vendor routes and, by profile,
-answers 429 with Retry-After (a storm), 5xx, or slowly, in the vendor's own error format (each
-sandbox passes its renderers). Control routes live under ``/_sandbox/`` and are never faulted.
+A sandbox is a Starlette app. :class:`Faults` sits around its vendor routes: before the handler
+(:meth:`Faults.intercept`) it answers, by profile, 429 with Retry-After (a storm), 5xx, or slowly, in
+the vendor's own error format (each sandbox passes its renderers); after the handler
+(:meth:`Faults.after`) it cuts an answer's body short or holds a committed write's answer. Control
+routes live under ``/_sandbox/`` and are never faulted.
 
-Profiles: ``demo`` (no injected faults, generous limits), ``unthrottled`` (benchmarks: no limits at
-all), ``vendor`` (the vendor's documented rate limits), ``storm429``, ``flaky5xx``, ``slow``.
+Profiles (parameters as ``POST /_sandbox/faults`` and ``[<vendor>.sandbox]`` in the settings take them):
+
+- ``demo``: no injected faults, generous limits. ``unthrottled``: benchmarks, no limits at all.
+  ``vendor``: the vendor's documented rate limits.
+- ``storm429``: the next ``storm`` requests (default 10) are answered 429, Retry-After ``retry_after``.
+- ``flaky5xx``: a share ``error_rate`` (default 0.3) of requests is answered 5xx.
+- ``slow``: every answer is ``delay`` seconds late (default 2), before the request is handled.
+- ``malformed``: the request is handled as normal (a write is committed), then a share ``error_rate``
+  (default 1) of 2xx answers with a body is sent cut short: the vendor's status, headers and JSON
+  content-type over half a JSON document. The client must not take it for an answer
+  (``connectors.http``: a retriable ``MalformedResponseError``).
+- ``commit_then_timeout``: a write is handled and committed as normal, then its 2xx answer is held
+  ``delay`` seconds (default 15, longer than the connectors' 10 s timeout) before it is sent, so the
+  client times out on a write that happened. Its retry with the same idempotency key must not make a
+  second record. Reads are not held.
+
+``count`` limits ``flaky5xx``, ``malformed`` and ``commit_then_timeout`` to that many faulted answers
+(then everything passes; no limit by default), so a retry can succeed. ``counts`` tallies requests and
+each kind of injected fault.
 """
 
 from __future__ import annotations
@@ -22,7 +41,31 @@ import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-PROFILES = ("demo", "unthrottled", "vendor", "storm429", "flaky5xx", "slow")
+from connectors.settings import FAULT_PROFILES as PROFILES
+
+_READ_SUFFIXES = ("/search", "/batch/read")
+"""POST paths that only read (HubSpot and Intercom search, HubSpot batch read)."""
+
+
+def is_write(request: Request) -> bool:
+    """Whether a vendor request changes data: PUT, PATCH, DELETE, and POST except searches and batch reads."""
+    method = request.method
+    if method == "POST":
+        return not request.url.path.rstrip("/").endswith(_READ_SUFFIXES)
+    return method in ("PUT", "PATCH", "DELETE")
+
+
+FAULT_HEADER = "X-Sandbox-Fault"
+"""Marks an answer the sandbox spoiled on purpose (``malformed``), so a response validator can tell it
+from a contract break; clients ignore it."""
+
+
+def cut_short(response: Response) -> Response:
+    """The same answer (status, headers, content-type) over the first half of its body."""
+    body = bytes(response.body)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    headers[FAULT_HEADER] = "malformed"
+    return Response(body[: max(1, len(body) // 2)], status_code=response.status_code, headers=headers)
 
 
 @dataclass
@@ -34,28 +77,53 @@ class Faults:
     """Requests still to be answered 429 (a burst); 0 means no storm."""
     retry_after_s: float = 1.0
     error_rate: float = 0.0
-    """Share of requests answered 5xx under ``flaky5xx``."""
+    """Share of requests answered 5xx under ``flaky5xx``, of 2xx answers cut short under ``malformed``."""
     delay_s: float = 0.0
-    """Extra latency per request under ``slow``."""
-    counts: dict[str, int] = field(default_factory=lambda: {"requests": 0, "injected_429": 0, "injected_5xx": 0})
+    """Extra latency per request under ``slow``; how long a committed write's answer is held under
+    ``commit_then_timeout``."""
+    count: int | None = None
+    """Faulted answers left under ``flaky5xx``, ``malformed`` and ``commit_then_timeout`` (None: no limit)."""
+    counts: dict[str, int] = field(default_factory=lambda: {
+        "requests": 0, "injected_429": 0, "injected_5xx": 0, "injected_malformed": 0, "injected_timeout": 0})
 
     def configure(self, body: dict) -> dict:
+        """Switch profile; parameters not given take the profile's defaults. Raises ValueError."""
         profile = body.get("profile", self.profile)
         if profile not in PROFILES:
             raise ValueError(f"unknown profile {profile!r}; one of {', '.join(PROFILES)}")
-        self.profile = profile
-        self.storm_remaining = int(body.get("storm", 10 if profile == "storm429" else 0))
-        self.retry_after_s = float(body.get("retry_after", 1))
-        self.error_rate = float(body.get("error_rate", 0.3 if profile == "flaky5xx" else 0.0))
-        self.delay_s = float(body.get("delay", 2.0 if profile == "slow" else 0.0))
+
+        def given(name: str, default: float) -> float:
+            value = body.get(name)
+            return default if value is None else float(value)
+
+        storm = int(given("storm", 10 if profile == "storm429" else 0))
+        error_rate = given("error_rate", {"flaky5xx": 0.3, "malformed": 1.0}.get(profile, 0.0))
+        delay = given("delay", {"slow": 2.0, "commit_then_timeout": 15.0}.get(profile, 0.0))
+        count = None if body.get("count") is None else int(body["count"])
+        if storm < 0 or delay < 0 or (count is not None and count < 0) or not 0 <= error_rate <= 1:
+            raise ValueError("storm, delay and count must not be negative; error_rate is between 0 and 1")
+        self.profile, self.storm_remaining, self.error_rate, self.delay_s, self.count = (
+            profile, storm, error_rate, delay, count)
+        self.retry_after_s = given("retry_after", 1.0)
         return self.describe()
 
     def describe(self) -> dict:
+        """The state; posting it back to ``/_sandbox/faults`` restores it (``storm`` is what is left)."""
         return {
-            "profile": self.profile, "storm_remaining": self.storm_remaining,
+            "profile": self.profile, "storm": self.storm_remaining, "storm_remaining": self.storm_remaining,
             "retry_after": self.retry_after_s, "error_rate": self.error_rate,
-            "delay": self.delay_s, "counts": dict(self.counts),
+            "delay": self.delay_s, "count": self.count, "counts": dict(self.counts),
         }
+
+    def _take(self, rate: float) -> bool:
+        """Whether to fault this answer: within ``count``, and drawn at ``rate``."""
+        if self.count is not None and self.count <= 0:
+            return False
+        if rate < 1 and random.random() >= rate:
+            return False
+        if self.count is not None:
+            self.count -= 1
+        return True
 
     async def intercept(
         self,
@@ -65,16 +133,39 @@ class Faults:
     ) -> Response | None:
         """A faulted response for this request, or None to let it through."""
         self.counts["requests"] += 1
-        if self.delay_s > 0:
+        if self.delay_s > 0 and self.profile != "commit_then_timeout":
             await asyncio.sleep(self.delay_s)
         if self.storm_remaining > 0:
             self.storm_remaining -= 1
             self.counts["injected_429"] += 1
             return render_429(self.retry_after_s)
-        if self.error_rate > 0 and random.random() < self.error_rate:
+        if self.error_rate > 0 and self.profile != "malformed" and self._take(self.error_rate):
             self.counts["injected_5xx"] += 1
             return render_5xx()
         return None
+
+    async def after(self, request: Request, response: Response, *, write: bool | None = None) -> Response:
+        """The answer to send for a request the sandbox has handled (``write``: whether it changed
+        data; by default :func:`is_write`): cut short under ``malformed``, held under
+        ``commit_then_timeout``, else ``response`` itself."""
+        if self.profile == "malformed":
+            if 200 <= response.status_code < 300 and getattr(response, "body", b"") and self._take(self.error_rate):
+                self.counts["injected_malformed"] += 1
+                return cut_short(response)
+        elif self.profile == "commit_then_timeout" and 200 <= response.status_code < 300:
+            if (is_write(request) if write is None else write) and self._take(1.0):
+                self.counts["injected_timeout"] += 1
+                await _hold(request, self.delay_s)
+        return response
+
+
+async def _hold(request: Request, seconds: float) -> None:
+    """Wait ``seconds``, or until the client has hung up (it timed out: nobody reads the answer)."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(min(0.05, left))
+        if await request.is_disconnected():
+            return
 
 
 def faults_endpoint(faults: Faults):

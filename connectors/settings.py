@@ -6,7 +6,45 @@ carry credential *references* (``env:NAME``, ``file:PATH``, ``keyring:SERVICE/NA
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+
+FAULT_PROFILES = ("demo", "unthrottled", "vendor", "storm429", "flaky5xx", "slow", "malformed", "commit_then_timeout")
+"""The sandboxes' fault profiles (``connectors.sandbox.Faults`` says what each one does)."""
+
+
+class SandboxSettings(BaseModel):
+    """How this vendor's sandbox starts (``opsconsole sandbox serve`` and the demo): its fault profile and
+    the profile's parameters. Unset parameters take the profile's defaults; ``POST /_sandbox/faults``
+    changes them while it runs, and ``--profile`` on the command line wins over this table."""
+
+    profile: str = "demo"
+    """``demo``, ``unthrottled``, ``vendor``, ``storm429``, ``flaky5xx``, ``slow``, ``malformed`` or
+    ``commit_then_timeout``."""
+    storm: int | None = Field(default=None, ge=0)
+    """``storm429``: how many requests are answered 429 (default 10)."""
+    retry_after: float | None = Field(default=None, ge=0)
+    """Retry-After of an injected 429, in seconds (default 1)."""
+    error_rate: float | None = Field(default=None, ge=0, le=1)
+    """Share of answers faulted: 5xx under ``flaky5xx`` (default 0.3), cut short under ``malformed`` (default 1)."""
+    delay: float | None = Field(default=None, ge=0)
+    """Seconds: added before every answer under ``slow`` (default 2); how long ``commit_then_timeout`` holds
+    a committed write's answer (default 15, longer than the connectors' 10 s timeout)."""
+    count: int | None = Field(default=None, ge=0)
+    """``flaky5xx``, ``malformed``, ``commit_then_timeout``: fault only this many answers, then let
+    everything through (default: no limit)."""
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in FAULT_PROFILES:
+            raise ValueError(f"unknown fault profile {value!r}; one of {', '.join(FAULT_PROFILES)}")
+        return value
+
+    def faults(self) -> dict[str, Any]:
+        """The body ``Faults.configure`` (and ``POST /_sandbox/faults``) takes."""
+        return self.model_dump(exclude_none=True)
 
 
 class ConnectorSettings(BaseModel):
@@ -22,6 +60,8 @@ class ConnectorSettings(BaseModel):
     """Per-request timeout; a timeout is retriable."""
     max_connections: int = 64
     """Connection pool size; connections are reused across requests."""
+    sandbox: SandboxSettings = SandboxSettings()
+    """This vendor's sandbox (``[<vendor>.sandbox]``): the fault profile it starts with."""
 
 
 class HubSpotSettings(ConnectorSettings):

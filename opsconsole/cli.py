@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from connectors.settings import FAULT_PROFILES
 from opsconsole import __version__
 
 
@@ -68,7 +69,9 @@ def _run_console(settings, *, attach: bool, read_only: bool, operator: str | Non
 
 
 def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, companies: int | None) -> None:
-    from opsconsole.demo import DemoDriver, demo_settings, fresh_store, load_scenario
+    """The demo under ./var. ``fresh``: a new store and sandboxes started from their seed; else carry
+    on with the store and the sandboxes' state saved under var/sandboxes/ (fresh when either is missing)."""
+    from opsconsole.demo import DemoDriver, can_resume, demo_settings, fresh_store, load_scenario, sandbox_state_dir
     from opsconsole.sandboxes import SandboxInfo, start_process
 
     var_dir = Path("var")
@@ -81,14 +84,17 @@ def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, c
         settings = demo_settings(var_dir, SandboxInfo.from_dict(json.loads(port_file.read_text())))
         _run_console(settings, attach=True, read_only=read_only, operator=operator)
         return
-    if fresh:
-        fresh_store(var_dir)
-    click.echo("starting the sandboxes…")
+    resume = not fresh and can_resume(var_dir)
+    if not resume:
+        fresh_store(var_dir)  # the store and the sandboxes' saved state start together
+    click.echo("resuming the demo in var/ (its store and var/sandboxes/)…" if resume else "starting the sandboxes…")
     scenario = load_scenario()
-    proc, sandboxes = start_process(var_dir, companies=companies or scenario["companies"], seed=scenario["seed"])
+    proc, sandboxes = start_process(var_dir, companies=companies or scenario["companies"], seed=scenario["seed"],
+                                    state_dir=sandbox_state_dir(var_dir))
     settings = demo_settings(var_dir, sandboxes)
     _run_console(settings, attach=False, read_only=read_only, operator=operator,
-                 demo_driver=lambda ingress: DemoDriver(sandboxes, ingress, scenario).start(), sandbox_proc=proc)
+                 demo_driver=lambda ingress: DemoDriver(sandboxes, ingress, scenario, resume=resume).start(),
+                 sandbox_proc=proc)
 
 
 def _demo_running(var_dir: Path):
@@ -138,13 +144,16 @@ def _holder_alive(holder: str) -> bool:
 def console(attach: bool, read_only: bool, operator: str | None) -> None:
     """Open the console. It runs the engine unless another process holds the lease (then it attaches).
 
-    With no settings file (./opsconsole.toml or $OPSCONSOLE_CONFIG) this is the demo, as
-    `opsconsole demo`; with --attach it watches a demo already running in this directory.
+    With no settings file (./opsconsole.toml or $OPSCONSOLE_CONFIG) this is the demo. Unlike
+    `opsconsole demo` it carries on with the demo already under ./var: its store and the sandboxes'
+    saved state (var/sandboxes/), so the sandboxes' records still match the store after a restart
+    (with either missing it starts a fresh demo). With --attach it watches a demo already running
+    in this directory.
     """
     from opsconsole.settings import config_path
 
     if config_path() is None:
-        _demo(fresh=True, attach=attach, read_only=read_only, operator=operator, companies=None)
+        _demo(fresh=False, attach=attach, read_only=read_only, operator=operator, companies=None)
         return
     _run_console(_settings(), attach=attach, read_only=read_only, operator=operator)
 
@@ -157,7 +166,10 @@ def console(attach: bool, read_only: bool, operator: str | None) -> None:
 def demo(companies: int | None, read_only: bool, operator: str | None) -> None:
     """Start the demo on a fresh store under ./var: sandboxes, engine and console.
 
-    A second `opsconsole demo` in the same directory while one runs attaches to it instead.
+    Fresh means fresh: the old store and the sandboxes' saved state (var/sandboxes/) are deleted and
+    the sandboxes start from their seed. Their state is then saved as the demo runs, so
+    `opsconsole console` can carry on with it after a restart. A second `opsconsole demo` in the
+    same directory while one runs attaches to it instead.
     """
     _demo(fresh=True, attach=False, read_only=read_only, operator=operator, companies=companies)
 
@@ -275,29 +287,53 @@ def sandbox() -> None:
 @click.option("--hubspot-port", default=0, help="Port of the HubSpot sandbox (0: any free port).")
 @click.option("--xero-port", default=0, help="Port of the Xero sandbox (0: any free port).")
 @click.option("--intercom-port", default=0, help="Port of the Intercom sandbox (0: any free port).")
-@click.option("--profile", default="demo", show_default=True,
-              type=click.Choice(["demo", "unthrottled", "vendor", "storm429", "flaky5xx", "slow"]),
-              help="Fault profile (change it later with POST /_sandbox/faults).")
+@click.option("--profile", default=None, type=click.Choice(FAULT_PROFILES),
+              help="Fault profile of every sandbox served, over the settings file's [<vendor>.sandbox] "
+                   "(default there: demo). Change it later with POST /_sandbox/faults.")
 @click.option("--companies", default=50, show_default=True, help="Companies with quotes to seed in HubSpot.")
 @click.option("--scenario/--no-scenario", default=True, help="Seed the demo's special cases.")
 @click.option("--seed", default=7, show_default=True, help="Random seed of the demo data.")
 @click.option("--port-file", type=click.Path(path_type=Path), help="Write the URLs as JSON here once serving.")
 @click.option("--webhook-target", default="", help="URL the HubSpot sandbox posts signed webhooks to.")
 @click.option("--parent-pid", default=0, hidden=True, help="Exit when this process (the demo) is gone.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Keep each sandbox's state in DIR/<vendor>.json: loaded at start instead of seeding when "
+                   "the file exists, saved within 0.5 s of each change and on shutdown (SIGTERM/Ctrl-C). "
+                   "A corrupt file is moved aside as <vendor>.json.corrupt-<time> and the sandbox starts fresh.")
+@click.option("--validate-responses", is_flag=True,
+              help="Check every answer against the vendor's API description (as the tests do; needs the test "
+                   "extra): a violating answer becomes a 500 naming it; GET /_sandbox/contract lists them.")
 def sandbox_serve(vendors, host, hubspot_port, xero_port, intercom_port, profile, companies, scenario, seed, port_file,
-                  webhook_target, parent_pid) -> None:
+                  webhook_target, parent_pid, state_dir, validate_responses) -> None:
     """Serve vendor sandboxes on loopback and print their URLs: `opsconsole sandbox serve [hubspot|xero|intercom|all]`
-    (default: hubspot and xero, what the engine speaks today)."""
+    (default: hubspot and xero, what the engine speaks today).
+
+    Without --state-dir everything is in memory and a restart starts from the seed; with it,
+    records, id sequences, Idempotency-Key replays, write logs, webhook targets and Xero's OAuth
+    tokens survive a restart."""
     if not host.startswith("127.") and host not in ("localhost", "::1"):
         raise click.BadParameter("sandboxes serve on loopback only", param_hint="--host")
-    from opsconsole.sandboxes import run
+    from pydantic import ValidationError
 
-    from opsconsole.sandboxes import VENDORS
+    from opsconsole.sandboxes import VENDORS, run
+    from opsconsole.settings import config_path, settings_problems
 
+    path = config_path()
+    try:  # each vendor's [<vendor>.sandbox] fault profile (env: OPSCONSOLE_XERO__SANDBOX__PROFILE, ...)
+        settings = _settings()
+    except ValidationError as exc:
+        raise click.ClickException(f"settings file {path}: {settings_problems(exc)}") from None
     chosen = VENDORS if "all" in vendors else (tuple(vendors) or ("hubspot", "xero"))
+    if validate_responses:
+        try:
+            import openapi_core  # noqa: F401
+            import yaml  # noqa: F401
+        except ImportError:
+            raise click.ClickException("--validate-responses needs the test extra: pip install 'opsconsole[test]'") from None
     run(host=host, hubspot_port=hubspot_port, xero_port=xero_port, profile=profile, companies=companies,
         scenario=scenario, seed=seed, port_file=port_file, webhook_target=webhook_target, parent_pid=parent_pid,
-        vendors=tuple(dict.fromkeys(chosen)), intercom_port=intercom_port)
+        vendors=tuple(dict.fromkeys(chosen)), intercom_port=intercom_port, settings=settings, state_dir=state_dir,
+        validate_responses=validate_responses)
 
 
 @sandbox.group("crm")

@@ -11,6 +11,7 @@ delivery (a validation exception).
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import tomllib
@@ -23,6 +24,9 @@ from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XER
 from opsconsole.settings import HubSpotSettings, XeroSettings, ScheduleSettings, Settings, load_settings
 
 DEMO_DB = "demo.db"
+SANDBOX_STATE = "sandboxes"
+"""Under the var dir: the sandboxes' saved state (``<vendor>.json``), kept with the demo store."""
+RESUME_NEEDS = ("hubspot", "xero")
 
 
 def load_scenario() -> dict:
@@ -41,18 +45,36 @@ def demo_settings(var_dir: Path, sandboxes: SandboxInfo, **overrides) -> Setting
     )
 
 
+def sandbox_state_dir(var_dir: Path) -> Path:
+    return var_dir / SANDBOX_STATE
+
+
 def fresh_store(var_dir: Path) -> None:
+    """Forget the demo: its store, audit head and the sandboxes' saved state (the sandboxes then
+    start from their seed, so their records and the store's cross-references start together)."""
     for name in (DEMO_DB, DEMO_DB + "-wal", DEMO_DB + "-shm", "audit.head"):
         (var_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(sandbox_state_dir(var_dir), ignore_errors=True)
+
+
+def can_resume(var_dir: Path) -> bool:
+    """A demo store and the sandboxes' state saved with it are both here (``opsconsole console``
+    carries on with them; without either, the two would not match, so the demo starts afresh)."""
+    state = sandbox_state_dir(var_dir)
+    return (var_dir / DEMO_DB).exists() and all((state / f"{name}.json").exists() for name in RESUME_NEEDS)
 
 
 class DemoDriver:
     """Approves quotes in the HubSpot sandbox over time, as sales people would."""
 
-    def __init__(self, sandboxes: SandboxInfo, ingress_url: str, scenario: dict | None = None) -> None:
+    def __init__(self, sandboxes: SandboxInfo, ingress_url: str, scenario: dict | None = None, *,
+                 resume: bool = False) -> None:
         self.sb = sandboxes
         self.ingress_url = ingress_url
         self.plan = scenario or load_scenario()
+        self.resume = resume
+        """Carrying on a demo restored from its saved store and sandboxes: point the CRM's webhooks at
+        this ingress and approve only the quotes not approved yet, at the steady pace."""
         self.stop = threading.Event()
         self.log: list[str] = []
         self._thread = threading.Thread(target=self._main, name="demo-driver", daemon=True)
@@ -65,16 +87,19 @@ class DemoDriver:
         self.stop.set()
         self._thread.join(5)
 
-    def _quote_ids(self, http: httpx.Client) -> list[str]:
-        ids, after = [], None
+    def _quotes(self, http: httpx.Client) -> list[dict]:
+        quotes, after = [], None
         while True:
             params = {"limit": 100, **({"after": after} if after else {})}
             page = http.get(f"{self.sb.hubspot_url}/crm/v3/objects/quotes", params=params,
                             headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}).json()
-            ids += [q["id"] for q in page.get("results", [])]
+            quotes += page.get("results", [])
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:
-                return ids
+                return quotes
+
+    def _quote_ids(self, http: httpx.Client) -> list[str]:
+        return [q["id"] for q in self._quotes(http)]
 
     def _approve(self, http: httpx.Client, ids: list[str], deliver: bool = True) -> None:
         for qid in ids:
@@ -106,6 +131,14 @@ class DemoDriver:
     def _play(self, http: httpx.Client) -> None:
         http.post(f"{self.sb.hubspot_url}/_sandbox/webhooks",
                   json={"target_url": f"{self.ingress_url}/webhooks/hubspot"})
+        if self.resume:  # the story so far is in the saved store and sandboxes: only what is left
+            left = [q["id"] for q in self._quotes(http) if (q.get("properties") or {}).get("hs_status") != "APPROVED"]
+            self.log.append(f"resumed: {len(left)} quotes still to approve")
+            steady = self.plan["steady"]
+            while left and not self.stop.wait(steady["every_s"]):
+                batch, left = left[:steady["batch"]], left[steady["batch"]:]
+                self._approve(http, batch)
+            return
         scenario = self.sb.scenario
         special = [str(scenario.get("missing_tax", ""))] + [str(q) for q in scenario.get("duplicate_pair", [])]
         special = [q for q in special if q]
@@ -116,7 +149,9 @@ class DemoDriver:
         self._forged_and_malformed(http, forged=opening["forged_webhook"], malformed=opening["malformed_webhook"])
         if self.stop.wait(storm["after_s"]):
             return
-        # a burst of ERP 429s while the next wave arrives: retries, then all succeed
+        # a burst of ERP 429s while the next wave arrives: retries, then all succeed; then back to the
+        # faults the sandbox started with (the settings file's [xero.sandbox], demo without one)
+        started_with = http.get(f"{self.sb.xero_url}/_sandbox/faults").json()
         http.post(f"{self.sb.xero_url}/_sandbox/faults",
                   json={"profile": "storm429", "storm": storm["requests"], "retry_after": storm["retry_after_s"]})
         wave, rest = rest[:storm["wave"]], rest[storm["wave"]:]
@@ -125,7 +160,7 @@ class DemoDriver:
         self._approve(http, withheld, deliver=False)
         if self.stop.wait(storm["lasts_s"]):
             return
-        http.post(f"{self.sb.xero_url}/_sandbox/faults", json={"profile": "demo"})
+        http.post(f"{self.sb.xero_url}/_sandbox/faults", json=started_with)
         while rest and not self.stop.wait(steady["every_s"]):
             batch, rest = rest[:steady["batch"]], rest[steady["batch"]:]
             self._approve(http, batch)

@@ -72,22 +72,105 @@ def _build(name: str, profile: str):
     raise ValueError(f"no sandbox named {name!r} (one of {', '.join(VENDORS)})")
 
 
-async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, companies: int, scenario: bool,
-                seed: int, port_file: Path | None, webhook_target: str = "", parent_pid: int = 0,
-                vendors: tuple[str, ...] = ("hubspot", "xero"), intercom_port: int = 0) -> None:
-    from connectors.sandbox import make_server
+def fault_config(name: str, settings=None, profile: str | None = None) -> dict:
+    """The faults sandbox ``name`` starts with: ``profile`` (``--profile``) when given, else the settings
+    file's ``[<name>.sandbox]`` table (profile and parameters), else the ``demo`` profile."""
+    if profile is not None:
+        return {"profile": profile}
+    if settings is not None:
+        return getattr(settings, name).sandbox.faults()
+    return {"profile": "demo"}
 
-    sandboxes = {name: _build(name, profile) for name in vendors}
+
+def build_sandboxes(vendors: tuple[str, ...], *, profile: str | None = None, settings=None) -> dict:
+    """The sandboxes to serve, by name, each switched to its start-up faults (:func:`fault_config`)."""
+    sandboxes = {}
+    for name in vendors:
+        config = fault_config(name, settings, profile)
+        sandbox = _build(name, config["profile"])
+        sandbox.faults.configure(config)
+        sandboxes[name] = sandbox
+    return sandboxes
+
+
+def profile_label(sandboxes: dict) -> str:
+    """One profile name when they all share it, else ``name=profile`` for each."""
+    profiles = {name: sb.faults.profile for name, sb in sandboxes.items()}
+    if len(set(profiles.values())) == 1:
+        return next(iter(profiles.values()))
+    return " ".join(f"{name}={p}" for name, p in profiles.items())
+
+
+def restore_states(sandboxes: dict, state_dir: Path, rebuild) -> set[str]:
+    """Load ``<state_dir>/<vendor>.json`` into each sandbox that has one; the names restored.
+
+    An unusable file is moved aside (``<vendor>.json.corrupt-<time>``, said on stderr) and that
+    sandbox is replaced by ``rebuild(name)``, to be seeded as if there had been no file."""
+    from connectors.sandbox_state import restore, state_path
+
+    restored = set()
+    for name in list(sandboxes):
+        sandboxes[name], ok = restore(state_path(state_dir, name), name, lambda n=name: rebuild(n),
+                                      sandbox=sandboxes[name])
+        if ok:
+            restored.add(name)
+    return restored
+
+
+def state_savers(sandboxes: dict, state_dir: Path) -> dict:
+    """A debounced saver per sandbox, each with its state saved once now (the file exists from the start)."""
+    from connectors.sandbox_state import DebouncedSaver, state_path
+
+    savers = {name: DebouncedSaver(state_path(state_dir, name), name, sb.export_state) for name, sb in sandboxes.items()}
+    for saver in savers.values():
+        saver.mark_dirty()
+        saver.flush()
+    return savers
+
+
+async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str | None, companies: int, scenario: bool,
+                seed: int, port_file: Path | None, webhook_target: str = "", parent_pid: int = 0,
+                vendors: tuple[str, ...] = ("hubspot", "xero"), intercom_port: int = 0, settings=None,
+                state_dir: Path | None = None, validate_responses: bool = False) -> None:
+    """Serve ``vendors`` until SIGTERM/SIGINT. Faults: ``profile`` for all when given, else each
+    vendor's ``[<vendor>.sandbox]`` from ``settings`` (see :func:`fault_config`).
+
+    ``state_dir``: keep each sandbox's state in ``<state_dir>/<vendor>.json``: loaded at start
+    instead of seeding when the file exists, saved within ~0.5 s of a change and on shutdown.
+
+    ``validate_responses`` (tests): every answer is checked against the vendor's API description
+    (:class:`connectors.contract.ContractMiddleware`, strict; needs the test extra); the record is at
+    ``GET /_sandbox/contract``."""
+    from connectors.sandbox import make_server
+    from connectors.sandbox_state import MarkDirty
+
+    sandboxes = build_sandboxes(vendors, profile=profile, settings=settings)
+    restored = restore_states(sandboxes, state_dir, lambda name: build_sandboxes(
+        (name,), profile=profile, settings=settings)[name]) if state_dir is not None else set()
+    profile = profile_label(sandboxes)
     scenario_ids = {}
     hubspot = sandboxes.get("hubspot")
-    if hubspot is not None and companies:
-        hubspot.seed(companies, scenario=scenario, seed=seed)
+    if hubspot is not None and (companies or "hubspot" in restored):
+        if "hubspot" not in restored:
+            hubspot.seed(companies, scenario=scenario, seed=seed)
         scenario_ids = hubspot.scenario_ids() if scenario else {}
     if hubspot is not None and webhook_target:
         hubspot.target_url = webhook_target
+    savers = state_savers(sandboxes, state_dir) if state_dir is not None else {}
+    apps = {name: MarkDirty(sb.app, savers[name].mark_dirty) if name in savers else sb.app
+            for name, sb in sandboxes.items()}
+    if validate_responses:
+        from connectors.contract import ContractMiddleware
+
+        apps = {name: ContractMiddleware(app, name) for name, app in apps.items()}
     ports = {"hubspot": hubspot_port, "xero": xero_port, "intercom": intercom_port}
-    servers = {name: make_server(sb.app, host, ports[name], loop="none") for name, sb in sandboxes.items()}
+    servers = {name: make_server(apps[name], host, ports[name], loop="none") for name in sandboxes}
     tasks = [asyncio.create_task(s.serve()) for s in servers.values()]
+    for saver in savers.values():
+        saver.start()
+    for sb in sandboxes.values():
+        if getattr(sb, "webhooks", None) is not None:
+            sb.webhooks.resume_pending()  # deliveries a restart interrupted
     while not all(s.started for s in servers.values()):
         for t in tasks:
             if t.done():
@@ -103,6 +186,9 @@ async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, c
     lines = {"hubspot": f"HubSpot sandbox:  {info.hubspot_url}", "xero": f"Xero sandbox:     {info.xero_api}",
              "intercom": f"Intercom sandbox: {info.intercom_url}"}
     print("\n".join(lines[name] for name in sandboxes) + f"\nprofile: {profile}", flush=True)
+    if state_dir is not None:
+        print(f"state: {state_dir} (" + ", ".join(
+            f"{name} {'restored' if name in restored else 'fresh'}" for name in sandboxes) + ")", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal
@@ -116,6 +202,8 @@ async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str, c
     for s in servers.values():
         s.should_exit = True
     await asyncio.gather(*tasks, return_exceptions=True)
+    for saver in savers.values():
+        await saver.close()  # the last changes, once no request is in flight
 
 
 def run(**kwargs) -> None:
@@ -127,18 +215,26 @@ def run(**kwargs) -> None:
         asyncio.run(serve(**kwargs))
 
 
-def start_process(var_dir: Path, *, profile: str = "demo", companies: int = 50, scenario: bool = True,
-                  seed: int = 7, timeout: float = 30, vendors: tuple[str, ...] = ()) -> tuple[subprocess.Popen, SandboxInfo]:
-    """Start the sandboxes as a child process; return it with their URLs once they answer."""
+def start_process(var_dir: Path, *, profile: str | None = None, companies: int = 50, scenario: bool = True,
+                  seed: int = 7, timeout: float = 30, vendors: tuple[str, ...] = (),
+                  state_dir: Path | None = None, validate_responses: bool = False) -> tuple[subprocess.Popen, SandboxInfo]:
+    """Start the sandboxes as a child process; return it with their URLs once they answer.
+
+    ``profile``: every sandbox's fault profile; None leaves it to the settings file in force
+    (``[<vendor>.sandbox]``; none: ``demo``), which the child reads as `opsconsole sandbox serve` does.
+    ``state_dir``: passed as ``--state-dir`` (state loaded from and saved to ``<state_dir>/<vendor>.json``).
+    ``validate_responses``: passed as ``--validate-responses`` (tests only: answers checked against the
+    vendors' descriptions; benchmarks leave it off)."""
     var_dir.mkdir(parents=True, exist_ok=True)
     port_file = var_dir / "sandboxes.json"
     port_file.unlink(missing_ok=True)
     log = open(var_dir / "sandboxes.log", "ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "opsconsole.cli", "sandbox", "serve", *vendors, "--profile", profile,
-         "--companies", str(companies),
+        [sys.executable, "-m", "opsconsole.cli", "sandbox", "serve", *vendors,
+         *(["--profile", profile] if profile is not None else []), "--companies", str(companies),
          "--seed", str(seed), "--port-file", str(port_file), "--parent-pid", str(os.getpid())]
-        + ([] if scenario else ["--no-scenario"]),
+        + ([] if scenario else ["--no-scenario"]) + ([] if state_dir is None else ["--state-dir", str(state_dir)])
+        + (["--validate-responses"] if validate_responses else []),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + timeout

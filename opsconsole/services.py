@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, insert, or_, select
 
 from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.lease import read_lease
+from opsconsole.governance_services import GovernanceServices
 from opsconsole.settings import Settings
 from opsconsole.store.db import make_engine
 from opsconsole.store.tables import commands, exceptions, inbox, rejected_webhooks, runs, spans, steps
@@ -66,7 +67,7 @@ def _exc_row(r: Any, now: float) -> ExceptionRow:
                         _dt(r["created_at"]), now - r["created_at"])
 
 
-class Services:
+class Services(GovernanceServices):
     def __init__(self, settings: Settings, *, operator: str | None = None, read_only: bool = False,
                  audit: AuditLog | None = None, engine_mode: str = "attached", clock=time.time) -> None:
         self.settings = settings

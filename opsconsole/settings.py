@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from connectors.settings import HubSpotSettings, IntercomSettings, XeroSettings
@@ -127,6 +127,11 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         _CONFIG_PATH.pop("path", None)
     object.__setattr__(settings, "_config_file", path)
     return settings
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """A settings file's validation errors on one line, each naming its key (``xero.sandbox.profile: ...``)."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors())
 
 
 def resolve_secret(ref: str, env: dict[str, str] | None = None) -> str:

@@ -162,3 +162,52 @@ class Counts:
     inbox_events: int
     rejected_webhooks: int
     last_rejected: str
+
+
+@dataclass(frozen=True)
+class ConflictRow:
+    """An ownership conflict or a suspected duplicate, as a person decides it."""
+
+    id: int
+    kind: str
+    entity: str
+    canonical_id: str
+    field: str
+    owner: str
+    rule: str
+    values: dict
+    challenger: str
+    proposed: str
+    billing_impacting: bool
+    score: float | None
+    state: str
+    resolution: str
+    resolved_by: str
+    correction_id: int | None
+    run_id: int | None
+    created_at: datetime
+    age_s: float
+
+
+@dataclass(frozen=True)
+class CorrectionRow:
+    """A proposed change to a billing-impacting field, waiting for (or past) finance approval."""
+
+    id: int
+    conflict_id: int | None
+    entity: str
+    canonical_id: str
+    field: str
+    before: Any
+    after: Any
+    target_system: str
+    requested_by: str
+    reason: str
+    state: str
+    decided_by: str
+    decision_reason: str
+    run_id: int | None
+    created_at: datetime
+    age_s: float
+    why_not_yours: str = ""
+    """Why the operator looking at it may not decide it ("" when they may)."""

@@ -18,7 +18,8 @@ class HubSpotConnector(Connector):
     settings_model = HubSpotSettings
 
     def client(self, base_url: str, *, token: str, transport: str = "aiohttp", **options: Any):
-        """A :class:`connectors.hubspot.client.HubSpotClient` (options: timeout_s, max_connections)."""
+        """A :class:`connectors.hubspot.client.HubSpotClient` (options: timeout_s, max_connections,
+        governor, clock: see :mod:`connectors.ratelimit`)."""
         from connectors.hubspot.client import HubSpotClient
 
         return HubSpotClient(base_url, token=token, transport=transport, **options)

@@ -2,23 +2,24 @@
 
 Returns vendor records exactly as HubSpot sends them (``{"id", "properties", "createdAt",
 "updatedAt", "archived", "associations"}``); mapping to the canonical model happens elsewhere.
-Hooks: ``error_message`` reads HubSpot's error body, ``observe`` reads the
-``X-HubSpot-RateLimit-*`` headers into :attr:`HubSpotClient.rate_limit`, and ``before_request``
-waits for the 10-second window to reset when at most one request is left in it.
+Hooks: ``error_message`` reads HubSpot's error body; ``observe``, ``before_request`` and
+``retry_after`` hand over to a :class:`~connectors.ratelimit.HubSpotGovernor` (shared per base URL and
+token), which reads the ``X-HubSpot-RateLimit-*`` headers (:attr:`HubSpotClient.rate_limit`) and waits
+for the 10-second window to reset when its budget is down to the reserve. Paging follows
+:class:`~connectors.pagination.AfterCursor`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from connectors.errors import NotFoundError
-from connectors.http import ApiClient, parse_retry_after
+from connectors.http import ApiClient
+from connectors.pagination import AfterCursor
+from connectors.ratelimit import Clock, HubSpotGovernor, HubSpotRateLimit, credential_fingerprint, shared_governor
 
 QUOTE_PROPERTIES = (
     "hs_title", "hs_status", "hs_quote_number", "hs_currency", "hs_expiration_date", "hs_quote_amount",
@@ -42,35 +43,8 @@ QUOTE_ASSOCIATIONS = ("line_items", "companies", "deals")
 BATCH_LIMIT = 100
 
 
-@dataclass
-class RateLimit:
-    """What the last response's ``X-HubSpot-RateLimit-*`` headers said."""
-
-    max: int | None = None
-    remaining: int | None = None
-    interval_ms: int | None = None
-    daily: int | None = None
-    daily_remaining: int | None = None
-    observed_at: float = 0.0
-    """time.monotonic() of the observation."""
-
-
-class AfterCursor:
-    """HubSpot's cursor paging: the next page's token is ``paging.next.after``; none means done."""
-
-    def __init__(self, after: str | None = None) -> None:
-        self.after = after
-        self.pages = 0
-
-    def advance(self, page: dict | None) -> bool:
-        """Take the token from ``page``; return whether there is another page."""
-        token = (((page or {}).get("paging") or {}).get("next") or {}).get("after")
-        self.pages += 1
-        if not token or token == self.after:  # a repeated token would loop forever
-            self.after = None
-            return False
-        self.after = str(token)
-        return True
+RateLimit = HubSpotRateLimit
+"""The governor's view of the ``X-HubSpot-RateLimit-*`` headers (the old name)."""
 
 
 def associated_ids(record: dict, to_type: str) -> list[str]:
@@ -80,20 +54,24 @@ def associated_ids(record: dict, to_type: str) -> list[str]:
     return [str(r["id"]) for r in block.get("results", [])]
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
 class HubSpotClient(ApiClient):
     system = "hubspot"
 
     def __init__(self, base_url: str, *, token: str, transport: str = "aiohttp", timeout_s: float = 10.0,
-                 max_connections: int = 64) -> None:
+                 max_connections: int = 64, governor: HubSpotGovernor | None = None,
+                 clock: Clock | None = None) -> None:
+        """``governor``: the rate-limit governor to spend (default: the one shared by every client of
+        this base URL and token; with ``clock``, a private one on that clock, for tests)."""
         super().__init__(base_url, token=token, transport=transport, timeout_s=timeout_s, max_connections=max_connections)
-        self.rate_limit = RateLimit()
+        if governor is None:
+            governor = HubSpotGovernor(clock=clock) if clock is not None else shared_governor(
+                "hubspot", credential_fingerprint(self.base_url, token), HubSpotGovernor)
+        self.governor = governor
+
+    @property
+    def rate_limit(self) -> HubSpotRateLimit:
+        """What the governor last read from the ``X-HubSpot-RateLimit-*`` headers."""
+        return self.governor.rate_limit
 
     # --- hooks ----------------------------------------------------------------------------------
     def error_message(self, status: int, body: Any) -> str:
@@ -106,32 +84,14 @@ class HubSpotClient(ApiClient):
         return super().error_message(status, body)
 
     def observe(self, response: httpx.Response) -> None:
-        h = response.headers
-        if "X-HubSpot-RateLimit-Remaining" not in h and "X-HubSpot-RateLimit-Daily-Remaining" not in h:
-            return
-        self.rate_limit = RateLimit(
-            max=_int(h.get("X-HubSpot-RateLimit-Max")), remaining=_int(h.get("X-HubSpot-RateLimit-Remaining")),
-            interval_ms=_int(h.get("X-HubSpot-RateLimit-Interval-Milliseconds")),
-            daily=_int(h.get("X-HubSpot-RateLimit-Daily")),
-            daily_remaining=_int(h.get("X-HubSpot-RateLimit-Daily-Remaining")),
-            observed_at=time.monotonic(),
-        )
+        self.governor.observe(response.status_code, response.headers)
 
     def retry_after(self, response: httpx.Response) -> float | None:
-        explicit = parse_retry_after(response.headers.get("Retry-After"))
-        if explicit is not None or response.status_code != 429:
-            return explicit
-        # HubSpot's 429 may carry no Retry-After: wait out the rolling window
-        return (_int(response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")) or 10_000) / 1000
+        # HubSpot's 429 may carry no Retry-After: the governor then waits out the rolling window
+        return self.governor.retry_after(response.status_code, response.headers)
 
     async def before_request(self) -> None:
-        rl = self.rate_limit
-        if rl.remaining is None or rl.remaining > 1 or not rl.interval_ms:
-            return
-        wait = rl.interval_ms / 1000 - (time.monotonic() - rl.observed_at)
-        rl.remaining = None  # the next response tells us again
-        if wait > 0:
-            await asyncio.sleep(min(wait, rl.interval_ms / 1000))
+        await self.governor.before_request()
 
     # --- reads ----------------------------------------------------------------------------------
     async def _get_object(self, type_: str, object_id: str, properties: Iterable[str],
@@ -285,8 +245,29 @@ class HubSpotClient(ApiClient):
                 out["status"] = body["status"]
         return out
 
+    # --- merges and archiving ---------------------------------------------------------------------
+    async def merge(self, object_type: str, primary_id: str, id_to_merge: str, *, traceparent: str = "") -> dict:
+        """POST /crm/v3/objects/{objectType}/merge: merge ``id_to_merge`` into ``primary_id`` (companies,
+        contacts, deals); returns the merged record. The merged-away id stays an alias of the primary
+        (reading it answers the primary) and HubSpot fires ``*.merge``.
+
+        Raises:
+            FatalError: 400 VALIDATION_ERROR (e.g. an object merged into itself);
+            NotFoundError: either id unknown.
+        """
+        return (await self.request("POST", f"/crm/v3/objects/{object_type}/merge", traceparent=traceparent,
+                                   json={"primaryObjectId": str(primary_id), "objectIdToMerge": str(id_to_merge)})).body
+
+    async def archive(self, object_type: str, object_id: str, *, traceparent: str = "") -> None:
+        """DELETE /crm/v3/objects/{objectType}/{objectId}: archive the record (HubSpot answers 204 and
+        fires ``*.deletion``; archiving an archived record changes nothing).
+
+        Raises:
+            NotFoundError: no such record.
+        """
+        await self.request("DELETE", f"/crm/v3/objects/{object_type}/{object_id}", traceparent=traceparent)
 
 __all__ = [
     "AfterCursor", "COMPANY_PROPERTIES", "CONTACT_PROPERTIES", "DEAL_PROPERTIES", "HubSpotClient", "LINE_ITEM_PROPERTIES",
     "QUOTE_ASSOCIATIONS", "QUOTE_PROPERTIES", "RateLimit", "WRITE_BACK_PROPERTIES", "associated_ids",
-]
+]  # AfterCursor and RateLimit now live in connectors.pagination and connectors.ratelimit

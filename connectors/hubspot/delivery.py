@@ -20,6 +20,8 @@ from connectors.hubspot.store import iso
 from connectors.webhooks import HUBSPOT_SIGNATURE_HEADER, HUBSPOT_TIMESTAMP_HEADER, sign_hubspot_v3
 
 MAX_EVENTS_PER_DELIVERY = 100
+# objectTypeId -> the object's own (pre-generic) subscription prefix: ``company.merge``, ``contact.deletion``
+LEGACY_SUBSCRIPTION_OBJECTS = {"0-1": "contact", "0-2": "company", "0-3": "deal", "0-8": "line_item"}
 
 
 @dataclass
@@ -64,16 +66,63 @@ class WebhookDispatcher(RetryingDispatcher):
         return {"target_url": self.target_url, "retry_delays": self.retry_delays,
                 "portal_id": self.portal_id, "app_id": self.app_id, "subscription_id": self.subscription_id}
 
+    def _next_event_id(self) -> int:
+        event_id = next(self._event_ids)
+        floor = time.time_ns() // 1000  # epoch ms * 1000: ahead of a stale snapshot's counter
+        if event_id < floor:
+            event_id, self._event_ids = floor, itertools.count(floor + 1)
+        return event_id
+
     def property_change(self, object_type_id: str, object_id: str, name: str, value: str, *,
                         occurred_ms: int, source: str = "CRM_UI") -> dict:
-        """One ``object.propertyChange`` event (webhooks v3 shape)."""
-        return {
-            "eventId": next(self._event_ids), "subscriptionId": self.subscription_id,
+        """One property change event (webhooks v3 shape): ``company.propertyChange`` and the like for
+        the objects with their own subscription types, ``object.propertyChange`` for the others."""
+        legacy = LEGACY_SUBSCRIPTION_OBJECTS.get(object_type_id)
+        event = {
+            "eventId": self._next_event_id(), "subscriptionId": self.subscription_id,
             "portalId": self.portal_id, "appId": self.app_id, "occurredAt": occurred_ms,
-            "subscriptionType": "object.propertyChange", "attemptNumber": 0,
+            "subscriptionType": f"{legacy or 'object'}.propertyChange", "attemptNumber": 0,
             "objectId": int(object_id), "objectTypeId": object_type_id,
             "propertyName": name, "propertyValue": value, "changeSource": source,
         }
+        if legacy is not None:
+            del event["objectTypeId"]
+        return event
+
+    def object_event(self, action: str, object_type_id: str, object_id: str, *, occurred_ms: int,
+                     source: str = "CRM_UI", **fields) -> dict:
+        """One ``creation``/``deletion``/``merge``/``restore`` event (webhooks v3 shape). Contacts,
+        companies, deals and line items use their own subscription types (``company.deletion``, which
+        carry no ``objectTypeId``); other objects the generic ``object.*`` ones with ``objectTypeId``."""
+        legacy = LEGACY_SUBSCRIPTION_OBJECTS.get(object_type_id)
+        event = {
+            "eventId": self._next_event_id(), "subscriptionId": self.subscription_id,
+            "portalId": self.portal_id, "appId": self.app_id, "occurredAt": occurred_ms,
+            "subscriptionType": f"{legacy or 'object'}.{action}", "attemptNumber": 0, "objectId": int(object_id),
+        }
+        if legacy is None:
+            event["objectTypeId"] = object_type_id
+        event["changeSource"] = source
+        event.update(fields)
+        return event
+
+    def merge(self, object_type_id: str, primary_id: str, merged_ids: list[str], *, moved: int, occurred_ms: int,
+              source: str = "CRM_UI", new_id: str | None = None) -> dict:
+        """A ``*.merge`` event: ``objectId`` and ``primaryObjectId`` name the record that was kept,
+        ``mergedObjectIds`` the records merged into it, ``newObjectId`` the record the merge resulted in
+        (the primary here: the sandbox keeps the primary's id), ``numberOfPropertiesMoved`` how many
+        property values moved onto it."""
+        return self.object_event("merge", object_type_id, primary_id, occurred_ms=occurred_ms, source=source,
+                                 primaryObjectId=int(primary_id), mergedObjectIds=[int(i) for i in merged_ids],
+                                 newObjectId=int(new_id or primary_id), numberOfPropertiesMoved=int(moved))
+
+    def deletion(self, object_type_id: str, object_id: str, *, occurred_ms: int, source: str = "CRM_UI") -> dict:
+        """A ``*.deletion`` event (the record was archived)."""
+        return self.object_event("deletion", object_type_id, object_id, occurred_ms=occurred_ms, source=source)
+
+    def restore(self, object_type_id: str, object_id: str, *, occurred_ms: int, source: str = "CRM_UI") -> dict:
+        """A ``*.restore`` event (an archived record is back; HubSpot adds no fields for it)."""
+        return self.object_event("restore", object_type_id, object_id, occurred_ms=occurred_ms, source=source)
 
     def dispatch(self, events: list[dict]) -> list[Delivery]:
         """Queue ``events`` (batches of up to 100); must be called inside the server's event loop."""
@@ -99,3 +148,17 @@ class WebhookDispatcher(RetryingDispatcher):
 
     def counts(self) -> dict:
         return {"events": sum(len(d.events) for d in self.deliveries), **self.state_counts()}
+
+    # --- kept across a restart (connectors.sandbox_state) ----------------------------------------
+    def export_state(self) -> dict:
+        next_event_id = next(self._event_ids)
+        self._event_ids = itertools.count(next_event_id)
+        return {**self.base_state(), "secret": self.secret, "next_event_id": next_event_id,
+                "deliveries": [{"id": d.id, "target_url": d.target_url, "events": d.events, "state": d.state,
+                                "attempts": d.attempts} for d in self.deliveries]}
+
+    def import_state(self, state: dict) -> None:
+        self.secret = str(state["secret"])
+        self._event_ids = itertools.count(int(state["next_event_id"]))
+        self.import_base_state(state, [Delivery(int(d["id"]), d["target_url"], list(d["events"]), str(d["state"]),
+                                                list(d["attempts"])) for d in state["deliveries"]])

@@ -9,9 +9,13 @@ Vendor routes (bearer token, rate-limit headers on every answer, HubSpot's error
     POST  /crm/v3/objects/{type}/batch/upsert         ``{"inputs": [{"idProperty", "id", "properties"}]}``; the id
                                                       property must be a unique-value one (400 otherwise)
     POST  /crm/v3/objects/{type}/search               filterGroups, sorts, ``after`` offsets
+    POST  /crm/v3/objects/{type}/merge                ``{"primaryObjectId", "objectIdToMerge"}`` (companies, contacts,
+                                                      deals): the primary, the other archived as its alias; ``*.merge``
+    DELETE /crm/v3/objects/{type}/{id}                archive (204); fires ``*.deletion``
     GET   /crm/v4/objects/{from}/{id}/associations/{to}
 
 Control routes under ``/_sandbox/`` (no auth, never faulted): faults, webhooks, quotes/{id}/approve,
+objects/{type}/{id}/restore (the recycle bin: fires ``*.restore``),
 approve, seed, bulk-quotes, state, deliveries, reset. Profile ``vendor`` enforces HubSpot's 100
 requests per 10 s per token; ``demo`` counts against a generous limit; ``unthrottled`` counts nothing.
 """
@@ -116,13 +120,16 @@ class HubSpotSandbox:
             Route("/crm/v3/objects/{type}/search", v(self._search), methods=["POST"]),
             Route("/crm/v3/objects/{type}/batch/read", v(self._batch_read), methods=["POST"]),
             Route("/crm/v3/objects/{type}/batch/upsert", v(self._batch_upsert), methods=["POST"]),
+            Route("/crm/v3/objects/{type}/merge", v(self._merge), methods=["POST"]),
             Route("/crm/v3/objects/{type}/{id}", v(self._get), methods=["GET"]),
             Route("/crm/v3/objects/{type}/{id}", v(self._patch), methods=["PATCH"]),
+            Route("/crm/v3/objects/{type}/{id}", v(self._archive), methods=["DELETE"]),
             Route("/crm/v3/objects/{type}", v(self._list), methods=["GET"]),
             Route("/crm/v4/objects/{type}/{id}/associations/{to}", v(self._associations), methods=["GET"]),
             Route("/_sandbox/faults", faults_endpoint(self.faults), methods=["GET", "POST"]),
             Route("/_sandbox/webhooks", self._ctl_webhooks, methods=["GET", "POST"]),
             Route("/_sandbox/quotes/{id}/approve", self._ctl_approve_one, methods=["POST"]),
+            Route("/_sandbox/objects/{type}/{id}/restore", self._ctl_restore, methods=["POST"]),
             Route("/_sandbox/approve", self._ctl_approve, methods=["POST"]),
             Route("/_sandbox/seed", self._ctl_seed, methods=["POST"]),
             Route("/_sandbox/bulk-quotes", self._ctl_bulk, methods=["POST"]),
@@ -157,6 +164,24 @@ class HubSpotSandbox:
         self.store = CrmStore()
         self.webhooks.clear()
         self._windows = {k: type(w)(w.limit, w.window_s) for k, w in self._windows.items()}
+
+    def export_state(self) -> dict:
+        """Everything a restart must keep (records, associations, id counters, the webhook target,
+        the event-id counter and the delivery log), JSON-ready; :mod:`connectors.sandbox_state`."""
+        version, internal, gauss = self._rng.getstate()
+        return {"store": self.store.export_state(), "webhooks": self.webhooks.export_state(),
+                "base_ms": self._base_ms, "rng": [version, list(internal), gauss]}
+
+    def import_state(self, state: dict) -> None:
+        """Replace this sandbox's state with one :meth:`export_state` gave (rate windows start afresh)."""
+        store = CrmStore()
+        store.import_state(state["store"])
+        rng = random.Random()
+        version, internal, gauss = state["rng"]
+        rng.setstate((version, tuple(internal), gauss))
+        self.webhooks.clear()
+        self.webhooks.import_state(state["webhooks"])
+        self.store, self._rng, self._base_ms = store, rng, int(state["base_ms"])
 
     def set_status(self, quote_id: str, status: str, *, deliver: bool = True, source: str = "CRM_UI") -> list[dict]:
         """Change a quote's hs_status; a change fires a propertyChange event (inside the server loop)."""
@@ -225,6 +250,7 @@ class HubSpotSandbox:
                     response = hubspot_error(exc.status, exc.message, exc.category)
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     response = hubspot_error(400, f"Invalid input JSON on line 1: {exc}", "VALIDATION_ERROR")
+                response = await self.faults.after(request, response)  # malformed, commit_then_timeout
             response.headers.update(headers)
             return response
 
@@ -267,7 +293,14 @@ class HubSpotSandbox:
         status = props.get("hs_status") if type_ == "quotes" else None
         if status:
             self.set_status(rec["id"], status, source="INTEGRATION")
-        rec = self.store.update(type_, rec["id"], props, at_ms=int(time.time() * 1000))
+        now = int(time.time() * 1000)
+        changed = {k: v for k, v in props.items() if rec["properties"].get(k) != (None if v is None else str(v))}
+        rec = self.store.update(type_, rec["id"], props, at_ms=now)
+        if type_ in ("companies", "contacts") and changed:  # subscribed properties fire propertyChange
+            self.webhooks.dispatch([
+                self.webhooks.property_change(OBJECT_TYPE_IDS[type_], rec["id"], name, "" if value is None else str(value),
+                                              occurred_ms=now, source="INTEGRATION")
+                for name, value in changed.items()])
         return JSONResponse(self.store.render(type_, rec, list(props)))
 
     async def _batch_read(self, request: Request, type_: str) -> Response:
@@ -333,7 +366,41 @@ class HubSpotSandbox:
             out["paging"] = {"next": {"after": nxt, "link": str(request.url.include_query_params(after=nxt))}}
         return JSONResponse(out)
 
+    async def _merge(self, request: Request, type_: str) -> Response:
+        """POST /crm/v3/objects/{type}/merge: answer the merged (primary) record; fire ``*.merge``."""
+        body = await request.json()
+        primary, to_merge = body.get("primaryObjectId"), body.get("objectIdToMerge")
+        if primary in (None, "") or to_merge in (None, ""):
+            raise StoreError(400, "VALIDATION_ERROR",
+                             "Invalid input JSON on line 1: primaryObjectId and objectIdToMerge are required")
+        now = int(time.time() * 1000)
+        rec, merged, moved = self.store.merge(type_, str(primary), str(to_merge), at_ms=now)
+        self.webhooks.dispatch([self.webhooks.merge(OBJECT_TYPE_IDS[type_], rec["id"], [merged["id"]], moved=moved,
+                                                    occurred_ms=now, source="INTEGRATION")])
+        return JSONResponse(self.store.render(type_, rec))
+
+    async def _archive(self, request: Request, type_: str) -> Response:
+        """DELETE /crm/v3/objects/{type}/{id}: archive, 204; fire ``*.deletion`` (not again when already archived)."""
+        now = int(time.time() * 1000)
+        rec = self.store.archive(type_, request.path_params["id"], at_ms=now)
+        if rec is not None:
+            self.webhooks.dispatch([self.webhooks.deletion(OBJECT_TYPE_IDS[type_], rec["id"], occurred_ms=now,
+                                                           source="INTEGRATION")])
+        return Response(status_code=204)
+
     # --- control routes ---------------------------------------------------------------------------
+    async def _ctl_restore(self, request: Request) -> Response:
+        try:
+            type_ = object_type(request.path_params["type"])
+            now = int(time.time() * 1000)
+            rec = self.store.restore(type_, request.path_params["id"], at_ms=now)
+        except StoreError as exc:
+            return hubspot_error(exc.status, exc.message, exc.category)
+        event = self.webhooks.restore(OBJECT_TYPE_IDS[type_], rec["id"], occurred_ms=now)
+        if request.query_params.get("deliver", "true") != "false":
+            self.webhooks.dispatch([event])
+        return JSONResponse({"record": self.store.render(type_, rec), "event_ids": [event["eventId"]]})
+
     async def _ctl_webhooks(self, request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse(self.webhooks.describe())

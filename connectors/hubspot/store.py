@@ -61,6 +61,8 @@ STANDARD_PROPERTIES = {
     "quotes": ("hs_quote_number", "hs_currency", "hs_quote_amount", "hs_language"),
     "line_items": ("hs_sku", "hs_discount_percentage", "hs_line_item_currency_code"),
 }
+# Object types HubSpot merges through POST /crm/v3/objects/{objectType}/merge (of those the sandbox holds).
+MERGEABLE_TYPES = ("companies", "contacts", "deals")
 QUOTE_STATUSES = ("DRAFT", "APPROVAL_NOT_NEEDED", "PENDING_APPROVAL", "APPROVED", "REJECTED")
 _ID_BASE = {"companies": 18_400_000_000, "contacts": 95_100_000, "deals": 21_700_000_000,
             "quotes": 402_300_000, "line_items": 13_800_000_000}
@@ -177,6 +179,89 @@ class CrmStore:
                 out.append((self.update(type_, rec["id"], props, at_ms=at_ms), False))
         return out
 
+    # --- merges and archiving (the merged-away record keeps ``mergedInto``: its id is an alias) -----
+    def resolve_alias(self, type_: str, rid: str) -> str:
+        """The id ``rid`` answers as: a merged-away record's id resolves to the record it was merged into."""
+        seen: set[str] = set()
+        rec = self.objects[type_].get(rid)
+        while rec is not None and rec.get("mergedInto") and rid not in seen:
+            seen.add(rid)
+            rid = rec["mergedInto"]
+            rec = self.objects[type_].get(rid)
+        return rid
+
+    def merge(self, type_: str, primary_id: str, merged_id: str, *, at_ms: int) -> tuple[dict, dict, int]:
+        """Merge ``merged_id`` into ``primary_id`` as HubSpot does: the primary keeps its values and takes
+        the merged record's values for the properties it has none of (their count is the webhook's
+        ``numberOfPropertiesMoved``), takes over its associations and lists it in ``hs_merged_object_ids``;
+        the merged record is archived and its id stays an alias of the primary (GET by it answers the
+        primary). Returns (primary, merged, properties moved).
+
+        Raises:
+            StoreError: 400 VALIDATION_ERROR (a type that cannot be merged, an object merged into itself),
+                404 OBJECT_NOT_FOUND (either id unknown or archived).
+        """
+        if type_ not in MERGEABLE_TYPES:
+            raise StoreError(400, "VALIDATION_ERROR", f"Merging {type_} is not supported")
+        if primary_id == merged_id:
+            raise StoreError(400, "VALIDATION_ERROR", f"Cannot merge object {merged_id} into itself")
+        primary = self.get(type_, primary_id)
+        merged = self.get(type_, merged_id)
+        if primary["id"] == merged["id"]:  # one id is an alias of the other: already merged
+            raise StoreError(400, "VALIDATION_ERROR", f"Cannot merge object {merged_id} into itself")
+        created, modified = CREATED_PROP.get(type_, "createdate"), MODIFIED_PROP.get(type_, "hs_lastmodifieddate")
+        fixed = {"hs_object_id", created, modified, "hs_merged_object_ids"}
+        moved = 0
+        for name, value in merged["properties"].items():
+            if name not in fixed and value not in (None, "") and primary["properties"].get(name) in (None, ""):
+                primary["properties"][name] = value
+                moved += 1
+        ids = [*(primary["properties"].get("hs_merged_object_ids") or "").split(";"), merged["id"],
+               *(merged["properties"].get("hs_merged_object_ids") or "").split(";")]
+        primary["properties"]["hs_merged_object_ids"] = ";".join(dict.fromkeys(i for i in ids if i))
+        for (a_type, a_id, b_type), others in list(self.assoc.items()):
+            if a_type != type_ or a_id != merged["id"]:
+                continue
+            for other in list(others):
+                reverse = self.assoc.get((b_type, other, type_))
+                if reverse and merged["id"] in reverse:
+                    reverse.remove(merged["id"])
+                if not (b_type == type_ and other == primary["id"]):
+                    self.associate(type_, primary["id"], b_type, other)
+            del self.assoc[(a_type, a_id, b_type)]
+        merged.update(archived=True, mergedInto=primary["id"], updatedAt=at_ms)
+        primary["updatedAt"] = at_ms
+        primary["properties"][modified] = iso(at_ms)
+        return primary, merged, moved
+
+    def archive(self, type_: str, rid: str, *, at_ms: int) -> dict | None:
+        """Archive (HubSpot's DELETE) a record; None when it was archived already (nothing changes).
+
+        Raises:
+            StoreError: 404 OBJECT_NOT_FOUND for an unknown id.
+        """
+        rec = self.objects[type_].get(rid)
+        if rec is None:
+            self.get(type_, rid)  # raises HubSpot's 404
+        assert rec is not None
+        if rec["archived"]:
+            return None
+        rec.update(archived=True, updatedAt=at_ms)
+        return rec
+
+    def restore(self, type_: str, rid: str, *, at_ms: int) -> dict:
+        """Bring an archived record back (HubSpot's recycle bin); a merged-away record cannot be.
+
+        Raises:
+            StoreError: 404 OBJECT_NOT_FOUND when ``rid`` is no archived, unmerged record.
+        """
+        rec = self.get(type_, rid, archived=True)
+        if rec.get("mergedInto"):
+            raise StoreError(404, "OBJECT_NOT_FOUND", "resource not found")
+        rec.update(archived=False, updatedAt=at_ms)
+        rec["properties"][MODIFIED_PROP.get(type_, "hs_lastmodifieddate")] = iso(at_ms)
+        return rec
+
     # --- schema ------------------------------------------------------------------------------
     def unique_properties(self, type_: str) -> set[str]:
         return set(BUILTIN_UNIQUE_PROPERTIES.get(type_, ())) | {
@@ -199,6 +284,23 @@ class CrmStore:
                 detail = f'Property \\"{name}\\" does not exist'
                 raise StoreError(400, "VALIDATION_ERROR", f'Property values were not valid: [{{"isValid":false,"message":"{detail}","error":"PROPERTY_DOESNT_EXIST","name":"{name}"}}]')
 
+    # --- kept across a restart (connectors.sandbox_state) --------------------------------------
+    def export_state(self) -> dict:
+        """Every record, association and id counter, JSON-ready (records are strings, ints, bools)."""
+        return {"objects": {t: list(recs.values()) for t, recs in self.objects.items()},
+                "assoc": [[a, b, c, list(ids)] for (a, b, c), ids in self.assoc.items() if ids],
+                "next_ids": dict(self._next)}
+
+    def import_state(self, state: dict) -> None:
+        objects: dict[str, dict[str, dict]] = {t: {} for t in OBJECT_TYPE_IDS}
+        for type_, recs in state["objects"].items():
+            objects[object_type(type_)] = {str(r["id"]): r for r in recs}
+        assoc: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+        for a, b, c, ids in state["assoc"]:
+            assoc[(a, str(b), c)] = [str(i) for i in ids]
+        self.objects, self.assoc = objects, assoc
+        self._next = {**_ID_BASE, **{t: int(n) for t, n in state["next_ids"].items()}}
+
     # --- reads -------------------------------------------------------------------------------
     def find_by(self, type_: str, prop: str, value: str, *, archived: bool = False) -> dict | None:
         """The record whose ``prop`` equals ``value`` (the first, in id order), or None."""
@@ -209,6 +311,8 @@ class CrmStore:
 
     def get(self, type_: str, rid: str, *, archived: bool = False) -> dict:
         rec = self.objects[type_].get(rid)
+        if rec is not None and rec.get("mergedInto") and not archived:  # a merged id answers as its primary
+            rec = self.objects[type_].get(self.resolve_alias(type_, rid))
         if rec is None or rec["archived"] != archived:
             if not rid.isdigit():
                 raise StoreError(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")

@@ -27,7 +27,8 @@ class IntercomConnector(Connector):
             base_url: ``https://api.intercom.io`` (or a regional host) or the sandbox's ``http://127.0.0.1:PORT``.
             token: the access token (bearer).
             transport: ``aiohttp`` or ``httpx``.
-            **options: ``timeout_s``, ``max_connections``, ``max_wait_s``.
+            **options: ``timeout_s``, ``max_connections``, ``max_wait_s``, ``governor``, ``clock``
+                (:mod:`connectors.ratelimit`).
         Returns:
             An :class:`~connectors.intercom.client.IntercomClient`.
         """

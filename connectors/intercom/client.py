@@ -6,76 +6,29 @@ creates or updates by ``company_id`` (DESIGN: "Intercom: upsert by company_id").
 
 Rate limits: Intercom answers every authenticated request with ``X-RateLimit-Limit`` (requests allowed in
 the current 10-second window), ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (UNIX seconds when the
-window resets); a 429 carries the same headers and no ``Retry-After``. They are kept on
-:attr:`IntercomClient.rate_limit`; the wait of a 429 is derived from the reset time, and a request is held
-back until the reset while the window is known to be exhausted.
+window resets); a 429 carries the same headers and no ``Retry-After``. An
+:class:`~connectors.ratelimit.IntercomGovernor` (shared per base URL and token) reads them
+(:attr:`IntercomClient.rate_limit`): the wait of a 429 is derived from the reset time, and a request is
+held back until the reset once the window's budget is down to the reserve.
+
+Paging: :class:`~connectors.pagination.StartingAfterCursor` for lists, and
+:class:`~connectors.pagination.ScrollCursor` for ``GET /companies/scroll`` (every company, however many).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
 import httpx
 
 from connectors.errors import DownstreamError, NotFoundError
-from connectors.http import ApiClient, ApiResponse, parse_retry_after
+from connectors.http import ApiClient, ApiResponse
+from connectors.pagination import ScrollCursor, StartingAfterCursor
+from connectors.ratelimit import (
+    Clock, IntercomGovernor, IntercomRateLimit, credential_fingerprint, shared_governor,
+)
 
 API_VERSION = "2.14"
-
-
-@dataclass
-class IntercomRateLimit:
-    """The last rate-limit state Intercom reported, for display and for the governor."""
-
-    limit: int | None = None
-    """``X-RateLimit-Limit``: requests allowed in the current window (10 s)."""
-    remaining: int | None = None
-    """``X-RateLimit-Remaining``: requests left in the current window."""
-    reset_at: float | None = None
-    """``X-RateLimit-Reset``: UNIX time (seconds) when the window resets."""
-    throttled: int = 0
-    """429s seen by this client."""
-    last_429_at: float | None = None
-    updated_at: float | None = None
-
-    def wait_s(self, now: float | None = None) -> float:
-        """Seconds until the reset, when the window is exhausted; else 0."""
-        if self.remaining != 0 or self.reset_at is None:
-            return 0.0
-        return max(0.0, self.reset_at - (time.time() if now is None else now))
-
-
-@dataclass
-class StartingAfterCursor:
-    """Intercom's cursor pagination: ``?per_page=N&starting_after=CURSOR``.
-
-    The next cursor is the response's ``pages.next.starting_after``; no ``pages.next`` means the last page.
-    """
-
-    per_page: int = 50
-    starting_after: str | None = None
-    done: bool = False
-    pages: dict[str, Any] | None = None
-
-    def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"per_page": self.per_page}
-        if self.starting_after:
-            params["starting_after"] = self.starting_after
-        return params
-
-    def advance(self, body: Any) -> None:
-        """Record one page's ``pages`` object and move to the next cursor (or finish)."""
-        pages = body.get("pages") if isinstance(body, dict) else None
-        self.pages = pages if isinstance(pages, dict) else None
-        nxt = (self.pages or {}).get("next")
-        cursor = nxt.get("starting_after") if isinstance(nxt, dict) else None
-        if cursor and cursor != self.starting_after:
-            self.starting_after = cursor
-        else:
-            self.done = True
 
 
 class IntercomClient(ApiClient):
@@ -84,12 +37,29 @@ class IntercomClient(ApiClient):
     system = "intercom"
 
     def __init__(self, base_url: str, *, token: str, transport: str = "aiohttp", timeout_s: float = 10.0,
-                 max_connections: int = 64, max_wait_s: float = 60.0) -> None:
+                 max_connections: int = 64, max_wait_s: float = 60.0, governor: IntercomGovernor | None = None,
+                 clock: Clock | None = None) -> None:
+        """``max_wait_s``: upper bound on one governor wait (guards against a skewed clock or a bogus reset
+        header; the first client of a credential sets it). ``governor``: the rate-limit governor to spend
+        (default: the one shared by every client of this base URL and token; with ``clock``, a private one
+        on that clock, for tests)."""
         super().__init__(base_url, token=token, transport=transport, timeout_s=timeout_s,
                          max_connections=max_connections)
-        self.rate_limit = IntercomRateLimit()
-        self.max_wait_s = max_wait_s
-        """Upper bound on one governor wait (guards against a skewed clock or a bogus reset header)."""
+        if governor is None:
+            def make() -> IntercomGovernor:
+                return IntercomGovernor(clock=clock, max_wait_s=max_wait_s)
+            governor = make() if clock is not None else shared_governor(
+                "intercom", credential_fingerprint(self.base_url, token), make)
+        self.governor = governor
+
+    @property
+    def rate_limit(self) -> IntercomRateLimit:
+        """What the governor last read from the ``X-RateLimit-*`` headers."""
+        return self.governor.rate_limit
+
+    @property
+    def max_wait_s(self) -> float:
+        return self.governor.max_wait_s
 
     # --- hooks -----------------------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
@@ -110,43 +80,13 @@ class IntercomClient(ApiClient):
         return super().error_message(status, body)
 
     def retry_after(self, response: httpx.Response) -> float | None:
-        explicit = parse_retry_after(response.headers.get("Retry-After"))
-        if explicit is not None:
-            return explicit
-        reset = _int(response.headers.get("X-RateLimit-Reset"))
-        if reset is None:
-            return None
-        return min(self.max_wait_s, max(0.0, reset - time.time()))
+        return self.governor.retry_after(response.status_code, response.headers)
 
     def observe(self, response: httpx.Response) -> None:
-        h = response.headers
-        rl = self.rate_limit
-        limit, remaining, reset = (_int(h.get(n)) for n in
-                                   ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"))
-        if limit is not None:
-            rl.limit = limit
-        if remaining is not None:
-            rl.remaining = remaining
-        if reset is not None:
-            rl.reset_at = float(reset)
-        rl.updated_at = time.time()
-        if response.status_code == 429:
-            rl.throttled += 1
-            rl.last_429_at = time.time()
-            if remaining is None:
-                rl.remaining = 0
+        self.governor.observe(response.status_code, response.headers)
 
     async def before_request(self) -> None:
-        while True:
-            wait = min(self.rate_limit.wait_s(), self.max_wait_s)
-            if wait <= 0:
-                return
-            await asyncio.sleep(wait)
-            # the window has reset (or the wait was capped): allow requests until told otherwise
-            if self.rate_limit.reset_at is not None and self.rate_limit.reset_at <= time.time() + 0.001:
-                self.rate_limit.remaining = None
-            elif wait >= self.max_wait_s:
-                self.rate_limit.remaining = None
+        await self.governor.before_request()
 
     # --- helpers ---------------------------------------------------------------------------
     def _object(self, response: ApiResponse, kind: str) -> dict:
@@ -199,6 +139,24 @@ class IntercomClient(ApiClient):
         while not cursor.done:
             body = await self.list_companies(per_page=cursor.per_page, starting_after=cursor.starting_after,
                                              traceparent=traceparent)
+            cursor.advance(body)
+            for record in body.get("data") or []:
+                yield record
+
+    async def scroll_companies(self, scroll_param: str | None = None, *, traceparent: str = "") -> dict:
+        """One page of ``GET /companies/scroll``: ``{"type": "list", "data", "scroll_param"}``. Without
+        ``scroll_param`` a new scroll opens (one per app at a time); an empty ``data`` ends it."""
+        cursor = ScrollCursor(scroll_param=scroll_param)
+        response = await self.request("GET", "/companies/scroll", params=cursor.params() or None,
+                                      traceparent=traceparent)
+        return self._object(response, "list")
+
+    async def iter_scroll_companies(self, *, traceparent: str = "") -> AsyncIterator[dict]:
+        """Every company through the scroll API (for workspaces too large to page through ``/companies``).
+        A scroll cannot resume after a failure: the error propagates and the caller starts again."""
+        cursor = ScrollCursor()
+        while not cursor.done:
+            body = await self.scroll_companies(cursor.scroll_param, traceparent=traceparent)
             cursor.advance(body)
             for record in body.get("data") or []:
                 yield record
@@ -264,13 +222,5 @@ class IntercomClient(ApiClient):
         return self._object(response, "tag")
 
 
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(float(value))
-    except ValueError:
-        return None
-
-
-__all__ = ["API_VERSION", "IntercomClient", "IntercomRateLimit", "StartingAfterCursor"]
+__all__ = ["API_VERSION", "IntercomClient", "IntercomRateLimit", "ScrollCursor", "StartingAfterCursor"]
+# IntercomRateLimit and the cursors now live in connectors.ratelimit and connectors.pagination

@@ -2,8 +2,9 @@
 
 Paths as at ``https://api.intercom.io``: ``POST/GET /companies`` (create-or-update by ``company_id``;
 lookup by ``company_id`` or ``name``; cursor pagination with ``per_page``/``starting_after``),
-``GET /companies/{id}``, ``POST /contacts``, ``POST /contacts/search``, ``POST /events`` (202, no body),
-``POST /tickets``, ``POST /tags``. Errors are Intercom's ``error.list`` bodies: 401 ``unauthorized``
+``GET /companies/{id}``, ``GET /companies/scroll`` (``scroll_param``; 100 a page, one open scroll per app,
+expiring after a minute unused or at its end), ``POST /contacts``, ``POST /contacts/search``,
+``POST /events`` (202, no body), ``POST /tickets``, ``POST /tags``. Errors are Intercom's ``error.list`` bodies: 401 ``unauthorized``
 for a bad bearer token (without rate-limit headers, as Intercom), 404 ``company_not_found``, 400
 ``parameter_not_found``/``parameter_invalid``/``bad_request``, 409 for a duplicate contact, 429
 ``rate_limit_exceeded``, 5xx ``server_error``/``service_unavailable``.
@@ -24,6 +25,7 @@ import math
 import secrets
 import time
 import uuid
+import zlib
 from typing import Any, Callable
 
 import orjson
@@ -40,6 +42,8 @@ VENDOR_LIMIT = math.ceil(VENDOR_LIMIT_PER_MINUTE * WINDOW_S / 60)  # 1667 per 10
 DEMO_LIMIT = 100_000
 DEFAULT_PER_PAGE = 15
 MAX_PER_PAGE = 150
+SCROLL_PAGE_SIZE = 100
+SCROLL_IDLE_S = 60.0
 APP_ID = "opsconsole-sandbox"
 COLLECTIONS = ("companies", "contacts", "events", "tickets", "tags")
 
@@ -139,6 +143,7 @@ class IntercomSandbox:
             Route("/_sandbox/reset", self._reset, methods=["POST"]),
             Route("/companies", v(self._upsert_company), methods=["POST"]),
             Route("/companies", v(self._list_companies), methods=["GET"]),
+            Route("/companies/scroll", v(self._scroll_companies), methods=["GET"]),
             Route("/companies/{id}", v(self._get_company), methods=["GET"]),
             Route("/contacts", v(self._create_contact), methods=["POST"]),
             Route("/contacts/search", v(self._search_contacts), methods=["POST"]),
@@ -159,6 +164,26 @@ class IntercomSandbox:
         self.tags: dict[str, dict] = {}  # lower-cased name -> tag
         self._ticket_seq = 0
         self.window.reset()
+        self._scroll: dict[str, Any] | None = None  # the app's one open scroll
+        self.scroll_page_size = SCROLL_PAGE_SIZE
+
+    _STATE = ("companies", "company_ids", "contacts", "events", "tickets", "tags")
+
+    def export_state(self) -> dict[str, Any]:
+        """Every collection and the ticket sequence, JSON-ready (:mod:`connectors.sandbox_state`)."""
+        return {**{name: getattr(self, name) for name in self._STATE}, "ticket_seq": self._ticket_seq}
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Replace this workspace's state with one :meth:`export_state` gave (rate window afresh)."""
+        fresh = {name: state[name] for name in self._STATE}
+        for name, value in fresh.items():
+            if not isinstance(value, list if name == "events" else dict):
+                raise ValueError(f"{name} must be a {'list' if name == 'events' else 'object'}")
+        ticket_seq = int(state["ticket_seq"])
+        self._reset_state()
+        for name, value in fresh.items():
+            setattr(self, name, value)
+        self._ticket_seq = ticket_seq
 
     def seed(self) -> list[dict[str, Any]]:
         """Add two demo companies (the engine creates its own; the sandbox starts empty)."""
@@ -220,6 +245,7 @@ class IntercomSandbox:
                 if not isinstance(body, dict):
                     return _error(400, "parameter_invalid", "The request body must be a JSON object")
             response = await handler(request, body)
+            response = await self.faults.after(request, response)  # malformed, commit_then_timeout
             response.headers.update(headers)
             return response
 
@@ -270,7 +296,7 @@ class IntercomSandbox:
             if payload.get(key) is not None:
                 company[key] = int(payload[key])
         if payload.get("plan"):
-            company["plan"] = {"type": "plan", "id": str(abs(hash(payload["plan"])) % 1_000_000),
+            company["plan"] = {"type": "plan", "id": str(zlib.crc32(str(payload["plan"]).encode()) % 1_000_000),
                                "name": str(payload["plan"])}
         if attrs:
             company["custom_attributes"].update(attrs)
@@ -280,6 +306,32 @@ class IntercomSandbox:
     async def _upsert_company(self, request: Request, body: dict) -> Response:
         status, out = self.upsert_company(body)
         return _json(out, status)
+
+    async def _scroll_companies(self, request: Request, body: Any) -> Response:
+        """``GET /companies/scroll``: the first call opens the app's one scroll over a snapshot of the
+        companies; each answer names the ``scroll_param`` for the next; an empty page ends it. (Intercom
+        documents no error bodies for this operation: the 400s here are the sandbox's own.)"""
+        now = time.monotonic()
+        scroll = self._scroll
+        if scroll is not None and (scroll["done"] or now - scroll["used_at"] > SCROLL_IDLE_S):
+            scroll = self._scroll = None  # ended or expired
+        param = request.query_params.get("scroll_param")
+        if param:
+            if scroll is None or scroll["param"] != param:
+                return _error(400, "parameter_invalid", "scroll_param is unknown or has expired: start a new scroll",
+                              "scroll_param")
+        elif scroll is not None:
+            return _error(400, "scroll_exists", "Only one scroll may be open per app at a time")
+        else:
+            scroll = self._scroll = {"param": str(uuid.uuid4()), "ids": list(self.companies), "offset": 0,
+                                     "done": False, "used_at": now}
+        start = scroll["offset"]
+        chunk = [self.companies[i] for i in scroll["ids"][start:start + self.scroll_page_size] if i in self.companies]
+        scroll["offset"] = start + self.scroll_page_size
+        scroll["used_at"] = now
+        scroll["done"] = start >= len(scroll["ids"])
+        return _json({"type": "list", "data": chunk, "pages": None, "total_count": None,
+                      "scroll_param": scroll["param"]})
 
     async def _get_company(self, request: Request, body: Any) -> Response:
         company = self.companies.get(request.path_params["id"])

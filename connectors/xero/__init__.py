@@ -26,7 +26,8 @@ class XeroConnector(Connector):
             base_url: e.g. ``https://api.xero.com/api.xro/2.0`` or the sandbox's ``http://127.0.0.1:PORT/api.xro/2.0``.
             token: the OAuth2 access token.
             transport: ``aiohttp`` or ``httpx``.
-            **options: ``tenant_id`` (required), ``timeout_s``, ``max_connections``, ``respect_concurrency``.
+            **options: ``tenant_id`` (required), ``timeout_s``, ``max_connections``, ``respect_concurrency``,
+                ``governor``, ``clock`` (:mod:`connectors.ratelimit`).
         Returns:
             A :class:`~connectors.xero.client.XeroClient`.
         Raises:

@@ -2,88 +2,27 @@
 
 Every request carries ``Authorization: Bearer`` and ``xero-tenant-id``; every write an
 ``Idempotency-Key``. Methods return the vendor record exactly as Xero returns it inside its envelope.
-Xero's rate-limit headers are kept on :attr:`XeroClient.rate_limit`; a small governor waits out a
-known 429 ``Retry-After`` window and, when asked, keeps at most 5 requests in flight per tenant.
+An :class:`~connectors.ratelimit.XeroGovernor` (shared per base URL and tenant) reads Xero's rate-limit
+headers (:attr:`XeroClient.rate_limit`), waits out a 429's ``Retry-After``, slows down before the
+tenant's minute budget runs out and, when asked (``respect_concurrency``), keeps at most 5 requests in
+flight per tenant. Lists page with :class:`~connectors.pagination.XeroPages` (``page`` + ``If-Modified-Since``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, AsyncIterator
 
 import httpx
 
 from connectors.errors import DownstreamError
-from connectors.http import ApiClient, ApiResponse, parse_retry_after
+from connectors.http import ApiClient, ApiResponse
+from connectors.pagination import XeroPages, format_modified_since
+from connectors.ratelimit import (
+    XERO_MAX_CONCURRENT, Clock, XeroGovernor, XeroRateLimit, credential_fingerprint, shared_governor,
+)
 
-MAX_CONCURRENT_PER_TENANT = 5
-
-
-@dataclass
-class XeroRateLimit:
-    """The last rate-limit state Xero reported, for display and for the governor."""
-
-    minute_remaining: int | None = None
-    """``X-MinLimit-Remaining``: calls left this minute for the tenant (limit 60)."""
-    day_remaining: int | None = None
-    """``X-DayLimit-Remaining``: calls left today for the tenant (limit 5000)."""
-    app_minute_remaining: int | None = None
-    """``X-AppMinLimit-Remaining``: calls left this minute for the app across tenants."""
-    problem: str | None = None
-    """``X-Rate-Limit-Problem`` of the last 429 (minute, day, appminute, concurrent)."""
-    retry_after: float | None = None
-    """``Retry-After`` of the last 429, in seconds."""
-    blocked_until: float = 0.0
-    """time.monotonic() before which the governor will not send (0 when no window is open)."""
-    last_429_at: float | None = None
-    """Wall-clock time of the last 429."""
-    throttled: int = 0
-    """429s seen by this client."""
-    updated_at: float | None = None
-
-
-def format_modified_since(when: datetime) -> str:
-    """An ``If-Modified-Since`` value Xero accepts (ISO 8601, UTC, milliseconds)."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
-@dataclass
-class XeroPages:
-    """Xero's paging: ``?page=N`` (100 records a page) plus an optional ``If-Modified-Since``.
-
-    Done when the response's ``pagination.pageCount`` is reached or a page comes back short.
-    """
-
-    page: int = 1
-    page_size: int = 100
-    modified_since: datetime | None = None
-    where: str | None = None
-    done: bool = False
-    pagination: dict[str, Any] = field(default_factory=dict)
-
-    def params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"page": self.page}
-        if self.where:
-            params["where"] = self.where
-        return params
-
-    def headers(self) -> dict[str, str]:
-        return {"If-Modified-Since": format_modified_since(self.modified_since)} if self.modified_since else {}
-
-    def advance(self, records: list[dict], pagination: dict[str, Any] | None) -> None:
-        """Record one page's outcome and move to the next."""
-        self.pagination = pagination or {}
-        page_count = self.pagination.get("pageCount")
-        if page_count is not None:
-            self.done = self.page >= page_count
-        else:
-            self.done = len(records) < self.page_size
-        self.page += 1
+MAX_CONCURRENT_PER_TENANT = XERO_MAX_CONCURRENT
 
 
 def _validation_messages(node: Any, out: list[str]) -> None:
@@ -114,13 +53,26 @@ class XeroClient(ApiClient):
         timeout_s: float = 10.0,
         max_connections: int = 64,
         respect_concurrency: bool = False,
+        governor: XeroGovernor | None = None,
+        clock: Clock | None = None,
     ) -> None:
+        """``respect_concurrency``: hold one of the governor's 5 per-tenant slots while a request is in
+        flight. ``governor``: the rate-limit governor to spend (default: the one shared by every client of
+        this base URL and tenant, as Xero's limits are per tenant and access tokens rotate; with ``clock``,
+        a private one on that clock, for tests)."""
         super().__init__(base_url, token=token, transport=transport, timeout_s=timeout_s,
                          max_connections=max_connections)
         self.tenant_id = tenant_id
-        self.rate_limit = XeroRateLimit()
         self.respect_concurrency = respect_concurrency
-        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        if governor is None:
+            governor = XeroGovernor(clock=clock) if clock is not None else shared_governor(
+                "xero", credential_fingerprint(self.base_url, tenant_id), XeroGovernor)
+        self.governor = governor
+
+    @property
+    def rate_limit(self) -> XeroRateLimit:
+        """What the governor last read from Xero's rate-limit headers."""
+        return self.governor.rate_limit
 
     # --- hooks -----------------------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
@@ -145,43 +97,16 @@ class XeroClient(ApiClient):
         return super().error_message(status, body)
 
     def retry_after(self, response: httpx.Response) -> float | None:
-        return parse_retry_after(response.headers.get("Retry-After"))
+        return self.governor.retry_after(response.status_code, response.headers)
 
     def observe(self, response: httpx.Response) -> None:
-        h = response.headers
-        rl = self.rate_limit
-        for attr, name in (("minute_remaining", "X-MinLimit-Remaining"), ("day_remaining", "X-DayLimit-Remaining"),
-                           ("app_minute_remaining", "X-AppMinLimit-Remaining")):
-            value = h.get(name)
-            if value is not None:
-                try:
-                    setattr(rl, attr, int(value))
-                except ValueError:
-                    pass
-        rl.updated_at = time.time()
-        if response.status_code == 429:
-            rl.throttled += 1
-            rl.problem = h.get("X-Rate-Limit-Problem")
-            rl.retry_after = self.retry_after(response)
-            rl.last_429_at = time.time()
-            if rl.retry_after:
-                rl.blocked_until = max(rl.blocked_until, time.monotonic() + rl.retry_after)
+        self.governor.observe(response.status_code, response.headers)
 
     async def before_request(self) -> None:
-        while True:
-            wait = self.rate_limit.blocked_until - time.monotonic()
-            if wait <= 0:
-                return
-            await asyncio.sleep(wait)
+        await self.governor.before_request()
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> ApiResponse:
-        if not self.respect_concurrency:
-            return await super().request(method, path, **kwargs)
-        sem = self._semaphores.get(self.tenant_id)
-        if sem is None:
-            sem = self._semaphores[self.tenant_id] = asyncio.Semaphore(MAX_CONCURRENT_PER_TENANT)
-        async with sem:
-            return await super().request(method, path, **kwargs)
+    def request_slot(self) -> Any:
+        return self.governor.slot() if self.respect_concurrency else None
 
     # --- helpers ---------------------------------------------------------------------------
     def _one(self, response: ApiResponse, collection: str) -> dict:
@@ -211,16 +136,22 @@ class XeroClient(ApiClient):
         return await self._read(f"/Contacts/{contact_id}", "Contacts", traceparent)
 
     async def list_contacts(self, *, page: int = 1, where: str | None = None,
-                            modified_since: datetime | None = None, traceparent: str = "") -> list[dict]:
-        """One page (up to 100) of contacts."""
-        pages = XeroPages(page=page, where=where, modified_since=modified_since)
+                            modified_since: datetime | None = None, page_size: int = 100,
+                            traceparent: str = "") -> list[dict]:
+        """One page (up to ``page_size``, default 100) of contacts."""
+        pages = XeroPages(page=page, page_size=page_size, where=where, modified_since=modified_since)
         records, _ = await self._page("/Contacts", "Contacts", pages, traceparent)
         return records
 
     async def iter_contacts(self, *, where: str | None = None, modified_since: datetime | None = None,
+                            page_size: int = 100, pages: XeroPages | None = None,
                             traceparent: str = "") -> AsyncIterator[dict]:
-        """Every contact (changed since ``modified_since``), page by page."""
-        pages = XeroPages(where=where, modified_since=modified_since)
+        """Every contact (changed since ``modified_since``), page by page.
+
+        Pass ``pages`` (a :class:`XeroPages`) to keep the paginator: afterwards its ``latest_modified``
+        is the next incremental sync's ``modified_since``."""
+        if pages is None:
+            pages = XeroPages(page_size=page_size, where=where, modified_since=modified_since)
         while not pages.done:
             records, _ = await self._page("/Contacts", "Contacts", pages, traceparent)
             for record in records:
@@ -309,5 +240,31 @@ class XeroClient(ApiClient):
                                       traceparent=traceparent)
         return self._one(response, "Reports")
 
+    # --- updates of credit notes and repeating invoices ------------------------------------------
+    async def update_credit_note(self, credit_note_id: str, credit_note: dict, *, idempotency_key: str,
+                                 traceparent: str = "") -> dict:
+        """POST /CreditNotes/{CreditNoteID}: edit a DRAFT or SUBMITTED note, authorise it, delete it, or
+        void an AUTHORISED one (``{"Status": "VOIDED"}``; refused while credit is allocated).
+
+        Raises:
+            FatalError: 400 ValidationException (e.g. "Credit Note not of valid status for modification");
+            NotFoundError: no such credit note.
+        """
+        return await self._write("POST", f"/CreditNotes/{credit_note_id}", "CreditNotes", credit_note,
+                                 idempotency_key=idempotency_key, traceparent=traceparent)
+
+    async def update_repeating_invoice(self, repeating_invoice_id: str, repeating_invoice: dict, *,
+                                       idempotency_key: str, traceparent: str = "") -> dict:
+        """POST /RepeatingInvoices/{RepeatingInvoiceID}: change a template (Schedule, LineItems, Reference,
+        ...), approve it (``{"Status": "AUTHORISED"}``) or delete it (``{"Status": "DELETED"}``, final).
+
+        Raises:
+            FatalError: 400 ValidationException (a deleted template, a status it cannot take);
+            NotFoundError: no such template.
+        """
+        return await self._write("POST", f"/RepeatingInvoices/{repeating_invoice_id}", "RepeatingInvoices",
+                                 repeating_invoice, idempotency_key=idempotency_key, traceparent=traceparent)
+
 
 __all__ = ["XeroClient", "XeroPages", "XeroRateLimit", "format_modified_since"]
+# XeroPages, format_modified_since and XeroRateLimit now live in connectors.pagination and connectors.ratelimit

@@ -126,5 +126,19 @@ class XeroWebhookDispatcher(RetryingDispatcher):
     def counts(self) -> dict:
         return self.state_counts()
 
+    # --- kept across a restart (connectors.sandbox_state) ----------------------------------------
+    def export_state(self) -> dict:
+        next_sequence = next(self._sequence)
+        self._sequence = itertools.count(next_sequence)
+        return {**self.base_state(), "key": self.key, "next_sequence": next_sequence,
+                "deliveries": [{"id": d.id, "target_url": d.target_url, "body": d.body.decode("utf-8"),
+                                "state": d.state, "attempts": d.attempts} for d in self.deliveries]}
+
+    def import_state(self, state: dict) -> None:
+        self.key = str(state["key"])
+        self._sequence = itertools.count(int(state["next_sequence"]))
+        self.import_base_state(state, [XeroDelivery(int(d["id"]), d["target_url"], d["body"].encode("utf-8"),
+                                                    str(d["state"]), list(d["attempts"])) for d in state["deliveries"]])
+
 
 __all__ = ["DEFAULT_RETRY_DELAYS", "XeroDelivery", "XeroWebhookDispatcher", "entropy", "event_time"]

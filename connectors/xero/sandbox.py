@@ -108,11 +108,14 @@ class XeroSandbox:
             Route(f"{BASE}/Payments", self._vendor(self._write_payments, write=True), methods=["PUT"]),
             Route(f"{BASE}/Payments/{{id}}", self._vendor(self._get("Payments")), methods=["GET"]),
             Route(f"{BASE}/CreditNotes", self._vendor(self._list("CreditNotes")), methods=["GET"]),
-            Route(f"{BASE}/CreditNotes", self._vendor(self._write_credit_notes, write=True), methods=["PUT"]),
+            Route(f"{BASE}/CreditNotes", self._vendor(self._write_credit_notes, write=True), methods=["PUT", "POST"]),
             Route(f"{BASE}/CreditNotes/{{id}}", self._vendor(self._get("CreditNotes")), methods=["GET"]),
+            Route(f"{BASE}/CreditNotes/{{id}}", self._vendor(self._write_credit_notes, write=True), methods=["POST"]),
             Route(f"{BASE}/RepeatingInvoices", self._vendor(self._list_repeating), methods=["GET"]),
-            Route(f"{BASE}/RepeatingInvoices", self._vendor(self._write_repeating, write=True), methods=["PUT"]),
+            Route(f"{BASE}/RepeatingInvoices", self._vendor(self._write_repeating, write=True), methods=["PUT", "POST"]),
             Route(f"{BASE}/RepeatingInvoices/{{id}}", self._vendor(self._get("RepeatingInvoices")), methods=["GET"]),
+            Route(f"{BASE}/RepeatingInvoices/{{id}}", self._vendor(self._write_repeating, write=True),
+                  methods=["POST"]),
             Route(f"{BASE}/Reports/AgedReceivablesByContact", self._vendor(self._aged_receivables), methods=["GET"]),
         ]
         self.app = Starlette(routes=routes)
@@ -137,6 +140,18 @@ class XeroSandbox:
     def books(self) -> dict[str, Any]:
         return {"Contacts": self.contacts, "Quotes": self.quotes, "Invoices": self.invoices,
                 "Payments": self.payments, "CreditNotes": self.credit_notes, "RepeatingInvoices": self.repeating}
+
+    def export_state(self) -> dict[str, Any]:
+        """Everything a restart must keep, JSON-ready (:mod:`connectors.xero.sandbox_snapshot`)."""
+        from connectors.xero import sandbox_snapshot
+
+        return sandbox_snapshot.export_state(self)
+
+    def import_state(self, state: dict[str, Any]) -> None:
+        """Replace this sandbox's state with one :meth:`export_state` gave."""
+        from connectors.xero import sandbox_snapshot
+
+        sandbox_snapshot.import_state(self, state)
 
     def seed(self) -> list[dict[str, Any]]:
         """Add a few demo contacts (the engine creates its own; the sandbox starts empty)."""
@@ -209,7 +224,7 @@ class XeroSandbox:
                   and rec.get("StatusAttributeString") != "ERROR"]
         self.webhooks.dispatch(events)
 
-    # --- the vendor pipeline: auth, rate limits, injected faults, handler -----------------------
+    # --- the vendor pipeline: auth, rate limits, injected faults, handler, faults after it -----
     def _vendor(self, handler: Callable, *, write: bool = False) -> Callable:
         async def endpoint(request: Request) -> Response:
             auth = request.headers.get("authorization", "")
@@ -232,6 +247,7 @@ class XeroSandbox:
                         faulted.headers.setdefault(name, value)
                     return faulted
                 response = await (self._write(request, handler) if write else handler(request))
+                response = await self.faults.after(request, response, write=write)
             finally:
                 self.limits.leave(tenant)
             response.headers.update(headers)

@@ -27,6 +27,26 @@ SCHEDULE_UNITS = frozenset({"WEEKLY", "MONTHLY"})
 DUE_DATE_TYPES = frozenset({"DAYSAFTERBILLDATE", "DAYSAFTERBILLMONTH", "DAYSAFTERINVOICEDATE",
                             "DAYSAFTERINVOICEMONTH", "OFCURRENTMONTH", "OFFOLLOWINGMONTH"})
 REPEATING_STATUSES = frozenset({"DRAFT", "AUTHORISED"})
+# Xero's credit note status changes (a status may always be re-sent unchanged): DRAFT and SUBMITTED
+# notes may be edited, authorised or deleted; an AUTHORISED note may only be VOIDED, and only while
+# nothing is allocated against it; PAID, VOIDED and DELETED notes are final.
+CREDIT_TRANSITIONS: dict[str, frozenset[str]] = {
+    "DRAFT": frozenset({"DRAFT", "SUBMITTED", "AUTHORISED", "DELETED"}),
+    "SUBMITTED": frozenset({"SUBMITTED", "DRAFT", "AUTHORISED", "DELETED"}),
+    "AUTHORISED": frozenset({"AUTHORISED", "VOIDED"}),
+    "PAID": frozenset({"PAID"}),
+    "VOIDED": frozenset(),
+    "DELETED": frozenset(),
+}
+CREDIT_NOT_MODIFIABLE = "Credit Note not of valid status for modification"
+CREDIT_ALLOCATED = "This Credit Note cannot be voided or edited because it has allocations or payments."
+# Repeating invoice templates: DRAFT or AUTHORISED, DELETED (by update) is final.
+REPEATING_TRANSITIONS: dict[str, frozenset[str]] = {
+    "DRAFT": frozenset({"DRAFT", "AUTHORISED", "DELETED"}),
+    "AUTHORISED": frozenset({"AUTHORISED", "DELETED"}),
+    "DELETED": frozenset(),
+}
+REPEATING_DELETED = "This repeating invoice template has been deleted and cannot be modified."
 
 
 def _ms_date(d: date) -> str:
@@ -157,7 +177,7 @@ class CreditNoteBook(_Documents):
             raise Invalid("A credit note must be an object.")
         existing = self._existing(item, path_id)
         if existing is not None:
-            raise Invalid("Updating a credit note is not supported by this sandbox.")
+            return self._plan_update(item, existing, claims)
         errors: list[str] = []
         cn_type = str(item.get("Type") or "")
         if cn_type not in CREDIT_TYPES:
@@ -206,6 +226,77 @@ class CreditNoteBook(_Documents):
                 "HasErrors": False, "StatusAttributeString": "OK",
             }
             rec.update(render_date(cn_date, "Date"))
+            return self._store(rec)
+
+        return apply
+
+
+    def _plan_update(self, item: dict, existing: dict, claims: dict) -> Callable[[], dict]:
+        """POST /CreditNotes/{id} (or an element naming its CreditNoteID): Xero's status rules."""
+        errors: list[str] = []
+        old = existing["Status"]
+        status = str(item.get("Status") or old).upper()
+        allocated = bool(existing.get("Allocations") or existing.get("Payments")) or \
+            _money(existing.get("RemainingCredit") or 0) != _money(existing.get("Total") or 0)
+        if status not in CREDIT_TRANSITIONS:
+            errors.append(f"Status '{item.get('Status')}' is not a valid credit note status.")
+        elif status not in CREDIT_TRANSITIONS[old]:
+            errors.append(CREDIT_NOT_MODIFIABLE)
+        elif status == "VOIDED" and old != "VOIDED" and allocated:
+            errors.append(CREDIT_ALLOCATED)
+        if item.get("Type") and item["Type"] != existing["Type"]:
+            errors.append("The Type of a credit note cannot be changed.")
+        contact = None
+        if item.get("Contact"):
+            try:
+                contact = _contact(self.contacts, item["Contact"])
+            except Invalid as exc:
+                errors += exc.messages
+        number = str(item["CreditNoteNumber"]) if item.get("CreditNoteNumber") else None
+        if number and number != existing.get("CreditNoteNumber"):
+            taken = {r.get("CreditNoteNumber") for r in self.records.values()}
+            if number in taken or claims.get(("cn", number)):
+                errors.append("Credit Note # must be unique.")
+        editing = "LineItems" in item or contact is not None or "LineAmountTypes" in item
+        if editing and old == "AUTHORISED" and allocated:
+            errors.append(CREDIT_ALLOCATED)
+        lines = totals = cn_date = None
+        lat = line_amount_types(None, existing["LineAmountTypes"])
+        try:
+            lat = line_amount_types(item.get("LineAmountTypes"), existing["LineAmountTypes"])
+            if "LineItems" in item or "LineAmountTypes" in item:
+                raw_lines = item["LineItems"] if "LineItems" in item else existing["LineItems"]
+                lines, totals = price_lines(raw_lines, lat, required=status != "DRAFT")
+            elif status != "DRAFT" and not existing["LineItems"] and status not in ("DELETED", "VOIDED"):
+                raise Invalid("At least one line item is required.")
+            cn_date = parse_date(item["Date"], "Date") if item.get("Date") else None
+            code = currency(item.get("CurrencyCode"), existing["CurrencyCode"])
+        except Invalid as exc:
+            errors += exc.messages
+        if errors:
+            raise Invalid(*errors)
+        if number:
+            claims[("cn", number)] = True
+
+        def apply() -> dict:
+            rec = existing
+            if number:
+                rec["CreditNoteNumber"] = number
+            for f in ("Reference", "BrandingThemeID", "SentToContact"):
+                if item.get(f) is not None:
+                    rec[f] = item[f]
+            if contact is not None:
+                rec["Contact"] = contact_ref(contact)
+            if cn_date is not None:
+                rec.update(render_date(cn_date, "Date"))
+            if lines is not None:
+                rec["LineItems"] = lines
+                rec.update(totals)
+                rec["RemainingCredit"] = totals["Total"]
+            rec.update(Status=status, CurrencyCode=code, LineAmountTypes=INVOICE_LINE_TYPES[lat],
+                       StatusAttributeString="OK")
+            if status in ("VOIDED", "DELETED"):
+                rec["RemainingCredit"] = 0.0
             return self._store(rec)
 
         return apply
@@ -260,8 +351,9 @@ class RepeatingInvoiceBook(_Documents):
     def plan(self, item: Any, claims: dict, path_id: str | None = None) -> Callable[[], dict]:
         if not isinstance(item, dict):
             raise Invalid("A repeating invoice must be an object.")
-        if self._existing(item, path_id) is not None:
-            raise Invalid("Updating a repeating invoice is not supported by this sandbox.")
+        existing = self._existing(item, path_id)
+        if existing is not None:
+            return self._plan_update(item, existing)
         errors: list[str] = []
         inv_type = str(item.get("Type") or "")
         if inv_type not in ("ACCREC", "ACCPAY"):
@@ -302,6 +394,68 @@ class RepeatingInvoiceBook(_Documents):
             }
             if item.get("BrandingThemeID"):
                 rec["BrandingThemeID"] = item["BrandingThemeID"]
+            self._store(rec)
+            rec.pop("UpdatedDateUTC", None)  # not a RepeatingInvoice field
+            return rec
+
+        return apply
+
+
+    def _plan_update(self, item: dict, existing: dict) -> Callable[[], dict]:
+        """POST /RepeatingInvoices/{id} (or POST /RepeatingInvoices naming a RepeatingInvoiceID): change
+        the template's fields, approve it (DRAFT → AUTHORISED) or delete it (Status DELETED, final)."""
+        errors: list[str] = []
+        old = existing["Status"]
+        status = str(item.get("Status") or old).upper()
+        if old == "DELETED":
+            errors.append(REPEATING_DELETED)
+        elif status not in REPEATING_TRANSITIONS:
+            errors.append(f"A repeating invoice must be DRAFT, AUTHORISED or DELETED, not {status}.")
+        elif status not in REPEATING_TRANSITIONS[old]:
+            errors.append(f"The repeating invoice status cannot be changed from {old} to {status}.")
+        if item.get("Type") and item["Type"] != existing["Type"]:
+            errors.append("The Type of a repeating invoice cannot be changed.")
+        contact = schedule = lines = totals = None
+        lat = line_amount_types(None, existing["LineAmountTypes"])
+        if item.get("Contact"):
+            try:
+                contact = _contact(self.contacts, item["Contact"])
+            except Invalid as exc:
+                errors += exc.messages
+        if item.get("Schedule") is not None:
+            try:
+                schedule, _ = _schedule(item["Schedule"])
+            except Invalid as exc:
+                errors += exc.messages
+        try:
+            lat = line_amount_types(item.get("LineAmountTypes"), existing["LineAmountTypes"])
+            if "LineItems" in item or "LineAmountTypes" in item:
+                lines, totals = price_lines(item["LineItems"] if "LineItems" in item else existing["LineItems"],
+                                            lat, required=True)
+            code = currency(item.get("CurrencyCode"), existing["CurrencyCode"])
+        except Invalid as exc:
+            errors += exc.messages
+        if errors:
+            raise Invalid(*errors)
+
+        def apply() -> dict:
+            rec = existing
+            for f in ("Reference", "BrandingThemeID"):
+                if item.get(f) is not None:
+                    rec[f] = str(item[f])
+            for f in ("ApprovedForSending", "SendCopy", "MarkAsSent", "IncludePDF"):
+                if item.get(f) is not None:
+                    rec[f] = bool(item[f])
+            if contact is not None:
+                rec["Contact"] = contact_ref(contact)
+            if schedule is not None:
+                rec["Schedule"] = schedule
+            if lines is not None:
+                rec["LineItems"] = lines
+                rec.update(totals)
+            rec.update(Status=status, CurrencyCode=code, LineAmountTypes=INVOICE_LINE_TYPES[lat])
+            if status == "DELETED":  # a deleted template schedules nothing
+                rec["Schedule"].pop("NextScheduledDate", None)
             self._store(rec)
             rec.pop("UpdatedDateUTC", None)  # not a RepeatingInvoice field
             return rec

@@ -177,6 +177,24 @@ class XeroIdentity:
                     self.access[token] = now - 1
         return JSONResponse(self.describe())
 
+    # --- kept across a restart (connectors.sandbox_state): `connect xero` survives it ------------
+    def export_state(self) -> dict:
+        return {"connection_id": self.connection_id, "auth_event_id": self.auth_event_id, "created": self.created,
+                "access_ttl": self.access_ttl_s,
+                "codes": {c: [g.client_id, g.redirect_uri, g.scope] for c, g in self.codes.items()},
+                "access": dict(self.access),
+                "refresh": {t: [g.client_id, g.scope] for t, g in self.refresh.items()},
+                "used_refresh": sorted(self.used_refresh), "counts": dict(self.counts)}
+
+    def import_state(self, state: dict) -> None:
+        self.connection_id, self.auth_event_id = str(state["connection_id"]), str(state["auth_event_id"])
+        self.created, self.access_ttl_s = str(state["created"]), int(state["access_ttl"])
+        self.codes = {c: _Code(*v) for c, v in state["codes"].items()}
+        self.access = {t: float(e) for t, e in state["access"].items()}
+        self.refresh = {t: _Grant(*v) for t, v in state["refresh"].items()}
+        self.used_refresh = set(state["used_refresh"])
+        self.counts = {**self.counts, **{k: int(v) for k, v in state["counts"].items()}}
+
     def describe(self) -> dict:
         now = self.clock()
         return {"access_ttl": self.access_ttl_s, **self.counts,

@@ -98,7 +98,8 @@ class Engine:
                              on_commit_point=lambda: self.faults.hit("in_group_commit"),
                              on_committed=self.audit.flush_head,
                              on_rolled_back=self.audit.discard_pending).start()
-        self.env = EngineEnv(self.settings, self.writer, self.read_engine, build_clients(self.settings), self.faults)
+        self.env = EngineEnv(self.settings, self.writer, self.read_engine, build_clients(self.settings), self.faults,
+                             self.audit)
         self.runner = Runner(self.env)
         self.poll = HubSpotPoll(self.env, self.runner.submit)
         self._store_config = await asyncio.to_thread(self.store_config)
@@ -136,7 +137,7 @@ class Engine:
         xero_secrets = [resolve_secret(s) for s in self.settings.xero.webhook_secret.split(",") if s]
         intercom_secrets = [resolve_secret(s) for s in self.settings.intercom.webhook_secret.split(",") if s]
         app = build_ingress(self.env, public_url=lambda: self.public_url, secrets=secrets_, xero_secrets=xero_secrets,
-                            intercom_secrets=intercom_secrets,
+                            intercom_secrets=intercom_secrets, audit=self.audit,
                             on_runs=lambda accepted: [self.runner.submit(a.run_id, a.run_row) for a in accepted], health=self.health)
         # lifespan off: the ingress has no start-up work, and a lifespan task outliving a stopped
         # loop is noise on the operator's terminal
@@ -201,7 +202,8 @@ class Engine:
         # re-armed after each pass, never overlapping
         while True:
             try:
-                to_start = await self.writer.run(lambda c: command_exec.execute_queued(c, self.audit))
+                to_start = await self.writer.run(
+                    lambda c: command_exec.execute_queued(c, self.audit, has_role=self.settings.has_role))
                 for run_id in to_start:
                     self.runner.submit(run_id)
             except LeaseLost:

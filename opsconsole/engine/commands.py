@@ -73,24 +73,61 @@ def reset_run(conn: Connection, kind: str, target: str, params: dict) -> tuple[i
     return run["id"], what
 
 
-def execute_queued(conn: Connection, audit: AuditLog, limit: int = 50) -> list[int]:
+def _governance(conn: Connection, audit: AuditLog, cmd: dict, has_role) -> tuple[int | None, str]:
+    """A governance decision (resolve a conflict, approve or reject a correction), checked and
+    audited here in the engine. Returns (run to start or None, what was done)."""
+    from opsconsole.engine import governance, records
+
+    kind, params, actor = cmd["kind"], cmd["params"] or {}, cmd["actor"]
+    target_kind, _, ident = cmd["target"].partition(":")
+    if kind == "resolve_conflict":
+        if target_kind != "conflict":
+            raise CommandError(f"cannot resolve {cmd['target']!r}")
+        done = governance.resolve_conflict(conn, audit, int(ident), actor, params.get("resolution", ""),
+                                           params.get("note", ""))
+        what = f"conflict {ident} resolved: {params.get('resolution')}"
+        if done["correction"]:
+            what += f"; correction {done['correction']} waits for finance approval"
+        if done["run"]:
+            what += f"; run {done['run']} retried"
+        return done["run"], what
+    if target_kind != "correction":
+        raise CommandError(f"cannot {kind} {cmd['target']!r}")
+    state = governance.decide_correction(conn, audit, has_role, int(ident), actor, approve=kind == "approve",
+                                         reason=params.get("reason", ""))
+    if state != "approved":
+        return None, f"correction {ident} rejected"
+    run_id = records.open_run(conn, "apply_correction", f"correction:{ident}")
+    return run_id, f"correction {ident} approved; run {run_id} writes it to the ERP"
+
+
+GOVERNANCE_KINDS = ("resolve_conflict", "approve", "reject")
+
+
+def execute_queued(conn: Connection, audit: AuditLog, limit: int = 50, *, has_role=lambda operator, role: False) -> list[int]:
     """Execute queued commands (inside the writer's transaction); returns the runs to start."""
+    from opsconsole.engine.governance import GovernanceError
+
     to_start: list[int] = []
     queued = list(conn.execute(select(commands).where(commands.c.status == "queued").order_by(commands.c.id).limit(limit)).mappings())
     for cmd in queued:
         status, result = "done", ""
         try:
-            if cmd["kind"] not in ("retry", "replay"):
+            if cmd["kind"] not in ("retry", "replay", *GOVERNANCE_KINDS):
                 raise CommandError(f"unknown command {cmd['kind']!r}")
             nested = conn.begin_nested()
             try:
-                run_id, result = reset_run(conn, cmd["kind"], cmd["target"], cmd["params"] or {})
+                if cmd["kind"] in GOVERNANCE_KINDS:
+                    run_id, result = _governance(conn, audit, dict(cmd), has_role)
+                else:
+                    run_id, result = reset_run(conn, cmd["kind"], cmd["target"], cmd["params"] or {})
             except Exception:
                 nested.rollback()
                 raise
             nested.commit()
-            to_start.append(run_id)
-        except (CommandError, KeyError, ValueError) as exc:
+            if run_id is not None:
+                to_start.append(run_id)
+        except (CommandError, GovernanceError, KeyError, ValueError) as exc:
             status, result = "failed", str(exc)
         conn.execute(update(commands).where(commands.c.id == cmd["id"]).values(status=status, result=result, finished_at=time.time()))
         audit.append(conn, "engine", f"command.{status}", f"command:{cmd['id']}",

@@ -6,6 +6,7 @@ import hashlib
 
 import orjson
 
+from opsconsole.engine.crm_lifecycle import change_problem, lifecycle_of
 from opsconsole.engine.records import IncomingEvent
 
 QUOTE_TYPE_ID = "0-14"
@@ -53,6 +54,13 @@ def parse_hubspot(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent]:
         missing = [k for k in REQUIRED if ev.get(k) in (None, "")]
         if missing:
             out.append(_malformed("hubspot", ev_raw, f"event {index} lacks {', '.join(missing)}", headers))
+            continue
+        if lifecycle_of(ev) is not None:  # merge, deletion, restore: no run, applied in the inbox commit
+            problem = change_problem(ev)
+            if problem:
+                problem = f"event {index} ({ev['subscriptionType']}) {problem}"
+            out.append(IncomingEvent("hubspot", str(ev["eventId"]), str(ev["subscriptionType"]), ev_raw, headers,
+                                     None, problem, None if problem else ev))
             continue
         route = route_hubspot(ev)
         out.append(IncomingEvent("hubspot", str(ev["eventId"]), str(ev["subscriptionType"]), ev_raw, headers, route))

@@ -25,6 +25,18 @@ from opsconsole.store.tables import conflicts, corrections, golden_fields
 
 FINANCE = "finance"
 HasRole = Callable[[str, str], bool]
+_rules: list[OwnershipRules] = []
+
+
+def ownership_rules() -> OwnershipRules:
+    """The ownership rules in force (data/ownership.toml), read once; the engine may set its own."""
+    if not _rules:
+        _rules.append(OwnershipRules.load())
+    return _rules[0]
+
+
+def use_ownership_rules(rules: OwnershipRules) -> None:
+    _rules[:] = [rules]
 
 
 class GovernanceError(ValueError):
@@ -93,15 +105,21 @@ def record_conflict(conn: Connection, c: Conflict) -> int | None:
         billing_impacting=c.billing_impacting, event_id=c.event_id, dedupe_key=c.key[:255])
 
 
-def record_duplicate(conn: Connection, m: Match, *, entity: str = "customer", event_id: str = "") -> int | None:
-    """Record a suspected duplicate (a match between the thresholds) for a person to decide."""
-    pair = sorted([f"{m.a.system}:{m.a.external_id}", f"{m.b.system}:{m.b.external_id}"])
+def record_duplicate(conn: Connection, m: Match, *, entity: str = "customer", object_type: str = "company",
+                     legal_name: str = "", run_id: int | None = None, event_id: str = "") -> int | None:
+    """Record a suspected duplicate: ``m.a`` is the incoming record, ``m.b`` the known customer it may be."""
+    a, b = m.a, m.b
+    values = {
+        "record": {"system": a.system, "object_type": object_type, "external_id": a.external_id,
+                   "legal_name": legal_name, "tax_number": a.tax_number, "domain": a.domain},
+        "candidate": {"system": b.system, "external_id": b.external_id, "canonical_id": b.canonical_id,
+                      "name": b.name, "tax_number": b.tax_number, "domain": b.domain},
+    }
+    pair = sorted([f"{a.system}:{a.external_id}", f"{b.system}:{b.external_id}"])
     return _insert_conflict(
-        conn, kind="duplicate", entity=entity, canonical_id=m.b.canonical_id or m.a.canonical_id,
-        values={f"{i.system}:{i.external_id}": {"name": i.name, "domain": i.domain, "tax_number": i.tax_number,
-                                                "canonical_id": i.canonical_id} for i in (m.a, m.b)},
-        rule=m.reason, score=m.score, challenger=m.a.system, event_id=event_id,
-        proposed="link the two records as one customer, or keep them separate",
+        conn, kind="duplicate", entity=entity, canonical_id=b.canonical_id or a.canonical_id, values=values,
+        rule=m.reason, score=m.score, challenger=a.system, event_id=event_id, run_id=run_id,
+        proposed="link the record to the known customer, or keep it as a separate customer",
         dedupe_key=f"duplicate:{entity}:{pair[0]}:{pair[1]}"[:255])
 
 
@@ -116,9 +134,13 @@ RESOLUTIONS = {"ownership": ("keep", "take", "correction"), "duplicate": ("link"
 
 
 def resolve_conflict(conn: Connection, audit: AuditLog, conflict_id: int, actor: str, resolution: str,
-                     note: str = "") -> int | None:
-    """Resolve a conflict. ``correction`` raises a correction for finance (returns its id); ``take``
-    is refused for billing-impacting fields, which only change through an approved correction."""
+                     note: str = "") -> dict:
+    """Resolve a conflict; returns ``{"correction": id or None, "run": id or None}``.
+
+    Ownership: ``keep`` the owner's value, ``take`` the challenger's (refused for billing-impacting
+    fields, which change only through an approved correction), or ``correction`` (raised for finance).
+    Duplicate: ``link`` the record to the known customer, or keep it ``separate`` (a new customer);
+    either way the run it held is retried."""
     c = get_conflict(conn, conflict_id)
     if c["state"] != "open":
         raise GovernanceError(f"conflict {conflict_id} is already {c['state']} ({c['resolution']})")
@@ -135,12 +157,38 @@ def resolve_conflict(conn: Connection, audit: AuditLog, conflict_id: int, actor:
             conn, audit, entity=c["entity"], canonical_id=c["canonical_id"], field=c["field"],
             before=c["values"].get(c["owner"]), after=c["values"].get(c["challenger"]), target_system=c["owner"],
             requested_by=actor, reason=note or f"conflict {conflict_id}: {c['challenger']} value", conflict_id=conflict_id)
+    run_id = None
+    if c["kind"] == "duplicate":
+        run_id = _settle_duplicate(conn, c, resolution)
     conn.execute(update(conflicts).where(conflicts.c.id == conflict_id).values(
         state="resolved", resolution=resolution, resolved_by=actor, note=note, resolved_at=time.time(),
         correction_id=correction_id))
     audit.append(conn, actor, "conflict.resolve", f"conflict:{conflict_id}",
-                 {"resolution": resolution, "correction": correction_id, "field": c["field"], "kind": c["kind"]})
-    return correction_id
+                 {"resolution": resolution, "correction": correction_id, "field": c["field"], "kind": c["kind"],
+                  "run": run_id})
+    return {"correction": correction_id, "run": run_id}
+
+
+def _settle_duplicate(conn: Connection, c: dict, resolution: str) -> int | None:
+    """Give the held record its cross-reference (the known customer, or a new one), then put the
+    run it held back to pending; returns that run's id."""
+    from opsconsole.engine import records
+    from opsconsole.engine.commands import CommandError, reset_run
+
+    rec, candidate = c["values"]["record"], c["values"]["candidate"]
+    if resolution == "link":
+        canonical_id = candidate["canonical_id"]
+    else:
+        canonical_id = records.new_customer(conn, legal_name=rec["legal_name"] or rec["external_id"],
+                                            tax_number=rec["tax_number"], domain=rec["domain"])
+    records.put_xref(conn, rec["system"], rec["object_type"], rec["external_id"], canonical_id)
+    if c["run_id"] is None:
+        return None
+    try:
+        run_id, _ = reset_run(conn, "retry", f"run:{c['run_id']}", {})
+    except CommandError:  # already retried and done by someone: nothing held any more
+        return None
+    return run_id
 
 
 # --- corrections and maker-checker -------------------------------------------------------------

@@ -18,7 +18,7 @@ import orjson
 from connectors.webhooks import (
     INTERCOM_SIGNATURE_HEADER, XERO_SIGNATURE_HEADER, SignatureError, verify_hubspot_v3, verify_intercom, verify_xero,
 )
-from opsconsole.engine import records
+from opsconsole.engine import crm_lifecycle, records
 from opsconsole.engine.events import parse_hubspot, parse_intercom, parse_xero
 from opsconsole.engine.lease import LeaseLost
 from opsconsole.engine.runtime import EngineEnv
@@ -36,7 +36,8 @@ class Ingress:
 
     def __init__(self, env: EngineEnv, *, public_url: Callable[[], str], secrets: list[str],
                  on_runs: Callable[[list], None], health: Callable[[], dict],
-                 xero_secrets: list[str] | None = None, intercom_secrets: list[str] | None = None) -> None:
+                 xero_secrets: list[str] | None = None, intercom_secrets: list[str] | None = None,
+                 audit=None) -> None:
         self.env = env
         self.public_url = public_url
         self.secrets = secrets
@@ -44,6 +45,8 @@ class Ingress:
         self.intercom_secrets = intercom_secrets or []
         self.on_runs = on_runs
         self.health = health
+        self.audit = audit
+        """The engine's AuditLog: CRM merges, deletions and restores are recorded in it."""
         self.stats = {"accepted": 0, "duplicates": 0, "rejected": 0, "malformed": 0}
 
     async def __call__(self, scope, receive, send) -> None:
@@ -108,7 +111,7 @@ class Ingress:
     async def _accept(self, events: list) -> tuple[int, dict | None]:
         corr = [new_correlation_id() for _ in events]
         try:
-            accepted = await self.env.writer.run(lambda c: records.accept_events(c, events, corr))
+            accepted = await self.env.writer.run(lambda c: self._write_events(c, events, corr))
         except LeaseLost:
             return 503, {"status": "error", "message": "engine is shutting down"}
         self.env.faults.hit("after_inbox_write")
@@ -119,6 +122,15 @@ class Ingress:
         if new_runs:
             self.on_runs(new_runs)
         return 200, None
+
+    def _write_events(self, conn, events: list, corr: list[str]) -> list:
+        """Write the events to the inbox; apply the CRM merges, deletions and restores among the new ones
+        in the same commit (they start no run: :mod:`opsconsole.engine.crm_lifecycle`)."""
+        accepted = records.accept_events(conn, events, corr)
+        for ev, acc, cid in zip(events, accepted, corr):
+            if acc.new and acc.inbox_id is not None and ev.identity_change is not None:
+                crm_lifecycle.apply(conn, ev, acc.inbox_id, cid, self.audit)
+        return accepted
 
 
 async def _read_body(receive) -> bytes | None:

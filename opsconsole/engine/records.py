@@ -14,9 +14,24 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 
 from canonical.identity import normalise_domain, normalise_name, normalise_tax_number
-from canonical.mapping import current_version
+from canonical.mapping import MappingError, current_version
+from canonical.matching import Identity, Match, MatchingRules, best_match
 from opsconsole.store.tables import customers, exceptions, inbox, rejected_webhooks, runs, spans, steps, xrefs
 from opsconsole.store import prepared as P
+
+_rules: list[MatchingRules] = []
+
+
+def matching_rules() -> MatchingRules:
+    """The matching rules in force (data/matching.toml), read once; the engine may set its own."""
+    if not _rules:
+        _rules.append(MatchingRules.load())
+    return _rules[0]
+
+
+def use_matching_rules(rules: MatchingRules) -> None:
+    _rules[:] = [rules]
+
 
 # the hot path's queries, built once (see opsconsole.store.prepared)
 _RUN_FOR_KEY = select(runs.c.id).where(runs.c.workflow == bindparam("wf"), runs.c.business_key == bindparam("bk")) \
@@ -26,9 +41,12 @@ _XREF_CANONICAL = select(xrefs.c.canonical_id).where(
 _XREF_EXTERNAL = select(xrefs.c.external_id).where(
     xrefs.c.canonical_id == bindparam("cid"), xrefs.c.system == bindparam("system"),
     xrefs.c.object_type == bindparam("ot")).order_by(xrefs.c.id).limit(1)
-_CUSTOMER_BY_TAX = select(customers.c.canonical_id).where(customers.c.tax_number == bindparam("tax")).limit(1)
-_CUSTOMER_BY_NAME = select(customers.c.canonical_id).where(
-    customers.c.match_name == bindparam("name"), customers.c.domain == bindparam("domain")).limit(1)
+_CANDIDATE_COLS = (customers.c.canonical_id, customers.c.match_name, customers.c.tax_number, customers.c.domain)
+_CANDIDATES = {  # duplicate matching's blocking keys, each an indexed lookup
+    "tax": select(*_CANDIDATE_COLS).where(customers.c.tax_number == bindparam("v")).limit(20),
+    "name": select(*_CANDIDATE_COLS).where(customers.c.match_name == bindparam("v")).limit(20),
+    "domain": select(*_CANDIDATE_COLS).where(customers.c.domain == bindparam("v")).limit(20),
+}
 # (no IN (...) here: an expanding parameter cannot be compiled once and run on the DBAPI cursor)
 _OPEN = or_(exceptions.c.state == "open", exceptions.c.state == "acknowledged")
 _OPEN_EXCEPTION_OF_RUN = select(exceptions.c.id).where(exceptions.c.run_id == bindparam("rid"), _OPEN).limit(1)
@@ -49,6 +67,9 @@ class IncomingEvent:
     """(workflow, business_key, dedupe_by_business_key), or None when no workflow handles it."""
     problem: str = ""
     """Why the event is malformed (it becomes a validation exception)."""
+    identity_change: dict | None = None
+    """The parsed event when it is a CRM merge, deletion or restore: applied to the cross-references in
+    the commit that writes it to the inbox (see :mod:`opsconsole.engine.crm_lifecycle`)."""
 
 
 @dataclass
@@ -127,6 +148,18 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
     return out
 
 
+def open_run(conn: Connection, workflow: str, business_key: str, context: dict | None = None) -> int:
+    """A run the engine starts itself (not from an inbox event): an approved correction, a backfill."""
+    from opsconsole.engine.tracing import new_correlation_id
+
+    now = time.time()
+    return P.insert_row(conn, runs, {
+        "workflow": workflow, "business_key": business_key, "correlation_id": new_correlation_id(),
+        "status": "pending", "inbox_id": None, "created_at": now, "updated_at": now, "context": context or {},
+        "account_key": None, "current_step": "", "mapping_version": current_version(), "attempt": 1,
+        "finished_at": None, "last_error": ""})
+
+
 def count_rejected(conn: Connection, source: str, reason: str, remote: str) -> None:
     conn.execute(insert(rejected_webhooks).values(source=source, reason=reason[:255], remote=remote, at=time.time()))
 
@@ -151,25 +184,64 @@ def open_exception(conn: Connection, *, workflow: str, category: str, error: str
     )).inserted_primary_key[0]
 
 
+class SuspectedDuplicate(MappingError):
+    """The record may be a customer the engine already knows, by a score between the thresholds: the
+    run is held (nothing is created anywhere) and a person decides in the conflict it raises."""
+
+    title = "Suspected duplicate"
+
+    def __init__(self, m: Match, object_type: str, legal_name: str) -> None:
+        self.match, self.object_type, self.legal_name = m, object_type, legal_name
+        super().__init__([f"{m.a.system} {object_type} {m.a.external_id} ({legal_name}) may be customer "
+                          f"{m.b.canonical_id}: score {m.score:.2f} ({m.reason}); a person decides in the conflict"])
+
+    def record(self, conn: Connection, run_id: int | None, event_id: str = "") -> dict:
+        """In the commit that fails the run: raise the conflict that holds it."""
+        from opsconsole.engine import governance
+
+        return {"conflict_id": governance.record_duplicate(
+            conn, self.match, object_type=self.object_type, legal_name=self.legal_name, run_id=run_id,
+            event_id=event_id)}
+
+
+def _candidates(conn: Connection, tax: str, name: str, domain: str) -> list[Identity]:
+    """Known customers sharing a blocking key with the record (each lookup indexed)."""
+    seen: dict[str, Identity] = {}
+    for key, value in (("tax", tax), ("name", name), ("domain", domain)):
+        if not value:
+            continue
+        for row in conn.execute(_CANDIDATES[key], {"v": value}):
+            if row.canonical_id not in seen:
+                seen[row.canonical_id] = Identity("customer", row.canonical_id, row.match_name, row.domain or "",
+                                                  row.tax_number or "", frozenset(), row.canonical_id)
+    return list(seen.values())
+
+
 def find_customer(conn: Connection, *, system: str, object_type: str, external_id: str, legal_name: str,
-                  tax_number: str, domain: str) -> tuple[str | None, str]:
-    """The canonical customer a source company is, without creating anything: by cross-reference,
-    else by tax number, else by normalised name + domain. Returns (canonical id or None, how)."""
+                  tax_number: str, domain: str, rules: MatchingRules | None = None) -> tuple[str | None, str]:
+    """The canonical customer a source record is, without creating anything: by cross-reference,
+    else by the matching score (data/matching.toml) against known customers. Returns (canonical id or
+    None, how). Raises :class:`SuspectedDuplicate` between the thresholds."""
     found = P.scalar(conn, "xref_canonical", _XREF_CANONICAL, {"system": system, "ot": object_type, "ext": external_id})
     if found:
         return found, "cross-reference"
-    tax = normalise_tax_number(tax_number)
-    if tax:
-        found = P.scalar(conn, "customer_by_tax", _CUSTOMER_BY_TAX, {"tax": tax})
-        if found:
-            return found, "tax number"
-    match_name = normalise_name(legal_name)
-    if match_name:
-        found = P.scalar(conn, "customer_by_name", _CUSTOMER_BY_NAME,
-                         {"name": match_name, "domain": normalise_domain(domain)})
-        if found:
-            return found, "name and domain"
-    return None, "new"
+    rules = rules or matching_rules()
+    record = Identity.of(system, external_id, name=legal_name, domain=domain, tax_number=tax_number)
+    best = best_match(record, _candidates(conn, record.tax_number, record.name, record.domain), rules)
+    if best is None or best.decision == "new":
+        return None, "new"
+    if best.decision == "suspect":
+        raise SuspectedDuplicate(best, object_type, legal_name)
+    return best.b.canonical_id, best.reason
+
+
+def new_customer(conn: Connection, *, legal_name: str, tax_number: str, domain: str) -> str:
+    canonical_id = f"cus_{uuid.uuid4().hex[:20]}"
+    P.insert_row(conn, customers, {
+        "canonical_id": canonical_id, "legal_name": legal_name, "match_name": normalise_name(legal_name),
+        "tax_number": normalise_tax_number(tax_number) or None, "domain": normalise_domain(domain) or None,
+        "created_at": time.time()})
+    return canonical_id
 
 
 def resolve_customer(conn: Connection, *, system: str, object_type: str, external_id: str, legal_name: str,
@@ -182,11 +254,7 @@ def resolve_customer(conn: Connection, *, system: str, object_type: str, externa
     if how == "cross-reference":
         return canonical_id, how
     if canonical_id is None:
-        canonical_id = f"cus_{uuid.uuid4().hex[:20]}"
-        P.insert_row(conn, customers, {
-            "canonical_id": canonical_id, "legal_name": legal_name, "match_name": normalise_name(legal_name),
-            "tax_number": normalise_tax_number(tax_number) or None, "domain": normalise_domain(domain),
-            "created_at": time.time()})
+        canonical_id = new_customer(conn, legal_name=legal_name, tax_number=tax_number, domain=domain)
     put_xref(conn, system, object_type, external_id, canonical_id)
     return canonical_id, how
 

@@ -196,10 +196,17 @@ class Runner:
                     error=str(err), error_category="validation", started_at=started,
                     spans=spans_from_calls(calls, state), run_status="failed", run_context=state.context,
                     exception=dict(workflow=wf.name, category="validation", system="hubspot",
-                                   title="Missing mandatory fields", error="; ".join(err.problems),
+                                   title=err.title, error="; ".join(err.problems),
                                    business_key=state.business_key, correlation_id=state.correlation_id,
                                    payload={"problems": err.problems, "source": state.source}))
-                await self.env.writer.run(lambda c: records.write_step(c, failed))
+
+                def write_failure(c, err=err, failed=failed):
+                    record = getattr(err, "record", None)  # e.g. a suspected duplicate's conflict
+                    if record is not None:
+                        failed.exception["payload"].update(record(c, state.run_id, state.business_key))
+                    records.write_step(c, failed)
+
+                await self.env.writer.run(write_failure)
                 self.stats["runs_failed"] += 1
                 return False
             except ConnectorError as err:
@@ -221,6 +228,7 @@ class Runner:
             prepared = wf.prepare(self.env, state, customer_id, how)  # raises MappingError: all rolled back
             state.account_key = prepared.account_key
             wf.prefetch(conn, state)
+            prepared.summary.update(wf.govern(conn, state))
             records.write_step(conn, records.StepWrite(
                 run_id=state.run_id, seq=0, name=spec.name, target_system=spec.system, operation=spec.operation,
                 idempotency_key=wf.idempotency_key(spec, state), status="succeeded", attempts=attempts,
@@ -238,6 +246,8 @@ class Runner:
         idem = wf.idempotency_key(spec, state)
         payload = wf.build(spec, self.env, state)
         existing = None if state.fresh else wf.already_in_target(spec, self.env, state)
+        if payload is None:  # nothing for this target (e.g. no field it should receive changed)
+            existing = {"note": f"nothing to send to {spec.system}"}
         if existing is not None:
             await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
                 run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
@@ -256,11 +266,18 @@ class Runner:
                     continue
                 return False
             self.env.faults.hit("after_target_confirmed")
-            await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
+            done = records.StepWrite(
                 run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
                 idempotency_key=idem, status="succeeded", attempts=attempts, request=payload, response=sent.response,
                 started_at=started, spans=spans_from_calls(calls, state), xrefs=sent.xrefs,
-                run_status="succeeded" if last else "running", finish_run=last)))
+                run_status="succeeded" if last else "running", finish_run=last)
+
+            def write_done(c, done=done):
+                records.write_step(c, done)
+                if last:
+                    wf.finish(c, self.env, state)
+
+            await self.env.writer.run(write_done)
             state.results[spec.name] = sent.response
             return True
 

@@ -22,6 +22,8 @@ class EngineEnv:
     read_engine: Engine
     clients: dict[str, Any]
     faults: FaultPoints = field(default_factory=FaultPoints)
+    audit: Any = None
+    """The audit chain (governance re-checks approvals against it); None in a read-only dry run."""
 
     def client(self, name: str) -> Any:
         return self.clients[name]

@@ -134,6 +134,7 @@ customers = Table(
 )
 Index("ix_customers_tax", customers.c.tax_number)
 Index("ix_customers_match", customers.c.match_name)
+Index("ix_customers_domain", customers.c.domain)  # migration 0003: duplicate matching by web domain
 
 spans = Table(
     "spans", metadata,
@@ -236,6 +237,7 @@ conflicts = Table(
     Column("resolved_by", String(64), nullable=False, default=""),
     Column("note", Text, nullable=False, default=""),
     Column("correction_id", Integer),
+    Column("run_id", Integer),  # a run held until a person decides (a suspected duplicate)
     Column("created_at", Float, nullable=False),
     Column("resolved_at", Float),
 )

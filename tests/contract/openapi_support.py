@@ -1,64 +1,59 @@
-"""What every contract test against a vendor's OpenAPI description needs: finding the description,
-patching its known defects by JSON pointer, and openapi-core's Request/Response protocols over
-plain exchanges (the sandbox answers on loopback, the description names the vendor's host)."""
+"""The contract tests' side of connectors.contract: a vendor's description (the test is skipped when
+it is not there), and one httpx exchange checked by the same validator the sandboxes' middleware
+uses (so an explicit ``validate(r)`` and the middleware can never disagree)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from functools import cache
 
 import httpx
+import pytest
+
+from connectors.contract import specs
+from connectors.contract.validator import ExchangeValidator, SpecRequest, SpecResponse, Violation
 
 
-def spec_dir(vendor: str, filename: str) -> Path:
-    """``../shared/specs/<vendor>`` beside the repo, or ``$OPSCONSOLE_SPECS`` (the folder or its parent)."""
-    root = os.environ.get("OPSCONSOLE_SPECS")
-    if root:
-        path = Path(root)
-        return path if (path / filename).exists() else path / vendor
-    return Path(__file__).resolve().parents[2].parent / "shared/specs" / vendor
+class ContractViolation(AssertionError):
+    """An exchange departs from the vendor's description."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        super().__init__("\n".join(str(v) for v in violations))
 
 
-def resolve(doc: Any, pointer: str) -> tuple[Any, str]:
-    """The parent of the JSON pointer's target and the target's key."""
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.lstrip("/").split("/")]
-    for part in parts[:-1]:
-        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
-    return doc, parts[-1]
+def description(vendor: str):
+    """openapi-core's ``OpenAPI`` for the vendor, the patched description itself checked against the
+    OpenAPI schema (the middleware skips that check; it is done here once per process)."""
+    if vendor != "hubspot" and not specs.spec_path(vendor).exists():
+        pytest.skip(f"{vendor} description not found at {specs.spec_path(vendor)} (set OPSCONSOLE_SPECS)")
+    return specs.openapi(vendor, check=True)
 
 
-class SpecRequest:
-    """openapi-core's Request protocol over a plain (method, url, headers, body)."""
-
-    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes | None, *, host_url: str) -> None:
-        from openapi_core.datatypes import RequestParameters
-        from werkzeug.datastructures import Headers, ImmutableMultiDict
-
-        parts = urlsplit(url)
-        self.host_url = host_url
-        self.path = parts.path
-        self.method = method.lower()
-        self.body = body or None
-        self.content_type = headers.get("content-type", headers.get("Content-Type", ""))
-        self.parameters = RequestParameters(query=ImmutableMultiDict(parse_qsl(parts.query)),
-                                            header=Headers(list(headers.items())), cookie=ImmutableMultiDict())
+@cache
+def validator(vendor: str) -> ExchangeValidator:
+    description(vendor)
+    return ExchangeValidator(vendor)
 
 
-class SpecResponse:
-    def __init__(self, response: httpx.Response) -> None:
-        from werkzeug.datastructures import Headers
-
-        self.status_code = response.status_code
-        self.content_type = response.headers.get("content-type", "")
-        self.headers = Headers(list(response.headers.items()))
-        self.data = response.content
+def spec_request(vendor: str, method: str, url: str, headers, body: bytes | None) -> SpecRequest:
+    """openapi-core's Request protocol for a request as sent to the vendor's own host."""
+    return SpecRequest.from_url(method, url, headers, body, host_url=specs.SPEC_HOSTS[vendor])
 
 
-def validate_exchange(api, response: httpx.Response, host_url: str) -> None:
-    """Validate one request and its response against the description ``api``."""
-    req = response.request
-    spec_request = SpecRequest(req.method, str(req.url), dict(req.headers), req.content, host_url=host_url)
-    api.validate_request(spec_request)
-    api.validate_response(spec_request, SpecResponse(response))
+def violations(vendor: str, response: httpx.Response) -> list[Violation]:
+    request = response.request
+    url = request.url
+    return validator(vendor).check(request.method, url.path, url.query.decode(), list(request.headers.multi_items()),
+                                   request.content, response.status_code, list(response.headers.multi_items()),
+                                   response.content)
+
+
+def validate_exchange(vendor: str, response: httpx.Response) -> None:
+    """Raise :class:`ContractViolation` if the request or its response departs from the description."""
+    found = violations(vendor, response)
+    if found:
+        raise ContractViolation(found)
+
+
+__all__ = ["ContractViolation", "SpecRequest", "SpecResponse", "description", "spec_request", "validate_exchange",
+           "validator", "violations"]

@@ -1,4 +1,8 @@
-"""Contract: the HubSpot sandbox answers with the shapes HubSpot documents (CRM v3 / v4, errors)."""
+"""Contract: the HubSpot sandbox answers with the shapes HubSpot documents (CRM v3 / v4, errors).
+
+Every answer is also checked against connectors/contract/hubspot_shapes.py (HubSpot's developer
+documentation written down as an OpenAPI description) by the ContractMiddleware in front of the
+served sandbox (tests/sandbox_contract.py); the assertions here pin what the shapes leave open."""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import httpx
 import pytest
 
 from connectors.hubspot.sandbox import HubSpotSandbox
+from tests.contract import openapi_support as support
+from tests.sandbox_contract import checked
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 RATE_HEADERS = ("X-HubSpot-RateLimit-Max", "X-HubSpot-RateLimit-Remaining", "X-HubSpot-RateLimit-Interval-Milliseconds",
@@ -19,6 +25,7 @@ RATE_HEADERS = ("X-HubSpot-RateLimit-Max", "X-HubSpot-RateLimit-Remaining", "X-H
 def api():
     sb = HubSpotSandbox()
     sb.seed(15, seed=11)
+    sb.app = checked(sb.app, "hubspot")
     with sb.serving() as url:
         with httpx.Client(base_url=url, headers={"Authorization": "Bearer sandbox-hubspot-token"}) as http:
             http.sandbox = sb
@@ -152,3 +159,127 @@ def test_429_body_is_hubspots(api):
     assert (body["status"], body["errorType"], body["policyName"]) == ("error", "RATE_LIMIT", "TEN_SECONDLY_ROLLING")
     assert api.get("/crm/v3/objects/companies").status_code == 200
     httpx.post(sb_url + "/_sandbox/faults", json={"profile": "demo"})
+
+
+# --- merges and deletions (a fresh portal per test: these change what the module's portal lists) -------
+EVENT_FIELDS = {"eventId", "subscriptionId", "portalId", "appId", "occurredAt", "subscriptionType", "attemptNumber",
+                "objectId", "changeSource"}
+MERGE_FIELDS = EVENT_FIELDS | {"primaryObjectId", "mergedObjectIds", "newObjectId", "numberOfPropertiesMoved"}
+
+
+@pytest.fixture
+def fresh():
+    sb = HubSpotSandbox()
+    sb.seed(6, seed=11)
+    sb.app = checked(sb.app, "hubspot")
+    with sb.serving() as url:
+        with httpx.Client(base_url=url, headers={"Authorization": "Bearer sandbox-hubspot-token"}) as http:
+            http.sandbox = sb
+            yield http
+
+
+def _events(sb) -> list[dict]:
+    return [e for d in sb.webhooks.deliveries for e in d.events]
+
+
+def test_merge_shape_alias_and_errors(fresh):
+    sb = fresh.sandbox
+    primary, other = sorted(sb.store.objects["companies"], key=int)[:2]
+    other_deals = sb.store.associated("companies", other, "deals")
+    assert other_deals  # the seed associates every company with its deal
+    r = fresh.post("/crm/v3/objects/companies/merge", json={"primaryObjectId": primary, "objectIdToMerge": other})
+    assert r.status_code == 200
+    merged = r.json()
+    assert_record(merged)
+    assert merged["id"] == primary and set(merged) == {"id", "properties", "createdAt", "updatedAt", "archived"}
+    # the merged id is an alias: reading it answers the primary; the record itself is archived
+    assert fresh.get(f"/crm/v3/objects/companies/{other}").json()["id"] == primary
+    archived = fresh.get(f"/crm/v3/objects/companies/{other}", params={"archived": "true"}).json()
+    assert_record(archived, archived=True)
+    assert archived["id"] == other and "archivedAt" in archived
+    live = {r["id"] for r in fresh.get("/crm/v3/objects/companies", params={"limit": 100}).json()["results"]}
+    assert primary in live and other not in live
+    props = fresh.get(f"/crm/v3/objects/companies/{primary}", params={"properties": "hs_merged_object_ids"}).json()
+    assert props["properties"]["hs_merged_object_ids"] == other
+    # the primary took over the merged record's associations
+    deals = {str(a["toObjectId"]) for a in fresh.get(f"/crm/v4/objects/companies/{primary}/associations/deals").json()["results"]}
+    assert set(other_deals) <= deals
+    assert fresh.get(f"/crm/v4/objects/companies/{other}/associations/deals").json()["results"] == []
+    (event,) = _events(sb)
+    assert set(event) == MERGE_FIELDS
+    assert (event["subscriptionType"], event["objectId"], event["primaryObjectId"], event["mergedObjectIds"],
+            event["newObjectId"]) == ("company.merge", int(primary), int(primary), [int(other)], int(primary))
+    assert isinstance(event["numberOfPropertiesMoved"], int) and event["changeSource"] == "INTEGRATION"
+    # HubSpot's refusals
+    body = assert_error(fresh.post("/crm/v3/objects/companies/merge",
+                                   json={"primaryObjectId": primary, "objectIdToMerge": primary}), 400, "VALIDATION_ERROR")
+    assert body["message"] == f"Cannot merge object {primary} into itself"
+    assert_error(fresh.post("/crm/v3/objects/companies/merge",  # already merged: the alias is the primary
+                            json={"primaryObjectId": primary, "objectIdToMerge": other}), 400, "VALIDATION_ERROR")
+    body = assert_error(fresh.post("/crm/v3/objects/companies/merge",
+                                   json={"primaryObjectId": primary, "objectIdToMerge": "123"}), 404, "OBJECT_NOT_FOUND")
+    assert body["message"] == "resource not found"
+    assert_error(fresh.post("/crm/v3/objects/companies/merge", json={"primaryObjectId": primary}), 400, "VALIDATION_ERROR")
+    quotes = sorted(sb.store.objects["quotes"], key=int)[:2]
+    assert_error(fresh.post("/crm/v3/objects/quotes/merge",
+                            json={"primaryObjectId": quotes[0], "objectIdToMerge": quotes[1]}), 400, "VALIDATION_ERROR")
+    assert len(_events(sb)) == 1  # a refused merge fires nothing
+
+
+def test_contact_merge_moves_empty_properties(fresh):
+    sb = fresh.sandbox
+    a = sb.store.create("contacts", {"email": "a@merge.example", "firstname": "Ada"}, at_ms=1_700_000_000_000)
+    b = sb.store.create("contacts", {"email": "b@merge.example", "lastname": "Lovelace", "jobtitle": "CTO"},
+                        at_ms=1_700_000_000_000)
+    r = fresh.post("/crm/v3/objects/contacts/merge", json={"primaryObjectId": a["id"], "objectIdToMerge": b["id"]})
+    assert r.status_code == 200
+    props = r.json()["properties"]
+    assert (props["email"], props["firstname"], props["lastname"]) == ("a@merge.example", "Ada", "Lovelace")
+    (event,) = _events(sb)
+    assert (event["subscriptionType"], event["numberOfPropertiesMoved"]) == ("contact.merge", 2)
+
+
+def test_archive_is_204_and_idempotent(fresh):
+    sb = fresh.sandbox
+    cid = sorted(sb.store.objects["companies"], key=int)[2]
+    r = fresh.delete(f"/crm/v3/objects/companies/{cid}")
+    assert r.status_code == 204 and r.content == b""
+    for name in RATE_HEADERS:
+        assert r.headers[name].isdigit()
+    assert_error(fresh.get(f"/crm/v3/objects/companies/{cid}"), 404, "OBJECT_NOT_FOUND")
+    archived = fresh.get(f"/crm/v3/objects/companies/{cid}", params={"archived": "true"}).json()
+    assert_record(archived, archived=True)
+    assert fresh.delete(f"/crm/v3/objects/companies/{cid}").status_code == 204  # again: no change, no event
+    (event,) = _events(sb)
+    assert set(event) == EVENT_FIELDS
+    assert (event["subscriptionType"], event["objectId"]) == ("company.deletion", int(cid))
+    assert_error(fresh.delete("/crm/v3/objects/companies/123"), 404, "OBJECT_NOT_FOUND")
+    # quotes have no own subscription type: the generic object.deletion names the type
+    qid = sorted(sb.store.objects["quotes"], key=int)[0]
+    assert fresh.delete(f"/crm/v3/objects/quotes/{qid}").status_code == 204
+    quote_event = _events(sb)[-1]
+    assert set(quote_event) == EVENT_FIELDS | {"objectTypeId"}
+    assert (quote_event["subscriptionType"], quote_event["objectTypeId"]) == ("object.deletion", "0-14")
+    # the recycle bin (a control route): restore fires company.restore
+    restored = httpx.post(f"{fresh.base_url}/_sandbox/objects/companies/{cid}/restore").json()
+    assert restored["record"]["archived"] is False
+    assert fresh.get(f"/crm/v3/objects/companies/{cid}").status_code == 200
+    restore_event = _events(sb)[-1]
+    assert set(restore_event) == EVENT_FIELDS and restore_event["subscriptionType"] == "company.restore"
+    assert restore_event["eventId"] == restored["event_ids"][0]
+
+
+def test_the_shapes_have_teeth():
+    """HubSpot's description (written from its docs) rejects what HubSpot would never send."""
+    request = httpx.Request("GET", "http://sandbox/crm/v3/objects/companies/12", headers={"Authorization": "Bearer t"})
+    bad = httpx.Response(200, json={"id": 12, "properties": {"name": 3}, "createdAt": "yesterday"}, request=request)
+    with pytest.raises(support.ContractViolation) as caught:
+        support.validate_exchange("hubspot", bad)
+    found = {(v.operation, v.pointer) for v in caught.value.violations}
+    assert {("basic-getById", "/id"), ("basic-getById", "/properties/name"), ("basic-getById", "")} <= found
+    no_category = httpx.Response(404, json={"status": "error", "message": "gone"}, request=request)
+    with pytest.raises(support.ContractViolation):
+        support.validate_exchange("hubspot", no_category)
+    text_429 = httpx.Response(429, text="slow down", request=request)
+    with pytest.raises(support.ContractViolation):
+        support.validate_exchange("hubspot", text_429)

@@ -1,91 +1,41 @@
 """The Intercom sandbox's responses and IntercomClient's requests, validated against Intercom's own
 OpenAPI description (2.14).
 
-openapi-core's core validators (not its Starlette integration), the spec loaded once per module. Spec
-defects are tolerated by JSON pointer, one pointer at a time, and nothing broader: each listed pointer
-must exist and hold what the defect says, or the test fails (so a fixed spec drops the entry).
+The checking is connectors.contract's (openapi-core's core validators, not its Starlette
+integration): the same validator the sandboxes' ContractMiddleware runs on every answer under test.
+The description's defects are tolerated by JSON pointer in connectors/contract/specs.py, each with
+its reason, and nothing broader: a pointer that no longer holds its defect fails the load.
 """
 
 from __future__ import annotations
-
-from functools import cache
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.contract import openapi_support as support
+from tests.sandbox_contract import checked
 
+from connectors.contract import specs as contract_specs
 from connectors.intercom.client import IntercomClient
 from connectors.intercom.sandbox import IntercomSandbox
 from connectors.sandbox import serve_in_thread
 
 TOKEN = "sandbox-intercom-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "Intercom-Version": "2.14"}
-SPEC_HOST = "https://api.intercom.io"
-SPEC_FILE = "api.intercom.io.2.14.yaml"
-
-# Defect: custom data attributes are declared ``additionalProperties: {type: string}`` while the same
-# schema's example (and Intercom's API) carry numbers and booleans (health_score, financial_risk).
-# Relaxed to "any value" at exactly these pointers.
-CUSTOM_ATTRIBUTES_AS_STRINGS = (
-    "/components/schemas/create_or_update_company_request/properties/custom_attributes/additionalProperties",
-    "/components/schemas/company/properties/custom_attributes/additionalProperties",
-)
-# SOURCE.txt: "an unresolved job_identifier path parameter": two path templates name {job_identifier}
-# but their operations declare it ``in: query``, so the spec does not load. Declared ``in: path`` at
-# exactly these pointers (both operations are outside our subset).
-JOB_IDENTIFIER_IN = (
-    "/paths/~1export~1reporting_data~1{job_identifier}/get/parameters/3/in",
-    "/paths/~1download~1reporting_data~1{job_identifier}/get/parameters/3/in",
-)
-# Defect: POST /tags declares its body as ``oneOf`` create-or-update / tag companies / untag companies /
-# tag users, but the alternatives do not exclude each other (no required discriminating field, extra
-# properties allowed), so a valid "tag companies" body matches three of them and fails ``oneOf``.
-# Read as ``anyOf`` at exactly this pointer.
-TAGS_BODY_ONE_OF = "/paths/~1tags/post/requestBody/content/application~1json/schema/oneOf"
+SPEC_HOST = contract_specs.SPEC_HOSTS["intercom"]
 
 
-def spec_dir() -> Path:
-    return support.spec_dir("intercom", SPEC_FILE)
-
-
-_resolve = support.resolve
-
-
-@cache
 def openapi():
-    """Intercom's 2.14 spec, its known defects patched by pointer, loaded once."""
-    import yaml
-    from openapi_core import OpenAPI
-
-    path = spec_dir() / SPEC_FILE
-    if not path.exists():
-        pytest.skip(f"Intercom spec not found at {path} (set OPSCONSOLE_SPECS)")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open("rb") as fh:
-        doc = yaml.load(fh, Loader=loader)
-    for pointer in CUSTOM_ATTRIBUTES_AS_STRINGS:
-        parent, key = _resolve(doc, pointer)
-        assert parent.get(key) == {"type": "string"}, f"known defect at {pointer} is gone: drop it from the list"
-        parent[key] = {}
-    for pointer in JOB_IDENTIFIER_IN:
-        parent, key = _resolve(doc, pointer)
-        assert parent.get("name") == "job_identifier" and parent.get(key) == "query", \
-            f"known defect at {pointer} is gone: drop it from the list"
-        parent[key] = "path"
-    parent, key = _resolve(doc, TAGS_BODY_ONE_OF)
-    assert isinstance(parent.get(key), list), f"known defect at {TAGS_BODY_ONE_OF} is gone: drop it"
-    parent["anyOf"] = parent.pop(key)
-    return OpenAPI.from_dict(doc)
+    """Intercom's 2.14 description, its known defects patched by pointer, checked and loaded once."""
+    return support.description("intercom")
 
 
-def SpecRequest(method: str, url: str, headers: dict[str, str], body: bytes | None) -> support.SpecRequest:
-    return support.SpecRequest(method, url, headers, body, host_url=SPEC_HOST)
+def SpecRequest(method: str, url: str, headers: dict[str, str], body: bytes | None):
+    return support.spec_request("intercom", method, url, headers, body)
 
 
 def validate(response: httpx.Response) -> None:
-    support.validate_exchange(openapi(), response, SPEC_HOST)
+    support.validate_exchange("intercom", response)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +46,7 @@ def spec():
 @pytest.fixture
 async def api(spec):
     sandbox = IntercomSandbox(token=TOKEN)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app),
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=checked(sandbox.app, "intercom")),
                                  base_url="http://sandbox", headers=HEADERS) as c:
         yield c
 
@@ -156,6 +106,11 @@ async def test_contacts_search_events_tickets_tags(api):
                                         "metadata": {"invoice": "INV-1"}})
     assert r.status_code == 202
     validate(r)
+    r = await api.post("/events", json={"event_name": "invoice-paid", "created_at": 1717000000, "user_id": "u-9",
+                                        "metadata": {"amount": 1200, "paid": True,  # Intercom's metadata types
+                                                     "price": {"amount": 34999, "currency": "eur"}}})
+    assert r.status_code == 202
+    validate(r)
     r = await api.post("/companies", json={"company_id": "T-1", "name": "Ticketed"})
     company = r.json()
     r = await api.post("/tickets", json={"ticket_type_id": "1", "contacts": [{"id": contact["id"]}],
@@ -187,9 +142,16 @@ def test_the_validator_has_teeth(spec):
 
     request = httpx.Request("GET", "http://sandbox/companies/6762f0761bb69f9f2193bae2", headers=HEADERS)
     bad = httpx.Response(200, json={"type": "company", "size": "large"}, request=request)
-    with pytest.raises(OpenAPIError):
+    with pytest.raises(support.ContractViolation) as caught:
         validate(bad)
+    assert ("RetrieveACompanyById", "/size") in {(v.operation, v.pointer) for v in caught.value.violations}
+    # a request the description forbids, accepted by the sandbox, is a violation too
     request = httpx.Request("POST", "http://sandbox/events", headers=HEADERS, json={"event_name": "no-user"})
+    accepted = httpx.Response(202, request=request)
+    with pytest.raises(support.ContractViolation) as caught:
+        validate(accepted)
+    assert {v.where for v in caught.value.violations} == {"request"}
+    # and openapi-core itself, on the same patched description, agrees
     with pytest.raises(OpenAPIError):
         spec.validate_request(SpecRequest("POST", str(request.url), dict(request.headers), request.content))
 
@@ -200,9 +162,11 @@ def recorded():
     sandbox = IntercomSandbox(token=TOKEN)
     seen: list[tuple[str, str, dict[str, str], bytes]] = []
 
+    app = checked(sandbox.app, "intercom")
+
     async def recorder(scope, receive, send):
         if scope["type"] != "http":
-            return await sandbox.app(scope, receive, send)
+            return await app(scope, receive, send)
         chunks = []
         while True:
             message = await receive()
@@ -223,7 +187,7 @@ def recorded():
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await sandbox.app(scope, replay, send)
+        await app(scope, replay, send)
 
     server, thread, url = serve_in_thread(recorder)
     yield url, seen
@@ -255,3 +219,42 @@ async def test_client_requests_match_the_spec(spec, recorded):
     for method, full_url, headers, body in seen:
         spec.validate_request(SpecRequest(method, full_url, headers, body))
         assert headers["authorization"] == f"Bearer {TOKEN}" and headers["intercom-version"] == "2.14"
+
+
+async def test_companies_scroll(api, spec):
+    """GET /companies/scroll (scrollOverAllCompanies): the sandbox's pages and the client's requests."""
+    for i in range(5):
+        await api.post("/companies", json={"company_id": f"SC-{i}", "name": f"Scrolled {i}"})
+    r = await api.get("/companies/scroll")
+    validate(r)
+    first = r.json()
+    assert first["type"] == "list" and len(first["data"]) == 5 and first["scroll_param"]
+    assert first["pages"] is None and first["total_count"] is None
+    assert (await api.get("/companies/scroll")).status_code == 400  # one open scroll per app
+    r = await api.get("/companies/scroll", params={"scroll_param": first["scroll_param"]})
+    validate(r)
+    assert r.json()["data"] == []  # the end: the scroll expires
+    assert (await api.get("/companies/scroll", params={"scroll_param": first["scroll_param"]})).status_code == 400
+
+    from connectors.http import call_recorder
+
+    sandbox = IntercomSandbox(token=TOKEN)
+    for i in range(3):
+        sandbox.upsert_company({"company_id": f"SC-{i}", "name": f"Scrolled {i}"})
+    server, thread, url = serve_in_thread(checked(sandbox.app, "intercom"))
+    client = IntercomClient(url, token=TOKEN)
+    recorded: list = []
+    token = call_recorder.set(recorded)
+    try:
+        assert [c["company_id"] async for c in client.iter_scroll_companies()] == ["SC-0", "SC-1", "SC-2"]
+    finally:
+        call_recorder.reset(token)
+        await client.aclose()
+        server.should_exit = True
+        thread.join(timeout=5)
+    assert len(recorded) == 2
+    for call in recorded:
+        full_url = SPEC_HOST + call.url[len(url):]
+        spec.validate_request(SpecRequest(call.method, full_url,
+                                          {**call.request_headers, "Authorization": f"Bearer {TOKEN}"}, None))
+        assert call.request_headers["Intercom-Version"] == "2.14"

@@ -1,20 +1,20 @@
 """The Xero sandbox's responses and XeroClient's requests, validated against Xero's own OpenAPI description.
 
-openapi-core's core validators (not its Starlette integration). The spec's known defect (SOURCE.txt:
-boolean fields carrying the strings "false"/"true" as default and example) is tolerated by JSON
-pointer, one pointer at a time, and nothing broader: each listed pointer must exist and hold a string.
+The checking is connectors.contract's (openapi-core's core validators, not its Starlette
+integration): the same validator the sandboxes' ContractMiddleware runs on every answer under test.
+The description's known defects (SOURCE.txt: boolean fields carrying the strings "false"/"true" as
+default and example) are tolerated by JSON pointer in connectors/contract/specs.py, nothing broader.
 """
 
 from __future__ import annotations
-
-from functools import cache
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.contract import openapi_support as support
+from tests.sandbox_contract import checked
 
+from connectors.contract import specs as contract_specs
 from connectors.sandbox import serve_in_thread
 from connectors.xero.client import XeroClient
 from connectors.xero.sandbox import XeroSandbox
@@ -24,56 +24,21 @@ pytestmark = pytest.mark.filterwarnings("ignore:Unsupported scheme type:UserWarn
 
 TOKEN, TENANT = "sandbox-xero-token", "sandbox-tenant"
 HEADERS = {"Authorization": f"Bearer {TOKEN}", "xero-tenant-id": TENANT}
-SPEC_HOST = "https://api.xero.com"
-
-# SOURCE.txt: "some boolean fields carry string defaults ("false")": exactly these, by JSON pointer.
-_BOOLEAN_STRING_FIELDS = {
-    "Account": ["HasAttachments"], "BankTransaction": ["HasAttachments"],
-    "BankTransfer": ["FromIsReconciled", "ToIsReconciled", "HasAttachments"],
-    "Contact": ["HasAttachments", "HasValidationErrors"], "CreditNote": ["HasAttachments", "HasErrors"],
-    "Invoice": ["HasAttachments", "HasErrors"], "ManualJournal": ["HasAttachments"],
-    "Overpayment": ["HasAttachments"], "Payment": ["HasAccount", "HasValidationErrors"],
-    "Prepayment": ["HasAttachments"], "PurchaseOrder": ["HasAttachments"], "Receipt": ["HasAttachments"],
-    "RepeatingInvoice": ["HasAttachments", "ApprovedForSending", "SendCopy", "MarkAsSent", "IncludePDF"],
-}
-KNOWN_DEFECTS = tuple(
-    f"/components/schemas/{schema}/properties/{prop}/{key}"
-    for schema, props in _BOOLEAN_STRING_FIELDS.items() for prop in props for key in ("default", "example")
-)
+SPEC_HOST = contract_specs.SPEC_HOSTS["xero"]
+KNOWN_DEFECTS = tuple(d.pointer for d in contract_specs.XERO_DEFECTS)
 
 
-def spec_dir() -> Path:
-    return support.spec_dir("xero", "xero_accounting.yaml")
-
-
-_resolve = support.resolve
-
-
-@cache
 def openapi():
-    """Xero's Accounting spec, its known defects patched by pointer, validated and loaded once."""
-    import yaml
-    from openapi_core import OpenAPI
-
-    path = spec_dir() / "xero_accounting.yaml"
-    if not path.exists():
-        pytest.skip(f"Xero spec not found at {path} (set OPSCONSOLE_SPECS)")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    with path.open("rb") as fh:
-        doc = yaml.load(fh, Loader=loader)
-    for pointer in KNOWN_DEFECTS:
-        parent, key = _resolve(doc, pointer)
-        assert isinstance(parent.get(key), str), f"known defect at {pointer} is gone: drop it from the list"
-        parent[key] = parent[key] == "true"
-    return OpenAPI.from_dict(doc)
+    """Xero's Accounting description, its known defects patched by pointer, checked and loaded once."""
+    return support.description("xero")
 
 
-def SpecRequest(method: str, url: str, headers: dict[str, str], body: bytes | None) -> support.SpecRequest:
-    return support.SpecRequest(method, url, headers, body, host_url=SPEC_HOST)
+def SpecRequest(method: str, url: str, headers: dict[str, str], body: bytes | None):
+    return support.spec_request("xero", method, url, headers, body)
 
 
 def validate(response: httpx.Response) -> None:
-    support.validate_exchange(openapi(), response, SPEC_HOST)
+    support.validate_exchange("xero", response)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +49,7 @@ def spec():
 @pytest.fixture
 async def api(spec):
     sandbox = XeroSandbox(token=TOKEN, tenant_id=TENANT)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app),
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=checked(sandbox.app, "xero")),
                                  base_url="http://sandbox/api.xro/2.0", headers=HEADERS) as c:
         yield c
 
@@ -160,13 +125,19 @@ async def test_invoices_create_get_list(api):
 
 
 def test_the_validator_has_teeth(spec):
-    from openapi_core.exceptions import OpenAPIError
-
     request = httpx.Request("GET", "http://sandbox/api.xro/2.0/Quotes/6a65f055-b0e0-471a-a933-d1ffdd89393f",
                             headers=HEADERS)
     bad = httpx.Response(200, json={"Quotes": [{"Status": "APPROVED", "Total": "12.00"}]}, request=request)
-    with pytest.raises(OpenAPIError):
+    with pytest.raises(support.ContractViolation) as caught:
         validate(bad)
+    assert {(v.operation, v.pointer) for v in caught.value.violations} >= {
+        ("getQuote", "/Quotes/0/Status"), ("getQuote", "/Quotes/0/Total")}
+    # and openapi-core itself, on the same patched description, agrees
+    from openapi_core.exceptions import OpenAPIError
+
+    with pytest.raises(OpenAPIError):
+        spec.validate_response(SpecRequest("GET", str(request.url), dict(request.headers), None),
+                               support.SpecResponse(bad.status_code, list(bad.headers.multi_items()), bad.content))
 
 
 async def test_tax_rates(api):
@@ -196,9 +167,11 @@ def recorded():
     sandbox = XeroSandbox(token=TOKEN, tenant_id=TENANT)
     seen: list[tuple[str, str, dict[str, str], bytes]] = []
 
+    app = checked(sandbox.app, "xero")
+
     async def recorder(scope, receive, send):
         if scope["type"] != "http":
-            return await sandbox.app(scope, receive, send)
+            return await app(scope, receive, send)
         chunks = []
         while True:
             message = await receive()
@@ -219,7 +192,7 @@ def recorded():
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await sandbox.app(scope, replay, send)
+        await app(scope, replay, send)
 
     server, thread, url = serve_in_thread(recorder)
     yield url, seen
@@ -369,6 +342,123 @@ async def test_finance_client_requests_match_the_spec(spec, recorded):
         await client.aclose()
     requests = seen[start:]
     assert len(requests) == 11
+    for method, full_url, headers, body in requests:
+        spec.validate_request(SpecRequest(method, full_url, headers, body))
+        assert headers["authorization"] == f"Bearer {TOKEN}" and headers["xero-tenant-id"] == TENANT
+        if method in ("PUT", "POST"):
+            assert headers["idempotency-key"]
+
+
+# --- updates: credit notes and repeating invoices -------------------------------------------------------
+async def test_credit_notes_update_authorise_and_void(api):
+    cid = (await _contact(api))["ContactID"]
+    r = await api.put("/CreditNotes", headers={"Idempotency-Key": "cn-draft"}, json={"CreditNotes": [{
+        "Type": "ACCRECCREDIT", "Contact": {"ContactID": cid}, "Date": "2024-06-01", "LineItems": QUOTE_LINES}]})
+    validate(r)
+    note = r.json()["CreditNotes"][0]
+    path = f"/CreditNotes/{note['CreditNoteID']}"
+    assert note["Status"] == "DRAFT"
+    one_line = [{"Description": "Refund", "Quantity": 1, "UnitAmount": 50, "TaxType": "OUTPUT"}]
+    r = await api.post(path, headers={"Idempotency-Key": "cn-edit"}, json={"CreditNotes": [
+        {"Reference": "RMA-7", "LineItems": one_line}]})
+    validate(r)
+    edited = r.json()["CreditNotes"][0]
+    assert (edited["Reference"], edited["Total"], edited["RemainingCredit"], edited["Status"]) == ("RMA-7", 57.5, 57.5, "DRAFT")
+    r = await api.post(path, headers={"Idempotency-Key": "cn-auth"}, json={"CreditNotes": [{"Status": "AUTHORISED"}]})
+    validate(r)
+    assert r.json()["CreditNotes"][0]["Status"] == "AUTHORISED"
+    # an AUTHORISED note cannot go back to DRAFT (or be deleted): only voided
+    for status in ("DRAFT", "DELETED"):
+        r = await api.post(path, json={"CreditNotes": [{"Status": status}]})
+        assert r.status_code == 400
+        validate(r)
+        assert r.json()["Elements"][0]["ValidationErrors"] == [{"Message": "Credit Note not of valid status for modification"}]
+    r = await api.post(path, headers={"Idempotency-Key": "cn-void"}, json={"CreditNotes": [{"Status": "VOIDED"}]})
+    validate(r)
+    voided = r.json()["CreditNotes"][0]
+    assert (voided["Status"], voided["RemainingCredit"], voided["Total"]) == ("VOIDED", 0.0, 57.5)
+    r = await api.post(path, json={"CreditNotes": [{"Status": "AUTHORISED"}]})  # VOIDED is final
+    assert r.status_code == 400
+    validate(r)
+    r = await api.get(path)
+    validate(r)
+    assert r.json()["CreditNotes"][0]["Status"] == "VOIDED"
+    # POST /CreditNotes (updateOrCreateCreditNotes) updates the element that names its CreditNoteID
+    r = await api.put("/CreditNotes", headers={"Idempotency-Key": "cn-2"}, json={"CreditNotes": [{
+        "Type": "ACCRECCREDIT", "Contact": {"ContactID": cid}, "LineItems": QUOTE_LINES}]})
+    second = r.json()["CreditNotes"][0]
+    r = await api.post("/CreditNotes", headers={"Idempotency-Key": "cn-2-del"}, json={"CreditNotes": [
+        {"CreditNoteID": second["CreditNoteID"], "Status": "DELETED"}]})
+    validate(r)
+    assert r.json()["CreditNotes"][0]["Status"] == "DELETED"
+    r = await api.post("/CreditNotes/6a65f055-b0e0-471a-a933-d1ffdd89393f", json={"CreditNotes": [{"Status": "AUTHORISED"}]})
+    assert r.status_code == 404 and "cannot be found" in r.text  # not in the spec: Xero's plain-text 404
+
+
+async def test_repeating_invoices_update_approve_and_delete(api):
+    cid = (await _contact(api))["ContactID"]
+    r = await api.put("/RepeatingInvoices", headers={"Idempotency-Key": "ri-u"}, json={"RepeatingInvoices": [{
+        "Type": "ACCREC", "Contact": {"ContactID": cid}, "Status": "DRAFT", "Schedule": SCHEDULE,
+        "LineItems": QUOTE_LINES}]})
+    template = r.json()["RepeatingInvoices"][0]
+    path = f"/RepeatingInvoices/{template['RepeatingInvoiceID']}"
+    monthly = {**SCHEDULE, "Period": 1, "Unit": "MONTHLY", "DueDate": 20, "DueDateType": "OFFOLLOWINGMONTH"}
+    r = await api.post(path, headers={"Idempotency-Key": "ri-edit"}, json={"RepeatingInvoices": [
+        {"Reference": "[Month] licence", "Schedule": monthly}]})
+    validate(r)
+    edited = r.json()["RepeatingInvoices"][0]
+    assert edited["Reference"] == "[Month] licence" and edited["Schedule"]["Unit"] == "MONTHLY"
+    assert edited["Status"] == "DRAFT" and edited["Total"] == template["Total"]
+    r = await api.post(path, headers={"Idempotency-Key": "ri-auth"}, json={"RepeatingInvoices": [{"Status": "AUTHORISED"}]})
+    validate(r)
+    assert r.json()["RepeatingInvoices"][0]["Status"] == "AUTHORISED"
+    r = await api.post(path, json={"RepeatingInvoices": [{"Status": "DRAFT"}]})
+    assert r.status_code == 400
+    validate(r)
+    assert r.json()["Elements"][0]["ValidationErrors"] == [
+        {"Message": "The repeating invoice status cannot be changed from AUTHORISED to DRAFT."}]
+    # POST /RepeatingInvoices (updateOrCreateRepeatingInvoices) deletes the template it names
+    r = await api.post("/RepeatingInvoices", headers={"Idempotency-Key": "ri-del"}, json={"RepeatingInvoices": [
+        {"RepeatingInvoiceID": template["RepeatingInvoiceID"], "Status": "DELETED"}]})
+    validate(r)
+    deleted = r.json()["RepeatingInvoices"][0]
+    assert deleted["Status"] == "DELETED" and "NextScheduledDate" not in deleted["Schedule"]
+    r = await api.get(path)
+    validate(r)
+    assert r.json()["RepeatingInvoices"][0]["Status"] == "DELETED"
+    r = await api.post(path, json={"RepeatingInvoices": [{"Status": "AUTHORISED"}]})
+    assert r.status_code == 400
+    validate(r)
+    assert r.json()["Elements"][0]["ValidationErrors"] == [
+        {"Message": "This repeating invoice template has been deleted and cannot be modified."}]
+
+
+async def test_update_client_requests_match_the_spec(spec, recorded):
+    url, seen = recorded
+    start = len(seen)
+    client = XeroClient(f"{url}/api.xro/2.0", token=TOKEN, tenant_id=TENANT)
+    try:
+        cid = (await client.upsert_contact({"Name": "Update Spec Client"}, idempotency_key="uc"))["ContactID"]
+        note = await client.create_credit_note({"Type": "ACCRECCREDIT", "Contact": {"ContactID": cid},
+                                                "LineItems": QUOTE_LINES}, idempotency_key="ucn")
+        authorised = await client.update_credit_note(note["CreditNoteID"], {"Status": "AUTHORISED"},
+                                                     idempotency_key="ucn-auth")
+        voided = await client.update_credit_note(note["CreditNoteID"], {"Status": "VOIDED"}, idempotency_key="ucn-void")
+        template = await client.create_repeating_invoice({"Type": "ACCREC", "Contact": {"ContactID": cid},
+                                                          "Schedule": SCHEDULE, "LineItems": QUOTE_LINES},
+                                                         idempotency_key="uri")
+        approved = await client.update_repeating_invoice(template["RepeatingInvoiceID"], {"Status": "AUTHORISED"},
+                                                         idempotency_key="uri-auth")
+        deleted = await client.update_repeating_invoice(template["RepeatingInvoiceID"], {"Status": "DELETED"},
+                                                        idempotency_key="uri-del")
+    finally:
+        await client.aclose()
+    assert (authorised["Status"], voided["Status"]) == ("AUTHORISED", "VOIDED")
+    assert (approved["Status"], deleted["Status"]) == ("AUTHORISED", "DELETED")
+    requests = seen[start:]
+    assert [(m, u.split("/api.xro/2.0")[1].split("/")[1]) for m, u, _, _ in requests] == [
+        ("POST", "Contacts"), ("PUT", "CreditNotes"), ("POST", "CreditNotes"), ("POST", "CreditNotes"),
+        ("PUT", "RepeatingInvoices"), ("POST", "RepeatingInvoices"), ("POST", "RepeatingInvoices")]
     for method, full_url, headers, body in requests:
         spec.validate_request(SpecRequest(method, full_url, headers, body))
         assert headers["authorization"] == f"Bearer {TOKEN}" and headers["xero-tenant-id"] == TENANT

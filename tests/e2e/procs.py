@@ -17,8 +17,14 @@ from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XER
 
 
 class SandboxProcess:
-    def __init__(self, var_dir: Path, *, companies: int = 20, scenario: bool = False, profile: str = "demo") -> None:
-        self.proc, self.info = start_process(var_dir, companies=companies, scenario=scenario, profile=profile)
+    """The sandboxes as a child process. ``validate_responses`` (the default for tests): every answer is
+    checked against the vendor's description, and :meth:`close` fails on any violation recorded."""
+
+    def __init__(self, var_dir: Path, *, companies: int = 20, scenario: bool = False, profile: str = "demo",
+                 validate_responses: bool = True) -> None:
+        self.validate_responses = validate_responses
+        self.proc, self.info = start_process(var_dir, companies=companies, scenario=scenario, profile=profile,
+                                             validate_responses=validate_responses)
         self.http = httpx.Client(timeout=10)
 
     def quote_ids(self) -> list[str]:
@@ -53,9 +59,21 @@ class SandboxProcess:
     def xero_records(self, collection: str) -> list[dict]:
         return self.http.get(f"{self.info.xero_url}/_sandbox/records/{collection}").json()[collection]
 
+    def contract_violations(self) -> list[dict]:
+        """What the sandboxes' contract checks recorded (``--validate-responses``), all vendors."""
+        found = []
+        for url in (self.info.hubspot_url, self.info.xero_url, self.info.intercom_url):
+            if url and self.proc.poll() is None:
+                found += self.http.get(f"{url}/_sandbox/contract").json()["violations"]
+        return found
+
     def close(self) -> None:
-        self.http.close()
-        stop_process(self.proc)
+        try:
+            violations = self.contract_violations() if self.validate_responses else []
+        finally:
+            self.http.close()
+            stop_process(self.proc)
+        assert not violations, f"the sandboxes answered against the vendors' descriptions: {violations[:5]}"
 
 
 def worker_env(var_dir: Path, sb: SandboxInfo, *, ingress_port: int, **extra: str) -> dict[str, str]:

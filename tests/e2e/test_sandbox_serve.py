@@ -1,4 +1,5 @@
-"""`opsconsole sandbox serve all`: every vendor sandbox answers its list endpoint in the vendor's shape."""
+"""`opsconsole sandbox serve all`: every vendor sandbox answers its list endpoint in the vendor's shape
+(with --validate-responses: checked against the vendor's description, nothing recorded)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from opsconsole.sandboxes import HUBSPOT_TOKEN, INTERCOM_TOKEN, XERO_TENANT, XER
 
 
 def test_serve_all_answers_every_vendors_list_endpoint(tmp_path):
-    proc, info = start_process(tmp_path, companies=3, scenario=False, vendors=("all",))
+    proc, info = start_process(tmp_path, companies=3, scenario=False, vendors=("all",), validate_responses=True)
     try:
         hubspot = httpx.get(f"{info.hubspot_url}/crm/v3/objects/companies", params={"limit": 2},
                             headers={"Authorization": f"Bearer {HUBSPOT_TOKEN}"}).json()
@@ -22,5 +23,8 @@ def test_serve_all_answers_every_vendors_list_endpoint(tmp_path):
         assert intercom["type"] == "list" and "data" in intercom
         out = (tmp_path / "sandboxes.log").read_text()
         assert "HubSpot sandbox:" in out and "Xero sandbox:" in out and "Intercom sandbox:" in out
+        for vendor, url in (("hubspot", info.hubspot_url), ("xero", info.xero_url), ("intercom", info.intercom_url)):
+            record = httpx.get(f"{url}/_sandbox/contract").json()
+            assert (record["vendor"], record["strict"], record["checked"], record["violations"]) == (vendor, True, 1, [])
     finally:
         stop_process(proc)

@@ -15,6 +15,7 @@ from connectors.xero.sandbox import XeroSandbox
 from opsconsole.engine.app import Engine
 from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN
 from opsconsole.settings import HubSpotSettings, IntercomSettings, XeroSettings, RetrySettings, ScheduleSettings, load_settings
+from tests.sandbox_contract import checked
 
 
 XERO_WEBHOOK_KEY = "sandbox-xero-webhook-key"
@@ -27,8 +28,9 @@ class Sandboxes:
         self.hubspot.seed(companies, scenario=True)
         self.xero = XeroSandbox(token=XERO_TOKEN, tenant_id=XERO_TENANT)
         self._servers = []
-        s1, _, self.hubspot_url = serve_in_thread(self.hubspot.app)
-        s2, _, self.xero_url = serve_in_thread(self.xero.app)
+        # every answer checked against the vendor's description (tests/sandbox_contract.py)
+        s1, _, self.hubspot_url = serve_in_thread(checked(self.hubspot.app, "hubspot"))
+        s2, _, self.xero_url = serve_in_thread(checked(self.xero.app, "xero"))
         self._servers = [s1, s2]
         self.http = httpx.Client(timeout=10)
 

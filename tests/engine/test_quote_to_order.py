@@ -83,7 +83,7 @@ async def test_two_companies_of_one_customer_make_one_erp_contact(engine, sandbo
     state = sandboxes.xero_state()["counts"]
     assert (state["contacts"], state["quotes"], state["invoices"]) == (1, 2, 2)
     matched = [r[0]["matched_by"] for r in _q(engine, select(steps.c.response).where(steps.c.name == "validate"))]
-    assert sorted(matched) == ["new", "tax number"]
+    assert sorted(matched) == ["new", "same tax number, same legal name, same web domain"]
 
 
 async def test_429_storm_is_retried_and_all_succeed(engine, sandboxes):

@@ -12,6 +12,7 @@ from connectors.sandbox import serve_in_thread
 from connectors.xero.sandbox import XeroSandbox
 from connectors.xero.sandbox_identity import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from opsconsole.cli import main
+from tests.sandbox_contract import checked
 
 REDIRECT = "http://localhost:8765/callback"
 
@@ -31,7 +32,7 @@ token_store = "{tmp_path / 'tokens.json'}"
 
 
 def test_connect_xero_stores_rotating_tokens_owner_only_and_names_the_tenant(tmp_path):
-    server, _thread, url = serve_in_thread(XeroSandbox().app)
+    server, _thread, url = serve_in_thread(checked(XeroSandbox().app, "xero"))
     try:
         consent = httpx.get(f"{url}/identity-sandbox/authorize", params={
             "response_type": "code", "client_id": DEFAULT_CLIENT_ID, "redirect_uri": REDIRECT, "state": "s"}).json()

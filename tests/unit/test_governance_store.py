@@ -13,7 +13,7 @@ from opsconsole.engine import governance as gov
 from opsconsole.engine.audit import AuditLog
 from opsconsole.store.db import make_engine
 from opsconsole.store.migrate import upgrade
-from opsconsole.store.tables import conflicts, corrections, golden_fields
+from opsconsole.store.tables import conflicts, corrections, customers, xrefs
 
 T0 = datetime(2026, 11, 30, 9, tzinfo=timezone.utc)
 RULES = OwnershipRules.load()
@@ -69,7 +69,8 @@ def test_billing_impacting_conflict_becomes_a_correction_only_another_finance_us
         with pytest.raises(gov.GovernanceError, match="billing-impacting: raise a correction"):
             gov.resolve_conflict(c, audit, conflict_id, "fiona", "take")
     with eng.begin() as c:
-        correction_id = gov.resolve_conflict(c, audit, conflict_id, "fiona", "correction", "customer sent a new VAT certificate")
+        correction_id = gov.resolve_conflict(c, audit, conflict_id, "fiona", "correction",
+                                             "customer sent a new VAT certificate")["correction"]
     with eng.connect() as c:
         corr = gov.get_correction(c, correction_id)
         assert (corr["state"], corr["before"], corr["after"], corr["target_system"]) == ("pending", "GB111", "GB222", "xero")
@@ -97,7 +98,7 @@ def test_a_forged_approval_row_is_refused(store):
     eng, audit = store
     _, (conflict_id,) = _conflict_for_tax_number(eng)
     with eng.begin() as c:
-        correction_id = gov.resolve_conflict(c, audit, conflict_id, "fiona", "correction")
+        correction_id = gov.resolve_conflict(c, audit, conflict_id, "fiona", "correction")["correction"]
         some_entry = audit.append(c, "frank", "retry.requested", "exception:1", {})
     for forged_entry in (None, some_entry, 999):
         with eng.begin() as c:
@@ -114,14 +115,16 @@ def test_a_suspected_duplicate_is_recorded_once(store):
               Identity.of("xero", "x-1", name="Acme Corporation", canonical_id="cus_1"), MatchingRules.load())
     assert m.decision == "suspect"
     with eng.begin() as c:
-        first = gov.record_duplicate(c, m, event_id="hubspot:9")
-        second = gov.record_duplicate(c, m, event_id="hubspot:10")
+        first = gov.record_duplicate(c, m, legal_name="Acme Corp", event_id="hubspot:9")
+        second = gov.record_duplicate(c, m, legal_name="Acme Corp", event_id="hubspot:10")
     assert first is not None and second is None
     with eng.begin() as c:
         with pytest.raises(gov.GovernanceError, match="one of: link, separate"):
             gov.resolve_conflict(c, audit, first, "sam", "keep")
-        gov.resolve_conflict(c, audit, first, "sam", "separate", "two different Acmes")
+        assert gov.resolve_conflict(c, audit, first, "sam", "separate", "two different Acmes") == {
+            "correction": None, "run": None}
     with eng.connect() as c:
         row = gov.get_conflict(c, first)
         assert (row["state"], row["resolution"], row["resolved_by"]) == ("resolved", "separate", "sam")
-        assert c.scalar(select(func.count()).select_from(golden_fields)) == 0
+        xref = c.execute(select(xrefs).where(xrefs.c.system == "hubspot", xrefs.c.external_id == "7")).mappings().one()
+        assert xref["canonical_id"] != "cus_1" and c.scalar(select(func.count()).select_from(customers)) == 1

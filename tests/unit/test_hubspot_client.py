@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import httpx
 import pytest
 
 from connectors.errors import AuthError, FatalError, NotFoundError, RateLimitedError
+from connectors.http import call_recorder
 from connectors.hubspot import CONNECTOR
 from connectors.hubspot.client import AfterCursor, HubSpotClient, RateLimit, associated_ids
-from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.hubspot.sandbox import VENDOR_LIMIT, HubSpotSandbox
+from connectors.ratelimit import HubSpotRateLimit, VirtualClock
+from tests.sandbox_contract import checked
 
 TOKEN = "sandbox-hubspot-token"
 
@@ -19,6 +21,7 @@ TOKEN = "sandbox-hubspot-token"
 @pytest.fixture(scope="module")
 def sandbox():
     sb = HubSpotSandbox()
+    sb.app = checked(sb.app, "hubspot")
     with sb.serving() as url:
         sb.url = url
         yield sb
@@ -89,8 +92,14 @@ async def test_search_pages_through_all_approved_quotes(client, fresh):
     first = await client.search_quotes(modified_since_ms=since, limit=3)
     assert first["total"] == 7 and len(first["results"]) == 3
     assert first["paging"]["next"]["after"] == "3"
-    seen = [q["id"] async for q in client.iter_approved_quotes(since, limit=3)]
-    assert sorted(seen) == sorted(approved) and len(seen) == 7
+    recorded: list = []
+    token = call_recorder.set(recorded)
+    try:
+        seen = [q["id"] async for q in client.iter_approved_quotes(since, limit=3)]
+    finally:
+        call_recorder.reset(token)
+    assert len(recorded) == 3  # three pages: 3 + 3 + 1
+    assert sorted(seen) == sorted(approved) and len(seen) == len(set(seen)) == 7  # each exactly once
     assert all(q["properties"]["hs_status"] == "APPROVED" for q in first["results"])
     # nothing modified after now
     assert [q async for q in client.iter_approved_quotes(int(time.time() * 1000) + 60_000)] == []
@@ -129,23 +138,35 @@ async def test_batch_read_with_missing_ids_raises_not_found(client, fresh):
 
 async def test_wrong_token_is_auth_error(fresh):
     c = HubSpotClient(fresh.url, token="not-the-token")
+    recorded: list = []
+    token = call_recorder.set(recorded)
     try:
         with pytest.raises(AuthError) as err:
             await c.get_company("18400000001")
     finally:
+        call_recorder.reset(token)
         await c.aclose()
     assert err.value.status == 401 and err.value.body["category"] == "INVALID_AUTHENTICATION"
+    assert err.value.category == "auth" and not err.value.retriable  # the engine never retries it
+    assert len(recorded) == 1 and c.governor.wait_s() == 0  # one request, and no wait imposed
     assert err.value.body["message"].startswith("Authentication credentials not found.")
 
 
-async def test_429_storm_is_rate_limited_with_retry_after(client, fresh):
-    httpx.post(fresh.url + "/_sandbox/faults", json={"profile": "storm429", "storm": 2, "retry_after": 3})
-    for _ in range(2):
-        with pytest.raises(RateLimitedError) as err:
-            await client.get_company("18400000001")
-        assert err.value.retry_after == 3.0 and err.value.retriable
-        assert err.value.body["errorType"] == "RATE_LIMIT" and err.value.body["policyName"] == "TEN_SECONDLY_ROLLING"
-    assert (await client.get_company("18400000001"))["id"] == "18400000001"
+async def test_429_storm_is_rate_limited_with_retry_after(fresh):
+    clock = VirtualClock()
+    client = HubSpotClient(fresh.url, token=TOKEN, clock=clock)
+    httpx.post(fresh.url + "/_sandbox/faults", json={"profile": "storm429", "storm": 2, "retry_after": 7})
+    try:
+        for _ in range(2):
+            with pytest.raises(RateLimitedError) as err:
+                await client.get_company("18400000001")
+            assert err.value.retry_after == 7.0 and err.value.retriable
+            assert err.value.body["errorType"] == "RATE_LIMIT" and err.value.body["policyName"] == "TEN_SECONDLY_ROLLING"
+        assert clock.sleeps == [7.0]  # the second request waited out the first 429's Retry-After
+        assert (await client.get_company("18400000001"))["id"] == "18400000001"
+        assert clock.sleeps == [7.0, 7.0] and client.rate_limit.throttled == 2
+    finally:
+        await client.aclose()
 
 
 async def test_vendor_profile_enforces_100_per_10_seconds(fresh):
@@ -161,19 +182,38 @@ async def test_vendor_profile_enforces_100_per_10_seconds(fresh):
     assert 1 <= int(last.headers["Retry-After"]) <= 10
 
 
-async def test_client_reads_rate_limit_headers_and_slows_down(client):
+async def test_client_reads_rate_limit_headers(client):
     await client.get_company("18400000001")
     rl = client.rate_limit
+    assert isinstance(rl, RateLimit) and RateLimit is HubSpotRateLimit
     assert (rl.max, rl.interval_ms, rl.daily) == (10_000, 10_000, 500_000)
-    assert rl.remaining is not None and rl.remaining < rl.max
-    client.rate_limit = RateLimit(max=100, remaining=1, interval_ms=300, observed_at=time.monotonic())
-    t0 = time.monotonic()
-    await client.get_company("18400000001")
-    assert 0.25 <= time.monotonic() - t0 < 2.0
-    client.rate_limit = RateLimit(max=100, remaining=50, interval_ms=10_000, observed_at=time.monotonic())
-    t0 = time.monotonic()
-    await asyncio.wait_for(client.before_request(), 1)
-    assert time.monotonic() - t0 < 0.05
+    assert rl.remaining is not None and rl.remaining < rl.max and rl.daily_remaining < rl.daily
+    state = client.governor.state()
+    assert state["vendor"] == "hubspot" and state["budget_left"] == rl.remaining and state["limit"] == 10_000
+
+
+def _age(window, seconds: float) -> None:
+    """Let ``seconds`` pass for a sandbox's sliding window (its hits become that much older)."""
+    for key, hits in window._hits.items():
+        window._hits[key] = [t - seconds for t in hits]
+
+
+async def test_governor_waits_instead_of_a_429_when_the_budget_is_nearly_spent(fresh):
+    """Under HubSpot's own limit (100 per 10 s) with 97 already spent, six more calls would meet a 429
+    at the fourth; the governor sees the budget at its reserve and waits out the window instead."""
+    httpx.post(fresh.url + "/_sandbox/faults", json={"profile": "vendor"}).raise_for_status()
+    window = fresh._windows[VENDOR_LIMIT]
+    for _ in range(VENDOR_LIMIT - 3):
+        window.hit(TOKEN)
+    clock = VirtualClock(on_sleep=lambda s: _age(window, s))
+    client = HubSpotClient(fresh.url, token=TOKEN, clock=clock)
+    try:
+        for _ in range(6):
+            assert (await client.get_company("18400000001"))["id"] == "18400000001"
+    finally:
+        await client.aclose()
+    assert clock.sleeps == [10.0]  # one wait: the 10-second window from the first answer seen
+    assert client.rate_limit.throttled == 0 and client.rate_limit.waits == 1
 
 
 def test_after_cursor_stops_on_last_or_repeated_page():

@@ -9,6 +9,7 @@ import httpx
 from connectors.hubspot import seed as seeding
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.store import CrmStore
+from tests.sandbox_contract import checked
 
 CURRENCY = {"United Kingdom": "GBP", "Germany": "EUR", "France": "EUR", "Netherlands": "EUR", "Ireland": "EUR",
             "United States": "USD", "Australia": "AUD", "New Zealand": "NZD"}
@@ -79,6 +80,7 @@ def test_without_scenario_there_is_no_story():
 
 def test_control_routes_seed_bulk_state_reset():
     sb = HubSpotSandbox()
+    sb.app = checked(sb.app, "hubspot")
     with sb.serving() as url:
         seeded = httpx.post(url + "/_sandbox/seed", json={"companies": 20, "scenario": True, "seed": 7}).json()
         assert (seeded["companies"], seeded["quotes"]) == (20, 20)

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.sandbox import free_port, serve_in_thread
 from connectors.webhooks import HUBSPOT_SIGNATURE_HEADER, HUBSPOT_TIMESTAMP_HEADER, SignatureError, verify_hubspot_v3
+from tests.sandbox_contract import checked
 
 SECRET = "sandbox-hubspot-secret"
 
@@ -55,6 +56,7 @@ def receiver():
 @pytest.fixture(scope="module")
 def served():
     sb = HubSpotSandbox()
+    sb.app = checked(sb.app, "hubspot")
     with sb.serving() as url:
         sb.url = url
         yield sb
@@ -152,3 +154,28 @@ async def test_no_target_records_but_does_not_send(sandbox, receiver):
     counts = _deliveries(sandbox)["counts"]
     assert (counts["no_target"], counts["sent"]) == (1, 0)
     assert receiver.posts == []
+
+
+async def test_merge_and_deletion_events_are_signed_and_delivered(sandbox, receiver):
+    api = httpx.Client(base_url=sandbox.url, headers={"Authorization": "Bearer sandbox-hubspot-token"})
+    primary, other, doomed = sorted(sandbox.store.objects["companies"], key=int)[:3]
+    assert api.post("/crm/v3/objects/companies/merge",
+                    json={"primaryObjectId": primary, "objectIdToMerge": other}).status_code == 200
+    assert api.delete(f"/crm/v3/objects/companies/{doomed}").status_code == 204
+    await _wait_for(lambda: len(receiver.posts) == 2)
+    assert all(p["verified"] for p in receiver.posts)  # X-HubSpot-Signature-v3 checked by the receiver
+    (merge,), (deletion,) = (p["events"] for p in receiver.posts)
+    assert merge == {
+        "eventId": merge["eventId"], "subscriptionId": 2_417_836, "portalId": 62515, "appId": 1160452,
+        "occurredAt": merge["occurredAt"], "subscriptionType": "company.merge", "attemptNumber": 0,
+        "objectId": int(primary), "changeSource": "INTEGRATION", "primaryObjectId": int(primary),
+        "mergedObjectIds": [int(other)], "newObjectId": int(primary),
+        "numberOfPropertiesMoved": merge["numberOfPropertiesMoved"],
+    }
+    assert deletion == {
+        "eventId": deletion["eventId"], "subscriptionId": 2_417_836, "portalId": 62515, "appId": 1160452,
+        "occurredAt": deletion["occurredAt"], "subscriptionType": "company.deletion", "attemptNumber": 0,
+        "objectId": int(doomed), "changeSource": "INTEGRATION",
+    }
+    assert deletion["eventId"] > merge["eventId"] and deletion["occurredAt"] >= merge["occurredAt"]
+    api.close()

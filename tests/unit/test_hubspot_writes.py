@@ -10,6 +10,7 @@ from connectors.errors import FatalError, NotFoundError
 from connectors.hubspot import CONNECTOR
 from connectors.hubspot.client import WRITE_BACK_PROPERTIES, associated_ids
 from connectors.hubspot.sandbox import HubSpotSandbox
+from tests.sandbox_contract import checked
 
 TOKEN = "sandbox-hubspot-token"
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -18,6 +19,7 @@ TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 @pytest.fixture(scope="module")
 def sandbox():
     sb = HubSpotSandbox()
+    sb.app = checked(sb.app, "hubspot")
     with sb.serving() as url:
         sb.url = url
         yield sb

@@ -11,8 +11,10 @@ from connectors.errors import AuthError, DownstreamError, FatalError, NotFoundEr
 from connectors.http import call_recorder
 from connectors.intercom import CONNECTOR
 from connectors.intercom.client import IntercomClient, StartingAfterCursor
-from connectors.intercom.sandbox import VENDOR_LIMIT, IntercomSandbox
+from connectors.intercom.sandbox import VENDOR_LIMIT, WINDOW_S, IntercomSandbox
+from connectors.ratelimit import VirtualClock
 from connectors.sandbox import serve_in_thread
+from tests.sandbox_contract import checked
 
 TOKEN = "sandbox-intercom-token"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -22,7 +24,7 @@ HEALTH = {"health_score": 71, "renewal_date": 1767225600, "financial_risk": Fals
 @pytest.fixture(scope="module")
 def served():
     sandbox = IntercomSandbox(token=TOKEN)
-    server, thread, url = serve_in_thread(sandbox.app)
+    server, thread, url = serve_in_thread(checked(sandbox.app, "intercom"))
     yield sandbox, url
     server.should_exit = True
     thread.join(timeout=5)
@@ -94,35 +96,88 @@ async def test_pagination_across_pages(client):
         cursor.advance(body)
         seen += [c["company_id"] for c in body["data"]]
         pages += 1
-    assert pages == 3 and seen == [f"P-{i}" for i in range(7)]
+    assert pages == 3 and seen == [f"P-{i}" for i in range(7)]  # every company exactly once, in order
     assert [c["company_id"] async for c in client.iter_companies(per_page=2)] == seen
 
 
-async def test_storm_429_retry_after_from_reset_header(client, url):
-    httpx.post(f"{url}/_sandbox/faults", json={"profile": "storm429", "storm": 1, "retry_after": 2}).raise_for_status()
-    with pytest.raises(RateLimitedError) as info:
+async def test_scroll_covers_every_company_once(client, served):
+    sandbox, _ = served
+    for i in range(250):
+        sandbox.upsert_company({"company_id": f"S-{i:03d}", "name": f"Scrolled {i}"})
+    recorded: list = []
+    token = call_recorder.set(recorded)
+    try:
+        seen = [c["company_id"] async for c in client.iter_scroll_companies()]
+    finally:
+        call_recorder.reset(token)
+    assert seen == [f"S-{i:03d}" for i in range(250)]  # every company exactly once
+    assert len(recorded) == 4  # 100 + 100 + 50, then the empty page that ends the scroll
+    assert "scroll_param" not in recorded[0].url and all("scroll_param=" in r.url for r in recorded[1:])
+    # the ended scroll has expired: a new one may open, and the old parameter is refused
+    first = await client.scroll_companies()
+    assert len(first["data"]) == 100 and first["scroll_param"] != recorded[1].url.rsplit("=", 1)[1]
+    with pytest.raises(FatalError):
+        await client.scroll_companies(recorded[1].url.rsplit("=", 1)[1])
+
+
+async def test_storm_429_retry_after_from_reset_header(url):
+    clock = VirtualClock()
+    client = IntercomClient(url, token=TOKEN, clock=clock)
+    httpx.post(f"{url}/_sandbox/faults", json={"profile": "storm429", "storm": 1, "retry_after": 7}).raise_for_status()
+    try:
+        with pytest.raises(RateLimitedError) as info:
+            await client.upsert_company({"company_id": "X"})
+        err = info.value
+        assert err.status == 429 and err.retriable and "Exceeded rate limit" in err.message
+        assert 7 <= err.retry_after <= 8.5  # the reset is whole UNIX seconds: up to one second of rounding
+        assert "retry-after" not in {k.lower() for k in err.call.response_headers}
+        assert client.rate_limit.remaining == 0 and client.rate_limit.throttled == 1
+        # the governor holds the next request until the reset (in virtual time), then it succeeds
         await client.upsert_company({"company_id": "X"})
-    err = info.value
-    assert err.status == 429 and err.retriable and "Exceeded rate limit" in err.message
-    assert 0.5 <= err.retry_after <= 3.05  # the reset is whole UNIX seconds: up to one second of rounding
-    assert "retry-after" not in {k.lower() for k in err.call.response_headers}
-    assert client.rate_limit.remaining == 0 and client.rate_limit.throttled == 1
-    # the governor holds the next request until the reset, then it succeeds
-    started = time.monotonic()
-    await client.upsert_company({"company_id": "X"})
-    assert time.monotonic() - started >= 0.4
+        assert clock.sleeps == [pytest.approx(err.retry_after)]
+    finally:
+        await client.aclose()
     assert control(url, "faults")["counts"]["injected_429"] == 1
+
+
+async def test_governor_waits_instead_of_a_429_when_the_budget_is_nearly_spent(served, url):
+    """Intercom's window (1667 per 10 s under the vendor profile) with all but three spent: six more calls
+    would meet a 429 at the fourth; the governor sees the budget at its reserve and waits for the reset."""
+    sandbox, _ = served
+    httpx.post(f"{url}/_sandbox/faults", json={"profile": "vendor"}).raise_for_status()
+    window = sandbox.window
+
+    def new_window(seconds: float) -> None:  # virtual time reached X-RateLimit-Reset: a fresh window
+        window.used = 0
+
+    for _ in range(3):  # a real 10-second boundary between filling the window and the calls: fill again
+        clock = VirtualClock(on_sleep=new_window)
+        window.window_start, window.used = int(time.time() // WINDOW_S) * WINDOW_S, VENDOR_LIMIT - 3
+        client = IntercomClient(url, token=TOKEN, clock=clock)
+        try:
+            for _ in range(6):
+                await client.upsert_company({"company_id": "G-1", "name": "Governed"})
+        finally:
+            await client.aclose()
+        if clock.sleeps:
+            break
+    assert len(clock.sleeps) == 1 and 0 < clock.sleeps[0] <= WINDOW_S + 1  # until X-RateLimit-Reset
+    assert client.rate_limit.throttled == 0 and window.rejected == 0
 
 
 async def test_wrong_token_is_auth_error(url):
     c = IntercomClient(url, token="wrong")
+    recorded: list = []
+    token = call_recorder.set(recorded)
     try:
         with pytest.raises(AuthError) as info:
             await c.get_company("0" * 24)
     finally:
+        call_recorder.reset(token)
         await c.aclose()
     assert info.value.status == 401 and info.value.message == "Access Token Invalid"
-    assert not info.value.retriable
+    assert info.value.category == "auth" and not info.value.retriable  # the engine never retries it
+    assert len(recorded) == 1 and c.governor.wait_s() == 0
 
 
 async def test_404_not_found_with_intercoms_message(client):
@@ -200,7 +255,7 @@ async def test_vendor_profile_429_over_http():
     sandbox = IntercomSandbox(token=TOKEN, profile="vendor")
     sandbox.window.window_start = int(time.time() // 10) * 10
     sandbox.window.used = VENDOR_LIMIT
-    transport = httpx.ASGITransport(app=sandbox.app)
+    transport = httpx.ASGITransport(app=checked(sandbox.app, "intercom"))
     async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as c:
         r = await c.get("/companies", headers={"Authorization": f"Bearer {TOKEN}"})
         if sandbox.window.window_start == int(time.time() // 10) * 10:

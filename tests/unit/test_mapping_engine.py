@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 
 from canonical import paths
 from canonical.mapper import Catalogue, MappingError, catalogue, load_spec
-from canonical.mapping import current_version, hubspot_customer, mapping, xero_contact
+from canonical.mapping import company_problems, current_version, hubspot_customer, mapping, xero_contact
 from canonical.models import Address, Customer
 from canonical.transforms import TransformError, build
 
@@ -93,9 +93,17 @@ def test_every_shipped_mapping_file_loads_and_names_a_canonical_model():
 
 def test_problems_never_format_record_values():
     company = {"id": "1", "properties": {"name": "{weird} {value} Ltd", "country": "GB", "city": "X", "address": "Y"}}
-    with pytest.raises(MappingError) as exc:
-        hubspot_customer(company, "c")
-    assert exc.value.problems == ["company 1 ({weird} {value} Ltd) has no tax number (vat_number)"]
+    assert company_problems(company, billing=True) == ["company 1 ({weird} {value} Ltd) has no tax number (vat_number)"]
+
+
+def test_a_customer_syncs_without_what_only_billing_needs():
+    company = {"id": "1", "properties": {"name": "Nimbus"}}
+    assert hubspot_customer(company, "c").tax_number == "" and company_problems(company) == []
+    assert company_problems(company, billing=True) == [
+        "company 1 (Nimbus) has no tax number (vat_number)", "company 1 (Nimbus) has no billing address address",
+        "company 1 (Nimbus) has no billing address city", "company 1 (Nimbus) has no billing address country"]
+    with pytest.raises(MappingError, match="has no name"):
+        hubspot_customer({"id": "2", "properties": {}}, "c")
 
 
 _text = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x24F, blacklist_categories=("Cs",)),

@@ -9,10 +9,15 @@ import httpx
 import pytest
 
 from connectors.errors import AuthError, DownstreamError, FatalError, NotFoundError, RateLimitedError
-from connectors.sandbox import serve_in_thread
+from connectors.http import call_recorder
+from connectors.pagination import XeroPages, parse_xero_date
+from connectors.ratelimit import VirtualClock
+from connectors.sandbox import SlidingWindow, serve_in_thread
 from connectors.xero import CONNECTOR
 from connectors.xero.client import XeroClient
 from connectors.xero.sandbox import XeroSandbox
+from connectors.xero.sandbox_limits import VENDOR_LIMITS
+from tests.sandbox_contract import checked
 
 TOKEN, TENANT = "sandbox-xero-token", "sandbox-tenant"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -21,7 +26,7 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 @pytest.fixture(scope="module")
 def served():
     sandbox = XeroSandbox(token=TOKEN, tenant_id=TENANT)
-    server, thread, url = serve_in_thread(sandbox.app)
+    server, thread, url = serve_in_thread(checked(sandbox.app, "xero"))
     yield sandbox, url
     server.should_exit = True
     thread.join(timeout=5)
@@ -177,29 +182,38 @@ async def test_list_contacts_pages_and_modified_since(client):
     assert len([c async for c in client.iter_contacts()]) == 3
 
 
-async def test_429_storm_raises_rate_limited_with_retry_after(client, url):
-    httpx.post(f"{url}/_sandbox/faults", json={"profile": "storm429", "storm": 1, "retry_after": 0.3}).raise_for_status()
-    with pytest.raises(RateLimitedError) as info:
+async def test_429_storm_raises_rate_limited_with_retry_after(url):
+    clock = VirtualClock()
+    client = XeroClient(f"{url}/api.xro/2.0", token=TOKEN, tenant_id=TENANT, clock=clock)
+    httpx.post(f"{url}/_sandbox/faults", json={"profile": "storm429", "storm": 1, "retry_after": 7}).raise_for_status()
+    try:
+        with pytest.raises(RateLimitedError) as info:
+            await client.upsert_contact({"Name": "Stormy"}, idempotency_key="s")
+        err = info.value
+        assert err.status == 429 and err.retry_after == 7 and err.category == "rate_limit" and err.retriable
+        assert client.rate_limit.problem == "minute" and client.rate_limit.throttled == 1
+        assert err.message == "rate limit exceeded (minute limit)"
+        # the governor waits out the Retry-After (7 virtual seconds) before the next call, which succeeds
         await client.upsert_contact({"Name": "Stormy"}, idempotency_key="s")
-    err = info.value
-    assert err.status == 429 and err.retry_after == 0.3 and err.category == "rate_limit" and err.retriable
-    assert client.rate_limit.problem == "minute" and client.rate_limit.throttled == 1
-    # the governor waits out the window before the next call, which then succeeds
-    t0 = time.monotonic()
-    await client.upsert_contact({"Name": "Stormy"}, idempotency_key="s")
-    assert time.monotonic() - t0 >= 0.25
+        assert clock.sleeps == [7.0]
+    finally:
+        await client.aclose()
     state = control(url, "state")
     assert state["counts"]["contacts"] == 1 and state["writes"] == 1 and state["faults"]["injected_429"] == 1
 
 
 async def test_wrong_token_is_auth_error(url):
     c = XeroClient(f"{url}/api.xro/2.0", token="wrong", tenant_id=TENANT)
+    recorded: list = []
+    token = call_recorder.set(recorded)
     try:
         with pytest.raises(AuthError) as info:
             await c.get_contact("6a65f055-b0e0-471a-a933-d1ffdd89393f")
     finally:
+        call_recorder.reset(token)
         await c.aclose()
     assert info.value.status == 401 and info.value.category == "auth"
+    assert not info.value.retriable and len(recorded) == 1  # one request; the engine never retries it
     assert info.value.message == "Unauthorized: AuthenticationUnsuccessful"
 
 
@@ -228,16 +242,65 @@ async def test_unknown_id_is_not_found(client):
     assert info.value.status == 404 and info.value.category == "rejected_by_target"
 
 
-async def test_vendor_profile_enforces_the_minute_limit(client, url):
+async def test_vendor_profile_enforces_the_minute_limit(url):
     httpx.post(f"{url}/_sandbox/faults", json={"profile": "vendor"}).raise_for_status()
-    for i in range(60):
-        with pytest.raises(NotFoundError):
-            await client.get_invoice("6a65f055-b0e0-471a-a933-d1ffdd89393f")
-    assert client.rate_limit.minute_remaining == 0
-    with pytest.raises(RateLimitedError) as info:
-        await client.get_invoice("6a65f055-b0e0-471a-a933-d1ffdd89393f")
-    assert info.value.retry_after is not None and info.value.retry_after >= 1
-    assert client.rate_limit.problem == "minute"
+    headers = {"Authorization": f"Bearer {TOKEN}", "xero-tenant-id": TENANT}
+    with httpx.Client(base_url=f"{url}/api.xro/2.0", headers=headers) as http:
+        answers = [http.get("/Invoices/6a65f055-b0e0-471a-a933-d1ffdd89393f") for _ in range(61)]
+    assert [a.status_code for a in answers[:60]] == [404] * 60
+    assert answers[59].headers["X-MinLimit-Remaining"] == "0"
+    last = answers[60]
+    assert last.status_code == 429 and last.headers["X-Rate-Limit-Problem"] == "minute"
+    assert int(last.headers["Retry-After"]) >= 1
+
+
+def _age(window: SlidingWindow, seconds: float) -> None:
+    """Let ``seconds`` pass for a sandbox's sliding window (its hits become that much older)."""
+    for key, hits in window._hits.items():
+        window._hits[key] = [t - seconds for t in hits]
+
+
+async def test_governor_waits_instead_of_a_429_when_the_minute_budget_is_nearly_spent(sandbox, url):
+    """Xero's 60 a minute with 57 spent: six more calls would meet a 429 at the fourth; the governor sees
+    the budget at its reserve and waits out the minute instead."""
+    httpx.post(f"{url}/_sandbox/faults", json={"profile": "vendor"}).raise_for_status()
+    minute = sandbox.limits.minute[TENANT] = SlidingWindow(VENDOR_LIMITS["minute"], 60)
+    for _ in range(VENDOR_LIMITS["minute"] - 3):
+        minute.hit(TENANT)
+    clock = VirtualClock(on_sleep=lambda s: _age(minute, s))
+    client = XeroClient(f"{url}/api.xro/2.0", token=TOKEN, tenant_id=TENANT, clock=clock)
+    try:
+        for _ in range(6):
+            assert await client.get_tax_rates()
+    finally:
+        await client.aclose()
+    assert clock.sleeps == [60.0]  # one wait: the minute from the first answer seen
+    assert client.rate_limit.throttled == 0 and sandbox.limits.rejected == 0
+
+
+async def test_iter_contacts_crosses_pages_once_each_then_syncs_incrementally(client):
+    names = [f"Paged {i}" for i in range(7)]
+    for i, name in enumerate(names):
+        await client.upsert_contact({"Name": name}, idempotency_key=f"p{i}")
+    pages = XeroPages(page_size=3)
+    recorded: list = []
+    token = call_recorder.set(recorded)
+    try:
+        seen = [c async for c in client.iter_contacts(pages=pages)]
+    finally:
+        call_recorder.reset(token)
+    assert len(recorded) == 3 and [r.url.split("?")[1] for r in recorded] == [
+        "page=1&pageSize=3", "page=2&pageSize=3", "page=3&pageSize=3"]
+    assert [c["Name"] for c in seen] == names and len({c["ContactID"] for c in seen}) == 7  # each exactly once
+    since = pages.latest_modified
+    assert since == max(parse_xero_date(c["UpdatedDateUTC"]) for c in seen)
+    changed = await client.upsert_contact({"ContactID": seen[0]["ContactID"], "Name": "Paged 0 (renamed)"},
+                                          idempotency_key="p0-renamed")
+    later = XeroPages(page_size=3, modified_since=since)
+    delta = [c async for c in client.iter_contacts(pages=later)]
+    assert changed["ContactID"] in {c["ContactID"] for c in delta}
+    assert all(parse_xero_date(c["UpdatedDateUTC"]) >= since for c in delta)
+    assert later.latest_modified >= since
 
 
 def test_connector_builds_client_and_sandbox():

@@ -11,6 +11,7 @@ from connectors.sandbox import serve_in_thread
 from connectors.xero.client import XeroClient
 from connectors.xero.sandbox import XeroSandbox
 from connectors.xero.sandbox_finance import OVERPAYMENT, add_months
+from tests.sandbox_contract import checked
 
 TOKEN, TENANT = "sandbox-xero-token", "sandbox-tenant"
 LINES = [{"Description": "Support plan", "Quantity": 1, "UnitAmount": 100, "TaxType": "OUTPUT"}]
@@ -21,7 +22,7 @@ START_2099 = "/Date(4073500800000+0000)/"  # 2099-01-31T00:00:00Z
 @pytest.fixture(scope="module")
 def served():
     sandbox = XeroSandbox(token=TOKEN, tenant_id=TENANT)
-    server, thread, url = serve_in_thread(sandbox.app)
+    server, thread, url = serve_in_thread(checked(sandbox.app, "xero"))
     yield sandbox, url
     server.should_exit = True
     thread.join(timeout=5)
@@ -171,3 +172,53 @@ async def test_tax_rates_and_aged_receivables(client):
                                                   "0.00", "100.00"]
     assert row["Cells"][0]["Attributes"] == [{"Value": invoice["InvoiceID"], "Id": "invoiceID"}]
     assert total["RowType"] == "SummaryRow" and total["Cells"][-1]["Value"] == "100.00"
+
+
+async def test_credit_note_status_rules_and_allocated_note_cannot_be_voided(client, served):
+    from connectors.errors import NotFoundError
+    from connectors.xero.sandbox_finance import CREDIT_ALLOCATED, CREDIT_NOT_MODIFIABLE
+
+    sandbox, _ = served
+    contact = await client.upsert_contact({"Name": "Void Co"}, idempotency_key="c-void")
+    note = await client.create_credit_note({"Type": "ACCRECCREDIT", "Contact": {"ContactID": contact["ContactID"]},
+                                            "LineItems": LINES}, idempotency_key="cn-v")
+    assert note["Status"] == "DRAFT"
+    submitted = await client.update_credit_note(note["CreditNoteID"], {"Status": "SUBMITTED", "CreditNoteNumber": "CN-77"},
+                                                idempotency_key="cn-v-sub")
+    assert (submitted["Status"], submitted["CreditNoteNumber"]) == ("SUBMITTED", "CN-77")
+    authorised = await client.update_credit_note(note["CreditNoteID"], {"Status": "AUTHORISED"}, idempotency_key="cn-v-a")
+    assert authorised["Status"] == "AUTHORISED" and authorised["RemainingCredit"] == 115.0
+    # the sandbox has no allocation endpoint: allocate 40 of it the way Xero would record it
+    rec = sandbox.credit_notes.records[note["CreditNoteID"]]
+    rec["Allocations"] = [{"Amount": 40.0, "Date": "/Date(1717200000000+0000)/",  # as Xero's Allocation has it
+                           "Invoice": {"InvoiceID": "0c5d4d3e-5b7e-4a86-9c52-2f3e8f1a7b10"}}]
+    rec["RemainingCredit"] = 75.0
+    with pytest.raises(FatalError) as info:
+        await client.update_credit_note(note["CreditNoteID"], {"Status": "VOIDED"}, idempotency_key="cn-v-void")
+    assert info.value.message == CREDIT_ALLOCATED
+    with pytest.raises(FatalError) as info:
+        await client.update_credit_note(note["CreditNoteID"], {"LineItems": LINES * 2}, idempotency_key="cn-v-edit")
+    assert info.value.message == CREDIT_ALLOCATED
+    with pytest.raises(FatalError) as info:
+        await client.update_credit_note(note["CreditNoteID"], {"Status": "DELETED"}, idempotency_key="cn-v-del")
+    assert info.value.message == CREDIT_NOT_MODIFIABLE
+    assert (await client.get_credit_note(note["CreditNoteID"]))["Status"] == "AUTHORISED"
+    with pytest.raises(NotFoundError):
+        await client.update_credit_note("6a65f055-b0e0-471a-a933-d1ffdd89393f", {"Status": "VOIDED"},
+                                        idempotency_key="cn-missing")
+
+
+async def test_repeating_invoice_update_keeps_what_is_not_sent(client):
+    contact = await client.upsert_contact({"Name": "Template Co"}, idempotency_key="c-tpl")
+    created = await client.create_repeating_invoice({
+        "Type": "ACCREC", "Contact": {"ContactID": contact["ContactID"]}, "Reference": "Retainer", "LineItems": LINES,
+        "Schedule": {"Period": 1, "Unit": "MONTHLY", "DueDate": 20, "DueDateType": "OFFOLLOWINGMONTH",
+                     "StartDate": "2099-01-31"}}, idempotency_key="ri-tpl")
+    repriced = await client.update_repeating_invoice(created["RepeatingInvoiceID"], {
+        "LineItems": [{**LINES[0], "UnitAmount": 200}], "ApprovedForSending": True}, idempotency_key="ri-tpl-price")
+    assert (repriced["Total"], repriced["Reference"], repriced["ApprovedForSending"]) == (230.0, "Retainer", True)
+    assert repriced["Schedule"] == created["Schedule"] and repriced["Status"] == "DRAFT"
+    with pytest.raises(FatalError) as info:
+        await client.update_repeating_invoice(created["RepeatingInvoiceID"], {"Type": "ACCPAY"}, idempotency_key="ri-t")
+    assert info.value.message == "The Type of a repeating invoice cannot be changed."
+    assert await client.get_repeating_invoice(created["RepeatingInvoiceID"]) == repriced

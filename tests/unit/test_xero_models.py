@@ -9,9 +9,11 @@ import httpx
 import pytest
 
 from connectors.errors import RateLimitedError
+from connectors.ratelimit import VirtualClock
 from connectors.sandbox import serve_in_thread
 from connectors.xero.client import XeroClient, XeroPages, format_modified_since
 from connectors.xero.sandbox import XeroSandbox
+from tests.sandbox_contract import checked
 from connectors.xero.sandbox_documents import QUOTE_TRANSITIONS, QuoteBook
 from connectors.xero.sandbox_models import (
     ContactBook, Invalid, parse_date, parse_modified_since, price_lines, render_date,
@@ -147,7 +149,7 @@ def test_observe_keeps_rate_limit_headers():
 def slow_vendor_sandbox():
     sandbox = XeroSandbox(profile="vendor")
     sandbox.faults.configure({"profile": "vendor", "delay": 0.5})
-    server, thread, url = serve_in_thread(sandbox.app)
+    server, thread, url = serve_in_thread(checked(sandbox.app, "xero"))
     yield sandbox, url
     server.should_exit = True
     thread.join(timeout=5)
@@ -158,7 +160,7 @@ async def test_concurrency_cap_avoids_xeros_concurrent_limit(slow_vendor_sandbox
 
     async def burst(respect: bool) -> list:
         client = XeroClient(f"{url}/api.xro/2.0", token=sandbox.token, tenant_id=sandbox.tenant_id,
-                            respect_concurrency=respect)
+                            respect_concurrency=respect, clock=VirtualClock())  # its own governor, no real waits
         try:
             return await asyncio.gather(*(client.request("GET", "/TaxRates") for _ in range(10)),
                                         return_exceptions=True)

@@ -14,6 +14,7 @@ from connectors.xero.client import XeroClient
 from connectors.xero.oauth import FileTokenStore, MemoryTokenStore, TokenSet, XeroOAuth, mask
 from connectors.xero.sandbox import XeroSandbox
 from connectors.xero.sandbox_identity import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from tests.sandbox_contract import checked
 
 TENANT = "sandbox-tenant"
 REDIRECT = "http://localhost:8765/callback"
@@ -31,7 +32,7 @@ class Clock:
 @pytest.fixture(scope="module")
 def served():
     sandbox = XeroSandbox(tenant_id=TENANT)
-    server, thread, url = serve_in_thread(sandbox.app)
+    server, thread, url = serve_in_thread(checked(sandbox.app, "xero"))
     yield sandbox, url
     server.should_exit = True
     thread.join(timeout=5)

@@ -18,6 +18,7 @@ from connectors.webhooks import (
 )
 from connectors.xero.client import XeroClient
 from connectors.xero.sandbox import XeroSandbox
+from tests.sandbox_contract import checked
 
 KEY, OLD_KEY = "xero-webhook-key-2", "xero-webhook-key-1"
 TOKEN, TENANT = "sandbox-xero-token", "sandbox-tenant"
@@ -82,7 +83,7 @@ def receiver():
 @pytest.fixture(scope="module")
 def served():
     sandbox = XeroSandbox(token=TOKEN, tenant_id=TENANT)
-    server, thread, url = serve_in_thread(sandbox.app)
+    server, thread, url = serve_in_thread(checked(sandbox.app, "xero"))
     yield sandbox, url
     server.should_exit = True
     thread.join(timeout=5)

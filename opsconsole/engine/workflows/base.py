@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,6 +74,32 @@ def company_identity(company: dict) -> dict:
                 legal_name=cp.get("name") or "", tax_number=cp.get("vat_number") or "", domain=cp.get("domain") or "")
 
 
+# the customer fields a CRM company carries, governed by data/ownership.toml
+CRM_CUSTOMER_FIELDS = ("legal_name", "domain", "tax_number", "billing_address")
+
+
+def govern_customer(conn, state: RunState, system: str, customer: Any, fields: tuple[str, ...], *,
+                    event_id: str, at: datetime | None = None) -> dict:
+    """Apply a source system's customer values to the golden record; a change to a field the
+    system does not own becomes a conflict (never sent on). Returns {"changed", "conflicts"}."""
+    from opsconsole.engine import governance
+
+    values = {}
+    for name in fields:
+        value = getattr(customer, name)
+        values[name] = value.model_dump() if hasattr(value, "model_dump") else value
+    outcome, opened = governance.apply_to_golden(conn, governance.ownership_rules(), "customer", state.account_key,
+                                                 system, values, event_id=event_id,
+                                                 at=at or datetime.now(timezone.utc))
+    return {"changed": sorted(outcome.changed), "conflicts": opened}
+
+
+def changed_fields(state: RunState) -> list[str] | None:
+    """The golden-record fields the validate step changed (None: a run from before governance)."""
+    summary = state.results.get("validate") or {}
+    return summary.get("changed")
+
+
 @dataclass
 class Prepared:
     """What ``prepare`` found: the account to serialise on and what to record for the validate step."""
@@ -117,6 +144,16 @@ class Workflow(ABC):
     def prefetch(self, conn, state: RunState) -> None:
         """Inside the matching commit: read what later steps need from the store (into
         ``state.mapped``), saving them a read of their own."""
+
+    def govern(self, conn, state: RunState) -> dict:
+        """Inside the matching commit, after ``prepare``: apply the source's values to the golden
+        record under the ownership rules (data/ownership.toml). Returns what the validate step's
+        summary records (fields changed, conflicts opened), which later steps build from."""
+        return {}
+
+    def finish(self, conn, env: "EngineEnv", state: RunState) -> None:
+        """Inside the commit of the run's last step (the target confirmed it): record what the
+        completed run means beyond its steps (e.g. a correction applied)."""
 
     @abstractmethod
     def build(self, step: StepSpec, env: "EngineEnv", state: RunState) -> Any:

@@ -6,11 +6,13 @@ change is sent, while a redelivered webhook for the same change is not.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from canonical.mapping import MappingError, company_problems, mapping
 from opsconsole.engine.workflows.base import (
-    Prepared, RunState, Sent, StepSpec, Workflow, company_identity, known_contact, prefetch_contact,
+    CRM_CUSTOMER_FIELDS, Prepared, RunState, Sent, StepSpec, Workflow, changed_fields, company_identity,
+    govern_customer, known_contact, prefetch_contact,
 )
 
 
@@ -42,11 +44,24 @@ class CompanyToContact(Workflow):
     def prefetch(self, conn, state: RunState) -> None:
         prefetch_contact(conn, state)
 
+    def govern(self, conn, state: RunState) -> dict:
+        _, _, company_id, occurred = (state.business_key.split(":") + ["", ""])[:4]
+        at = datetime.fromtimestamp(int(occurred) / 1000, tz=timezone.utc) if occurred.isdigit() else None
+        return govern_customer(conn, state, "hubspot", state.mapped["customer"], CRM_CUSTOMER_FIELDS,
+                               event_id=state.business_key, at=at)
+
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         if step.name == "validate":
             return None
         contact_id = known_contact(env, state)
-        return mapping(state.mapping_version)["contact"](state.mapped["customer"], contact_id)
+        customer = state.mapped["customer"]
+        changed = changed_fields(state)
+        if contact_id is not None and changed is not None:
+            # an update carries only what changed in the golden record; a conflict is not sent on
+            if not changed:
+                return None
+            customer = {name: customer.model_dump()[name] for name in changed}
+        return mapping(state.mapping_version)["contact"](customer, contact_id)
 
     async def send(self, step: StepSpec, payload: Any, env, state: RunState, idempotency_key: str,
                    traceparent: str) -> Sent:

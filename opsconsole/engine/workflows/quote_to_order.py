@@ -15,7 +15,8 @@ from canonical.mapping import mapping
 from connectors.hubspot.client import associated_ids
 from opsconsole.engine import records
 from opsconsole.engine.workflows.base import (
-    Prepared, RunState, Sent, StepSpec, Workflow, company_identity, known_contact, prefetch_contact,
+    CRM_CUSTOMER_FIELDS, Prepared, RunState, Sent, StepSpec, Workflow, changed_fields, company_identity,
+    govern_customer, known_contact, prefetch_contact,
 )
 
 
@@ -74,11 +75,15 @@ class QuoteToOrder(Workflow):
     def prefetch(self, conn, state: RunState) -> None:
         prefetch_contact(conn, state)
 
+    def govern(self, conn, state: RunState) -> dict:
+        return govern_customer(conn, state, "hubspot", state.mapped["quote"].customer, CRM_CUSTOMER_FIELDS,
+                               event_id=state.business_key)
+
     def _contact_id(self, env, state: RunState) -> str | None:
         done = state.results.get("upsert_contact")
-        if done:
-            return done.get("ContactID")
-        return known_contact(env, state)
+        if done and done.get("ContactID"):
+            return done["ContactID"]
+        return known_contact(env, state)  # also when upsert_contact had nothing to send
 
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         fns = mapping(state.mapping_version)
@@ -87,7 +92,13 @@ class QuoteToOrder(Workflow):
         if step.name == "validate":
             return None
         if step.name == "upsert_contact":
-            return fns["contact"](quote.customer, self._contact_id(env, state))
+            contact_id, changed = self._contact_id(env, state), changed_fields(state)
+            if contact_id is not None and changed is not None:
+                # the contact exists: send only what changed in the golden record (conflicts are not)
+                if not changed:
+                    return None
+                return fns["contact"]({n: quote.customer.model_dump()[n] for n in changed}, contact_id)
+            return fns["contact"](quote.customer, contact_id)
         contact_id = self._contact_id(env, state) or placeholder("upsert_contact", "ContactID")
         if step.name == "create_sales_order":
             return fns["sales_order"](quote, contact_id, today)

@@ -1,4 +1,4 @@
-"""governance: the golden record's per-field provenance, conflicts and corrections
+"""governance: the golden record's per-field provenance, conflicts and corrections; customers by domain
 
 Revision ID: 0003
 Revises: 0002
@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column('resolved_by', sa.String(length=64), nullable=False),
         sa.Column('note', sa.Text(), nullable=False),
         sa.Column('correction_id', sa.Integer(), nullable=True),
+        sa.Column('run_id', sa.Integer(), nullable=True),
         sa.Column('created_at', sa.Float(), nullable=False),
         sa.Column('resolved_at', sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint('id'),
@@ -83,10 +84,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_corrections_state', 'corrections', ['state', 'created_at'], unique=False)
+    op.create_index('ix_customers_domain', 'customers', ['domain'], unique=False)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index('ix_customers_domain', table_name='customers')
     op.drop_index('ix_corrections_state', table_name='corrections')
     op.drop_table('corrections')
     op.drop_index('ix_conflicts_record', table_name='conflicts')
