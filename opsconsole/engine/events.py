@@ -28,6 +28,13 @@ def route_hubspot(ev: dict) -> tuple[str, str, bool] | None:
     return None
 
 
+def route_xero(ev: dict) -> tuple[str, str, bool] | None:
+    """(workflow, business key, one-run-per-key) for a Xero event, or None if nothing handles it."""
+    if ev.get("eventCategory") == "CONTACT" and ev.get("eventType") in ("CREATE", "UPDATE"):
+        return ("contact_to_company", f"xero:contact:{ev['resourceId']}:{ev['eventDateUtc']}", False)
+    return None
+
+
 def _malformed(source: str, raw: bytes, problem: str, headers: dict) -> IncomingEvent:
     digest = hashlib.sha256(raw).hexdigest()[:32]
     return IncomingEvent(source, f"malformed:{digest}", "malformed", raw, headers, None, problem)
@@ -74,7 +81,8 @@ def parse_xero(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent] | Non
     """Split a Xero delivery into inbox events, or None for an intent-to-receive probe (no events).
 
     Xero events carry no event id: the key is resource id + category + type + event time (DESIGN,
-    Vocabulary). No workflow consumes them yet; they are kept (status ``ignored``) for those that will.
+    Vocabulary). A contact's change starts contact_to_company (ERP -> CRM); the others are kept
+    (status ``ignored``) for the workflows that will consume them.
     """
     try:
         data = orjson.loads(raw)
@@ -96,7 +104,7 @@ def parse_xero(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent] | Non
             continue
         key = f"{ev['resourceId']}:{ev['eventCategory']}:{ev['eventType']}:{ev['eventDateUtc']}"
         out.append(IncomingEvent("xero", key, f"{ev['eventCategory'].lower()}.{ev['eventType'].lower()}",
-                                 ev_raw, headers, None))
+                                 ev_raw, headers, route_xero(ev)))
     return out
 
 

@@ -35,7 +35,7 @@ def _company_of(sb, quote_id: str) -> str:
 
 
 def _contact_writes(sb) -> list[dict]:
-    return [w for w in sb.xero_writes() if w["path"].endswith("/Contacts")]
+    return [w for w in sb.xero_writes() if "/Contacts" in w["path"]]
 
 
 async def _ordered_customer(engine, sb) -> tuple[str, dict]:
@@ -149,3 +149,37 @@ async def test_a_suspected_duplicate_holds_the_run_until_a_person_links_it(engin
     await wait_for(lambda: _q(engine, select(runs.c.status).where(runs.c.id == run_id)) == [("succeeded",)])
     assert len(sandboxes.xero_records("Contacts")) == 1  # linked: the one ERP contact, never a second
     services.close()
+
+
+async def _settled(engine):
+    """Every run finished (the webhook echoes of the engine's own writes included)."""
+    await asyncio.sleep(0.5)
+    await wait_for(lambda: not _q(engine, select(runs.c.id).where(runs.c.status.in_(["pending", "running", "waiting"]))))
+
+
+async def test_an_erp_change_of_an_erp_owned_field_flows_to_the_crm_and_stops_there(engine, sandboxes):
+    from opsconsole.sandboxes import XERO_TENANT, XERO_TOKEN
+    from tests.engine.conftest import XERO_WEBHOOK_KEY
+
+    sandboxes.http.post(f"{sandboxes.xero_url}/_sandbox/webhooks", json={
+        "target_url": f"{engine.ingress_url}/webhooks/xero", "key": XERO_WEBHOOK_KEY}).raise_for_status()
+    company_id, contact = await _ordered_customer(engine, sandboxes)
+    await _settled(engine)  # the ERP's echo of the engine's own contact write changed nothing
+    assert {r[0] for r in _q(engine, select(runs.c.workflow))} == {"quote_to_order", "contact_to_company"}
+    company_url = f"{sandboxes.hubspot_url}/crm/v3/objects/companies/{company_id}?properties=vat_number"
+    assert sandboxes.http.get(company_url, headers=AUTH).json()["properties"]["vat_number"] != "GB777000111"
+    writes_before = len(_contact_writes(sandboxes))
+    r = sandboxes.http.post(f"{sandboxes.xero_api}/Contacts/{contact['ContactID']}",
+                            json={"Contacts": [{"ContactID": contact["ContactID"], "TaxNumber": "GB 777 000 111"}]},
+                            headers={"Authorization": f"Bearer {XERO_TOKEN}", "xero-tenant-id": XERO_TENANT,
+                                     "Idempotency-Key": "finance-desk-edit-1"})
+    assert r.status_code == 200, r.text
+    await wait_for(lambda: sandboxes.http.get(company_url, headers=AUTH).json()["properties"]["vat_number"]
+                   == "GB777000111")
+    await _settled(engine)
+    services = Services(engine.settings, operator="sam", audit=engine.audit, engine_mode="engine")
+    assert services.conflicts().total == 0  # the ERP owns the field: no conflict
+    services.close()
+    # the CRM's change event for the engine's own write came back and sent nothing to the ERP
+    assert len(_contact_writes(sandboxes)) == writes_before + 1
+    assert _q(engine, select(runs.c.status).where(runs.c.workflow == "company_to_contact")) == [("succeeded",)]

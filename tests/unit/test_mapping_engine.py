@@ -138,6 +138,6 @@ def test_canonical_customer_to_xero_contact_and_back_preserves_every_mapped_fiel
     customer = Customer(customer_id="cus_1", legal_name=name, tax_number=tax, currency=currency, email=email,
                         billing_address=Address(line1=line1, line2=line2, city=city, country="GB"))
     contact = xero_contact(customer)
-    read = catalogue().get("xero/contact").read({**contact, "ContactID": "x-1"})
+    read = catalogue().get("xero/contact").read({**contact, "ContactID": "x-1"}, {"customer_id": "cus_1"})
     assert read.model_dump(exclude={"source_ids"}) == customer.model_dump(exclude={"source_ids"})
     assert read.source_ids == {"xero": "x-1"}

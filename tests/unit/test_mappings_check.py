@@ -37,11 +37,11 @@ def test_every_kind_of_mistake_is_named_with_its_file_and_key(tmp_path):
     result = _check("--dir", str(tmp_path / "m"), "--json")
     assert result.exit_code == 1
     found = {(p["file"].split("/m/")[1], p["key"]): p["problem"] for p in json.loads(result.output)["problems"]}
-    assert "Customer has no field 'tax_numbr'" in found["xero/contact.v1.toml", "field.1.canonical"]
-    assert found["xero/contact.v1.toml", "field.1.vendor"] == "Contact has no property 'TaxNumbr' at 'TaxNumbr'"
+    assert "Customer has no field 'tax_numbr'" in found["xero/contact.v1.toml", "field.2.canonical"]
+    assert found["xero/contact.v1.toml", "field.2.vendor"] == "Contact has no property 'TaxNumbr' at 'TaxNumbr'"
     assert "positive length" in found["xero/contact.v1.toml", "field.0.transforms.0"]
     assert found["hubspot/customer.v1.toml", "field.8.vendor"] == "HubSpot companies have no property 'postcode'"
     assert "has no property 'UnitAmt'" in found["xero/sales_order.v1.toml", "list.0.field.2.vendor"]
     assert ("xero/broken.v1.toml", "version") in found and ("xero/broken.v1.toml", "model") in found
     text = _check("--dir", str(tmp_path / "m")).output
-    assert f"{tmp_path}/m/xero/contact.v1.toml: field.1.canonical: Customer has no field 'tax_numbr'" in text
+    assert f"{tmp_path}/m/xero/contact.v1.toml: field.2.canonical: Customer has no field 'tax_numbr'" in text

@@ -5,6 +5,7 @@ from __future__ import annotations
 from opsconsole.engine.workflows.apply_correction import ApplyCorrection
 from opsconsole.engine.workflows.base import Workflow
 from opsconsole.engine.workflows.company_to_contact import CompanyToContact
+from opsconsole.engine.workflows.contact_to_company import ContactToCompany
 from opsconsole.engine.workflows.quote_to_order import QuoteToOrder
 
-WORKFLOWS: dict[str, Workflow] = {wf.name: wf for wf in (QuoteToOrder(), CompanyToContact(), ApplyCorrection())}
+WORKFLOWS: dict[str, Workflow] = {wf.name: wf for wf in (QuoteToOrder(), CompanyToContact(), ContactToCompany(), ApplyCorrection())}
