@@ -34,6 +34,8 @@ class ScheduleSettings(BaseModel):
     """How often the HubSpot poll looks for approved quotes whose webhook never came."""
     retry_sweep_s: float = 2.0
     """How often the retry sweeper looks for steps whose backoff has elapsed."""
+    reconcile_s: float = 3600.0
+    """How often reconciliation compares CRM and ERP with the golden record (drift becomes conflicts)."""
 
 
 class Settings(BaseSettings):

@@ -20,6 +20,7 @@ from opsconsole.engine.ingress import build_ingress
 from opsconsole.engine.lease import Lease, LeaseLost, default_holder
 from opsconsole.engine.runner import Runner
 from opsconsole.engine.runtime import EngineEnv, build_clients
+from opsconsole.engine.reconcile import Reconciler
 from opsconsole.engine.scheduler import HubSpotPoll, build_scheduler
 from opsconsole.settings import Settings, resolve_secret
 from opsconsole.store.db import make_engine
@@ -111,8 +112,10 @@ class Engine:
             asyncio.create_task(self._command_loop(), name="commands"),
             asyncio.create_task(self._watch_lease_lost(), name="lease-watch"),
         ]
+        self.reconciler = Reconciler(self.env)
         self._scheduler = build_scheduler(self.poll, self._sweep, poll_s=self.settings.schedule.hubspot_poll_s,
-                                          sweep_s=self.settings.schedule.retry_sweep_s)
+                                          sweep_s=self.settings.schedule.retry_sweep_s, reconcile=self.reconciler.run,
+                                          reconcile_s=self.settings.schedule.reconcile_s)
         self._scheduler.start()
         self.runner.sweep()
         self.started_at = time.time()

@@ -55,11 +55,15 @@ class HubSpotPoll:
         self.since_ms = started_ms - 60_000
 
 
-def build_scheduler(poll: HubSpotPoll, sweep, *, poll_s: float, sweep_s: float) -> AsyncIOScheduler:
+def build_scheduler(poll: HubSpotPoll, sweep, *, poll_s: float, sweep_s: float, reconcile=None,
+                    reconcile_s: float = 3600.0) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, executors={"default": AsyncIOExecutor()},
                                  job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
     # pass bound coroutine methods: APScheduler 3 only awaits what inspect sees as a coroutine
     # function (an object with an async __call__ would be run in a thread and never awaited)
     scheduler.add_job(poll.run, "interval", seconds=poll_s, id="hubspot_poll", name="HubSpot poll for approved quotes")
     scheduler.add_job(sweep, "interval", seconds=sweep_s, id="retry_sweep", name="retry sweeper")
+    if reconcile is not None:
+        scheduler.add_job(reconcile, "interval", seconds=reconcile_s, id="reconcile",
+                          name="reconciliation of CRM and ERP against the golden record")
     return scheduler

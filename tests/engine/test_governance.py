@@ -183,3 +183,36 @@ async def test_an_erp_change_of_an_erp_owned_field_flows_to_the_crm_and_stops_th
     # the CRM's change event for the engine's own write came back and sent nothing to the ERP
     assert len(_contact_writes(sandboxes)) == writes_before + 1
     assert _q(engine, select(runs.c.status).where(runs.c.workflow == "company_to_contact")) == [("succeeded",)]
+
+
+async def test_reconciliation_reports_drift_as_conflicts_and_takes_what_the_owner_changed(engine, sandboxes):
+    from opsconsole.sandboxes import XERO_TENANT, XERO_TOKEN
+
+    company_id, contact = await _ordered_customer(engine, sandboxes)
+    # drift the engine heard nothing about (no webhooks): the CRM's city, the ERP's tax number
+    sandboxes.hubspot.target_url = None
+    r = sandboxes.http.patch(f"{sandboxes.hubspot_url}/crm/v3/objects/companies/{company_id}",
+                             json={"properties": {"city": "Drifton"}}, headers=AUTH)
+    assert r.status_code == 200
+    r = sandboxes.http.post(f"{sandboxes.xero_api}/Contacts/{contact['ContactID']}",
+                            json={"Contacts": [{"ContactID": contact["ContactID"], "TaxNumber": "GB555000111"}]},
+                            headers={"Authorization": f"Bearer {XERO_TOKEN}", "xero-tenant-id": XERO_TENANT,
+                                     "Idempotency-Key": "finance-desk-edit-2"})
+    assert r.status_code == 200, r.text
+    writes_before = len(sandboxes.xero_writes())
+    report = await engine.reconciler.run()
+    assert (report.compared, report.taken_from_owner, len(report.conflicts_opened), report.unreadable) == (2, 1, 1, 0)
+    services = Services(engine.settings, operator="sam", audit=engine.audit, engine_mode="engine")
+    [conflict] = services.conflicts().rows
+    assert (conflict.field, conflict.owner, conflict.challenger) == ("billing_address", "xero", "hubspot")
+    assert conflict.values["hubspot"]["city"] == "Drifton"
+    # seen again, the same drift is not reported twice; nothing was written to any system
+    again = await engine.reconciler.run()
+    assert (again.compared, again.taken_from_owner, again.conflicts_opened) == (1, 0, [])
+    assert services.conflicts().total == 1 and len(sandboxes.xero_writes()) == writes_before
+    with engine.read_engine.connect() as c:
+        from opsconsole.engine import governance
+
+        golden = governance.load_golden(c, "customer", conflict.canonical_id)
+    assert golden.fields["tax_number"].value == "GB555000111" and golden.fields["tax_number"].system == "xero"
+    services.close()
