@@ -179,12 +179,16 @@ def apply_change(golden: GoldenRecord, rules: OwnershipRules, system: str, value
 
 def _conflict(golden: GoldenRecord, rule: FieldRule, name: str, current: FieldState, system: str, value: Any,
               event_id: str) -> Conflict:
+    # the value in force is named by the system that set it; when that is the challenger itself (it
+    # filled the field before the owner ever held it), by "golden", so both values show
+    held_by = current.system if current.system != system else "golden"
+    kept = f"the {rule.owner} value" if current.system == rule.owner else f"the current value (from {current.system})"
     if rule.billing_impacting:
-        proposed = f"keep the {rule.owner} value, or raise a correction for finance to write the {system} value"
+        proposed = f"keep {kept}, or raise a correction for finance to write the {system} value"
     else:
-        proposed = f"keep the {rule.owner} value (the system of record), or take the {system} value"
+        proposed = f"keep {kept}, or take the {system} value"
     return Conflict(golden.entity, golden.canonical_id, name, rule.owner, rule.describe(),
-                    {current.system: current.value, system: value}, system, proposed, rule.billing_impacting, event_id)
+                    {held_by: current.value, system: value}, system, proposed, rule.billing_impacting, event_id)
 
 
 def _survives(rules: OwnershipRules, rule: FieldRule, current: FieldState, new: FieldState) -> bool:

@@ -127,6 +127,15 @@ def _truncate(n: int) -> Callable[[Any], Any]:
     return lambda value: _str(value)[:n]
 
 
+def _split_name(value: Any) -> tuple[str, str]:
+    """A one-field full name (Intercom's ``name``) as (given names, family name): the family name is
+    the last word; a single word is a given name."""
+    words = _str(value).split()
+    if len(words) < 2:
+        return (words[0] if words else "", "")
+    return " ".join(words[:-1]), words[-1]
+
+
 _SIMPLE: dict[str, tuple[Callable, Callable]] = {
     "trim": _same(lambda v: _str(v).strip()),
     "upper": _same(lambda v: _str(v).upper()),
@@ -141,6 +150,9 @@ _SIMPLE: dict[str, tuple[Callable, Callable]] = {
     "datetime": (_datetime_read, _datetime_write),
     "datetime_ms": (_datetime_read, _epoch_ms_write),
     "bool": (_bool_read, lambda v: bool(v)),
+    # reads of a one-field full name; their writes pass the value through (a template joins the parts)
+    "name_given": (lambda v: _split_name(v)[0], _str),
+    "name_family": (lambda v: _split_name(v)[1], _str),
 }
 
 NAMES = (*_SIMPLE, "truncate:N", "lookup:TABLE")

@@ -76,11 +76,18 @@ class RetryingDispatcher:
             if status is not None and 200 <= status < 300:
                 delivery.state = "delivered"
                 return
-            if number >= len(delays):
+            delay = self.retry_delay(delivery, delays, number, status)
+            if delay is None:
                 delivery.state = "failed"
                 return
-            await asyncio.sleep(delays[number])
+            await asyncio.sleep(delay)
             number += 1
+
+    def retry_delay(self, delivery: Any, delays: list[float], number: int, status: int | None) -> float | None:
+        """Seconds to wait before sending ``delivery`` again after attempt ``number`` failed (``status``
+        None: no answer), or None to give up and mark it failed. By default the ``number``-th of
+        ``delays``; a vendor whose policy depends on the answer (Intercom: 410, 429) overrides this."""
+        return delays[number] if number < len(delays) else None
 
     def state_counts(self) -> dict:
         by_state = {"pending": 0, "delivered": 0, "failed": 0, "no_target": 0}

@@ -13,9 +13,21 @@ from opsconsole import __version__
 
 
 def _settings(**overrides):
+    """The settings in force; with no settings file but a demo in ./var, the demo's (so the verbs
+    act on the store the demo console shows)."""
     from opsconsole.settings import config_path, load_settings
 
-    return load_settings(config_path(), **overrides)
+    path = config_path()
+    var_dir = Path("var")
+    if path is None and (var_dir / "demo.db").exists():
+        from opsconsole.demo import demo_settings
+        from opsconsole.sandboxes import SandboxInfo
+
+        port_file = var_dir / "sandboxes.json"
+        info = (SandboxInfo.from_dict(json.loads(port_file.read_text())) if port_file.exists()
+                else SandboxInfo("", "", 0, {}, "demo"))
+        return demo_settings(var_dir, info, **overrides)
+    return load_settings(path, **overrides)
 
 
 @click.group(invoke_without_command=True)
@@ -373,6 +385,12 @@ def _register_verbs() -> None:
 
     main.add_command(audit)
     main.add_command(mappings)
+    from opsconsole.verbs.approvals import approvals
+    from opsconsole.verbs.conflicts import conflicts
+
+    main.add_command(conflicts)
+    main.add_command(approvals)
+    from opsconsole.verbs.sync import sync; main.add_command(sync)  # noqa: E702
 
 
 _register_verbs()

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN, SandboxInfo
-from opsconsole.settings import HubSpotSettings, XeroSettings, ScheduleSettings, Settings, load_settings
+from opsconsole.settings import os_account, HubSpotSettings, XeroSettings, ScheduleSettings, Settings, load_settings
 
 DEMO_DB = "demo.db"
 SANDBOX_STATE = "sandboxes"
@@ -41,7 +41,9 @@ def demo_settings(var_dir: Path, sandboxes: SandboxInfo, **overrides) -> Setting
         hubspot=HubSpotSettings(base_url=sandboxes.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
         xero=XeroSettings(base_url=sandboxes.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT),
         schedule=ScheduleSettings(hubspot_poll_s=10.0, retry_sweep_s=2.0),
-        **overrides,
+        # the person at the demo is support and finance; "sam" (support) is the demo's other colleague,
+        # whose correction they can approve (maker-checker: never one's own)
+        **{"roles": {os_account(): ["support", "finance"], "sam": ["support"]}, **overrides},
     )
 
 

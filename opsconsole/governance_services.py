@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, or_, select
 
 from opsconsole.engine import governance
-from opsconsole.store.tables import conflicts, corrections
-from opsconsole.viewmodels import CommandReceipt, ConflictRow, CorrectionRow, Page
+from opsconsole.store.tables import conflicts, corrections, golden_fields
+from opsconsole.viewmodels import CommandReceipt, ConflictDetail, ConflictRow, CorrectionRow, Page, ValueSource
 
 
 class GovernanceServices:
@@ -26,12 +26,16 @@ class GovernanceServices:
 
     # --- queries ---------------------------------------------------------------------------
     def conflicts(self, *, offset: int = 0, limit: int = 50, states: Iterable[str] | None = ("open",),
-                  kind: str | None = None) -> Page[ConflictRow]:
+                  kind: str | None = None, text: str = "") -> Page[ConflictRow]:
         cond = []
         if states:
             cond.append(conflicts.c.state.in_(list(states)))
         if kind:
             cond.append(conflicts.c.kind == kind)
+        if text:
+            cond.append(_matches(text, conflicts.c.canonical_id, conflicts.c.field, conflicts.c.kind,
+                                 conflicts.c.owner, conflicts.c.challenger, conflicts.c.rule,
+                                 cast(conflicts.c["values"], String)))
         now = self.clock()
 
         def q(c):
@@ -45,9 +49,41 @@ class GovernanceServices:
         now = self.clock()
         return self._q(lambda c: _conflict_row(governance.get_conflict(c, conflict_id), now))
 
+    def conflict_detail(self, conflict_id: int) -> ConflictDetail:
+        """A conflict with where each system's value came from (the golden record's provenance for
+        the value it holds, the conflict's event for the challenger's)."""
+        now = self.clock()
+
+        def q(c):
+            r = governance.get_conflict(c, conflict_id)
+            golden = None
+            if r["kind"] == "ownership":
+                golden = c.execute(select(golden_fields).where(
+                    golden_fields.c.entity == r["entity"], golden_fields.c.canonical_id == r["canonical_id"],
+                    golden_fields.c.field == r["field"])).mappings().first()
+            return r, golden
+        r, golden = self._q(q)
+        row = _conflict_row(r, now)
+        sources = []
+        if row.kind == "ownership":
+            for system, value in (row.values or {}).items():
+                if golden is not None and system == golden["system"]:
+                    event_id, at, held = golden["event_id"], _dt(golden["set_at"]), golden["value"] == value
+                elif system == row.challenger:
+                    event_id, at, held = r["event_id"], row.created_at, False
+                else:
+                    event_id, at, held = "", None, False
+                sources.append(ValueSource(system, value, system == row.owner, event_id, at, held))
+        return ConflictDetail(row, sources, r["event_id"], r["note"],
+                              golden["value"] if golden is not None else None,
+                              golden["system"] if golden is not None else "")
+
     def corrections(self, *, offset: int = 0, limit: int = 50,
-                    states: Iterable[str] | None = ("pending",)) -> Page[CorrectionRow]:
+                    states: Iterable[str] | None = ("pending",), text: str = "") -> Page[CorrectionRow]:
         cond = [corrections.c.state.in_(list(states))] if states else []
+        if text:
+            cond.append(_matches(text, corrections.c.canonical_id, corrections.c.field, corrections.c.requested_by,
+                                 corrections.c.target_system, corrections.c.reason))
         now = self.clock()
 
         def q(c):
@@ -104,6 +140,14 @@ class GovernanceServices:
             raise ActionRefused(row.why_not_yours)
         return self._command(kind, f"correction:{correction_id}", {"reason": reason} if reason else {},
                              f"{kind} of correction {correction_id} queued")
+
+
+def _matches(text: str, *columns: Any):
+    """Any of ``columns`` contains ``text`` literally (the console's `/` filter)."""
+    from opsconsole.services import _like
+
+    like = _like(text)
+    return or_(*(col.like(like, escape="\\") for col in columns))
 
 
 def _dt(ts: float):

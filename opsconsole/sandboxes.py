@@ -18,6 +18,8 @@ HUBSPOT_SECRET = "sandbox-hubspot-secret"
 XERO_TOKEN = "sandbox-xero-token"
 XERO_TENANT = "sandbox-tenant"
 INTERCOM_TOKEN = "sandbox-intercom-token"
+INTERCOM_SECRET = "sandbox-intercom-client-secret"
+"""The Intercom sandbox app's client secret: its webhooks' X-Hub-Signature key."""
 VENDORS = ("hubspot", "xero", "intercom")
 
 
@@ -39,7 +41,8 @@ class SandboxInfo:
                 "pid": self.pid, "scenario": self.scenario, "profile": self.profile,
                 "hubspot_token": HUBSPOT_TOKEN, "hubspot_webhook_secret": HUBSPOT_SECRET,
                 "xero_token": XERO_TOKEN, "xero_tenant_id": XERO_TENANT,
-                "intercom_url": self.intercom_url, "intercom_token": INTERCOM_TOKEN}
+                "intercom_url": self.intercom_url, "intercom_token": INTERCOM_TOKEN,
+                "intercom_webhook_secret": INTERCOM_SECRET}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SandboxInfo":
@@ -68,7 +71,7 @@ def _build(name: str, profile: str):
     if name == "intercom":
         from connectors.intercom.sandbox import IntercomSandbox
 
-        return IntercomSandbox(token=INTERCOM_TOKEN, profile=profile)
+        return IntercomSandbox(token=INTERCOM_TOKEN, webhook_secret=INTERCOM_SECRET, profile=profile)
     raise ValueError(f"no sandbox named {name!r} (one of {', '.join(VENDORS)})")
 
 

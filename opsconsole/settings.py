@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic_settings import (
+    BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource,
+)
 
 from connectors.settings import HubSpotSettings, IntercomSettings, XeroSettings
 
@@ -49,8 +51,9 @@ class Settings(BaseSettings):
     """Where the demo keeps its store, logs and the audit head."""
     demo: bool = False
     """Demo mode: start the sandboxes on loopback and point the connectors at them."""
-    operator: str = Field(default_factory=lambda: os.environ.get("USER") or "operator")
-    """Who is at this console (from the OS account, never from the client)."""
+    operator: str = Field(default_factory=lambda: os_account())
+    """Who is at this console: the OS account (one per person), never the environment or anything
+    else the client controls; a forced command in authorized_keys passes ``--as NAME`` instead."""
     roles: dict[str, list[str]] = Field(default_factory=dict)
     """Roles by operator name, e.g. ``{alice = ["support", "finance"]}``."""
     ingress_host: str = "127.0.0.1"
@@ -97,7 +100,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _TrustedEnv(settings_cls)]
         toml_path = _CONFIG_PATH.get("path")
         if toml_path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
@@ -105,6 +108,29 @@ class Settings(BaseSettings):
 
     def has_role(self, operator: str, role: str) -> bool:
         return role in self.roles.get(operator, [])
+
+
+def os_account() -> str:
+    """The name of the OS account this process runs as ($USER can be set to anything)."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):  # pragma: no cover - no passwd entry (some containers)
+        return "operator"
+
+
+class _TrustedEnv(EnvSettingsSource):
+    """OPSCONSOLE_* variables, except who the operator is and which roles people hold: a shell user
+    can set any variable, so identity and roles come only from the OS account and the settings file."""
+
+    UNTRUSTED = ("operator", "roles")
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        for name in self.UNTRUSTED:
+            values.pop(name, None)
+        return values
 
 
 _CONFIG_PATH: dict[str, Path | None] = {}

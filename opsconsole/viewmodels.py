@@ -211,3 +211,32 @@ class CorrectionRow:
     age_s: float
     why_not_yours: str = ""
     """Why the operator looking at it may not decide it ("" when they may)."""
+
+
+@dataclass(frozen=True)
+class ValueSource:
+    """One system's value in an ownership conflict, and where it came from."""
+
+    system: str
+    value: Any
+    owner: bool
+    """This system is the field's system of record."""
+    event_id: str
+    """The event that brought the value ("" when not known)."""
+    at: datetime | None
+    held: bool
+    """The golden record holds this value now."""
+
+
+@dataclass(frozen=True)
+class ConflictDetail:
+    """A conflict with the provenance of each system's value (ownership conflicts)."""
+
+    conflict: ConflictRow
+    sources: list[ValueSource]
+    event_id: str
+    """The event that raised the conflict."""
+    note: str
+    golden_value: Any = None
+    """What the golden record holds now (None when nothing is set)."""
+    golden_system: str = ""

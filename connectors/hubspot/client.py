@@ -112,8 +112,9 @@ class HubSpotClient(ApiClient):
         return await self._get_object("companies", company_id, properties, traceparent=traceparent)
 
     async def get_contact(self, contact_id: str, *, properties: Sequence[str] = CONTACT_PROPERTIES,
-                          traceparent: str = "") -> dict:
-        return await self._get_object("contacts", contact_id, properties, traceparent=traceparent)
+                          associations: Sequence[str] = (), traceparent: str = "") -> dict:
+        """GET /crm/v3/objects/contacts/{id} (``associations``: e.g. ``("companies",)``)."""
+        return await self._get_object("contacts", contact_id, properties, associations, traceparent)
 
     async def get_deal(self, deal_id: str, *, properties: Sequence[str] = DEAL_PROPERTIES,
                        associations: Sequence[str] = (), traceparent: str = "") -> dict:

@@ -167,12 +167,32 @@ class IntercomClient(ApiClient):
         response = await self.request("POST", "/contacts", json=contact, traceparent=traceparent)
         return self._object(response, "contact")
 
-    async def search_contacts(self, email: str, *, per_page: int = 50, traceparent: str = "") -> list[dict]:
-        """Contacts whose email is exactly ``email`` (first page)."""
-        body = {"query": {"field": "email", "operator": "=", "value": email},
+    async def search_contacts(self, email: str, *, per_page: int = 50, field: str = "email",
+                              traceparent: str = "") -> list[dict]:
+        """Contacts whose ``field`` (``email`` by default, or e.g. ``external_id``) is exactly the value
+        given (first page)."""
+        body = {"query": {"field": field, "operator": "=", "value": email},
                 "pagination": {"per_page": per_page}}
         response = await self.request("POST", "/contacts/search", json=body, traceparent=traceparent)
         return list(self._object(response, "list").get("data") or [])
+
+    async def get_contact(self, id: str, *, traceparent: str = "") -> dict:  # noqa: A002 - Intercom's name
+        """The contact with Intercom's ``id``. Raises NotFoundError."""
+        response = await self.request("GET", f"/contacts/{id}", traceparent=traceparent)
+        return self._object(response, "contact")
+
+    async def update_contact(self, id: str, changes: dict, *, traceparent: str = "") -> dict:  # noqa: A002
+        """``PUT /contacts/{id}`` with only the fields to change (``email``, ``name``, ``phone``,
+        ``external_id``, ...); returns the updated contact. Raises NotFoundError."""
+        response = await self.request("PUT", f"/contacts/{id}", json=changes, traceparent=traceparent)
+        return self._object(response, "contact")
+
+    async def attach_contact_to_company(self, contact_id: str, company_id: str, *, traceparent: str = "") -> dict:
+        """Attach the contact (Intercom ``id``) to the company (Intercom ``id``, not your ``company_id``);
+        returns the company. Attaching twice changes nothing. Raises NotFoundError."""
+        response = await self.request("POST", f"/contacts/{contact_id}/companies", json={"id": company_id},
+                                      traceparent=traceparent)
+        return self._object(response, "company")
 
     # --- data events -----------------------------------------------------------------------
     async def create_data_event(self, event_name: str, created_at: int, *, user_id: str | None = None,

@@ -16,11 +16,20 @@ a minute, distributed over 10-second windows: ``ceil(10000 / 6) = 1667`` per win
 1,000/minute to 167 per window the same way). The ``vendor`` profile enforces that (fixed windows
 aligned to 10 s); ``demo``, ``unthrottled`` and the fault profiles report a generous limit and never
 enforce it. Control routes under ``/_sandbox/`` are never faulted and need no auth.
+
+Webhooks (:mod:`connectors.intercom.delivery`): a change made through the API notifies the app's
+subscription — ``company.created``/``company.updated`` (an upsert that changed the company),
+``contact.user.created``/``contact.lead.created`` (and ``.updated``), ``ticket.created``,
+``event.created`` — signed with ``X-Hub-Signature`` and retried as Intercom does.
+``GET/POST /_sandbox/webhooks`` shows and sets the
+subscription (``target_url``, ``secret``, ``topics``, ``retry_delays``, ``throttle_delays``);
+``GET /_sandbox/webhooks/deliveries`` lists the notifications and their attempts.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import secrets
 import time
@@ -34,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.intercom.delivery import DEFAULT_SECRET, IntercomWebhookDispatcher
 from connectors.sandbox import Faults, faults_endpoint
 
 VENDOR_LIMIT_PER_MINUTE = 10_000
@@ -129,8 +139,10 @@ def unavailable() -> Response:
 class IntercomSandbox:
     """In-memory Intercom workspace served as a Starlette app (``.app``)."""
 
-    def __init__(self, *, token: str = "sandbox-intercom-token", profile: str = "demo") -> None:
+    def __init__(self, *, token: str = "sandbox-intercom-token", profile: str = "demo",
+                 webhook_secret: str = DEFAULT_SECRET) -> None:
         self.token = token
+        self.webhooks = IntercomWebhookDispatcher(app_id=APP_ID, secret=webhook_secret)
         self.faults = Faults()
         self.faults.configure({"profile": profile})
         self.window = RateWindow()
@@ -141,18 +153,28 @@ class IntercomSandbox:
             Route("/_sandbox/state", self._state, methods=["GET"]),
             Route("/_sandbox/records/{collection}", self._records, methods=["GET"]),
             Route("/_sandbox/reset", self._reset, methods=["POST"]),
+            Route("/_sandbox/webhooks", self._webhooks_config, methods=["GET", "POST"]),
+            Route("/_sandbox/webhooks/deliveries", self._webhooks_deliveries, methods=["GET"]),
             Route("/companies", v(self._upsert_company), methods=["POST"]),
             Route("/companies", v(self._list_companies), methods=["GET"]),
             Route("/companies/scroll", v(self._scroll_companies), methods=["GET"]),
             Route("/companies/{id}", v(self._get_company), methods=["GET"]),
             Route("/contacts", v(self._create_contact), methods=["POST"]),
             Route("/contacts/search", v(self._search_contacts), methods=["POST"]),
+            Route("/contacts/{id}", v(self._get_contact), methods=["GET"]),
+            Route("/contacts/{id}", v(self._update_contact), methods=["PUT"]),
+            Route("/contacts/{id}/companies", v(self._attach_company), methods=["POST"]),
             Route("/events", v(self._create_event), methods=["POST"]),
             Route("/tickets", v(self._create_ticket), methods=["POST"]),
             Route("/tags", v(self._tags), methods=["POST"]),
         ]
-        self.app = Starlette(routes=routes)
+        self.app = Starlette(routes=routes, lifespan=self._lifespan)
         self.app.state.sandbox = self
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app):
+        yield
+        await self.webhooks.aclose()
 
     # --- state -------------------------------------------------------------------------------
     def _reset_state(self) -> None:
@@ -170,8 +192,10 @@ class IntercomSandbox:
     _STATE = ("companies", "company_ids", "contacts", "events", "tickets", "tags")
 
     def export_state(self) -> dict[str, Any]:
-        """Every collection and the ticket sequence, JSON-ready (:mod:`connectors.sandbox_state`)."""
-        return {**{name: getattr(self, name) for name in self._STATE}, "ticket_seq": self._ticket_seq}
+        """Every collection, the ticket sequence and the webhook subscription with its delivery log,
+        JSON-ready (:mod:`connectors.sandbox_state`)."""
+        return {**{name: getattr(self, name) for name in self._STATE}, "ticket_seq": self._ticket_seq,
+                "webhooks": self.webhooks.export_state()}
 
     def import_state(self, state: dict[str, Any]) -> None:
         """Replace this workspace's state with one :meth:`export_state` gave (rate window afresh)."""
@@ -184,6 +208,9 @@ class IntercomSandbox:
         for name, value in fresh.items():
             setattr(self, name, value)
         self._ticket_seq = ticket_seq
+        self.webhooks.clear()
+        if "webhooks" in state:  # a snapshot saved before the sandbox had webhooks has none
+            self.webhooks.import_state(state["webhooks"])
 
     def seed(self) -> list[dict[str, Any]]:
         """Add two demo companies (the engine creates its own; the sandbox starts empty)."""
@@ -196,7 +223,8 @@ class IntercomSandbox:
     def describe(self) -> dict[str, Any]:
         return {"profile": self.faults.profile,
                 "counts": {name: len(self._collection(name)) for name in COLLECTIONS},
-                "rate_limited": self.window.rejected, "faults": self.faults.describe()["counts"]}
+                "rate_limited": self.window.rejected, "faults": self.faults.describe()["counts"],
+                "webhooks": self.webhooks.state_counts()}
 
     def _collection(self, name: str) -> list[dict]:
         store = {"companies": self.companies, "contacts": self.contacts, "tickets": self.tickets,
@@ -215,7 +243,24 @@ class IntercomSandbox:
 
     async def _reset(self, request: Request) -> Response:
         self._reset_state()
+        self.webhooks.clear()  # the delivery log; the subscription stays
         return JSONResponse(self.describe())
+
+    async def _webhooks_config(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be a JSON object")
+                return JSONResponse(self.webhooks.configure(body))
+            except (ValueError, TypeError) as exc:
+                return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.webhooks.describe())
+
+    async def _webhooks_deliveries(self, request: Request) -> Response:
+        limit = int(request.query_params.get("limit", 100))
+        recent = self.webhooks.deliveries[-limit:] if limit > 0 else []
+        return _json({"deliveries": [d.describe() for d in recent], "counts": self.webhooks.state_counts()})
 
     # --- the vendor pipeline: auth, rate limit, injected faults, handler ------------------------
     def _vendor(self, handler: Callable) -> Callable:
@@ -236,7 +281,7 @@ class IntercomSandbox:
                     faulted.headers.setdefault(name, value)
                 return faulted
             body: Any = None
-            if request.method == "POST":
+            if request.method in ("POST", "PUT"):
                 raw = await request.body()
                 try:
                     body = orjson.loads(raw) if raw else None
@@ -304,7 +349,14 @@ class IntercomSandbox:
         return 200, company
 
     async def _upsert_company(self, request: Request, body: dict) -> Response:
+        existing_id = self.company_ids.get(body.get("company_id")) if isinstance(body.get("company_id"), str) else None
+        before = orjson.dumps({**self.companies[existing_id], "updated_at": None}) if existing_id else None
         status, out = self.upsert_company(body)
+        if status == 200:
+            if before is None:
+                self.webhooks.notify("company.created", out)
+            elif orjson.dumps({**out, "updated_at": None}) != before:  # an upsert that changed nothing is silent
+                self.webhooks.notify("company.updated", out)
         return _json(out, status)
 
     async def _scroll_companies(self, request: Request, body: Any) -> Response:
@@ -406,7 +458,64 @@ class IntercomSandbox:
             "companies": {"type": "list", "data": [], "url": "", "total_count": 0, "has_more": False},
         }
         self.contacts[contact["id"]] = contact
+        self.webhooks.notify(f"contact.{role}.created", contact)
         return _json(contact)
+
+    async def _get_contact(self, request: Request, body: Any) -> Response:
+        contact = self.contacts.get(request.path_params["id"])
+        if contact is None:
+            return _error(404, "not_found", "User Not Found")
+        return _json(contact)
+
+    async def _update_contact(self, request: Request, body: dict) -> Response:
+        """``PUT /contacts/{id}``: only the fields given change; an email or external_id another
+        contact holds is a 409, as on create."""
+        contact = self.contacts.get(request.path_params["id"])
+        if contact is None:
+            return _error(404, "not_found", "User Not Found")
+        unknown = sorted(set(body) - CONTACT_FIELDS)
+        if unknown:
+            return _error(400, "bad_request", f"bad '{unknown[0]}' parameter")
+        role = body.get("role") or contact["role"]
+        if role not in ("user", "lead"):
+            return _error(400, "parameter_invalid", "role must be user or lead", "role")
+        for other in self.contacts.values():
+            if other["id"] != contact["id"] and (
+                    (body.get("email") and other["email"] == body["email"] and other["role"] == role)
+                    or (body.get("external_id") and other["external_id"] == body["external_id"])):
+                return _error(409, "conflict", f"A contact matching those details already exists with id={other['id']}")
+        before = orjson.dumps(contact)
+        for key in ("external_id", "email", "phone", "name", "owner_id", "signed_up_at", "last_seen_at"):
+            if key in body:
+                contact[key] = body[key]
+        if "unsubscribed_from_emails" in body:
+            contact["unsubscribed_from_emails"] = bool(body["unsubscribed_from_emails"])
+        if isinstance(body.get("custom_attributes"), dict):
+            contact["custom_attributes"].update(body["custom_attributes"])
+        contact["role"] = role
+        contact["email_domain"] = (contact.get("email") or "").partition("@")[2]
+        if orjson.dumps(contact) != before:
+            contact["updated_at"] = int(time.time())
+            self.webhooks.notify(f"contact.{role}.updated", contact)  # fired once the subscription offers the topic
+        return _json(contact)
+
+    async def _attach_company(self, request: Request, body: dict) -> Response:
+        """``POST /contacts/{id}/companies`` with ``{"id": <company id>}``: the company, its user count
+        counting the contact once however often it is attached."""
+        contact = self.contacts.get(request.path_params["id"])
+        if contact is None:
+            return _error(404, "not_found", "User Not Found")
+        if not body.get("id"):
+            return _error(400, "parameter_not_found", "company not specified")
+        company = self.companies.get(str(body["id"]))
+        if company is None:
+            return _error(404, "company_not_found", "Company Not Found")
+        attached = contact["companies"]["data"]
+        if all(ref["id"] != company["id"] for ref in attached):
+            attached.append({"type": "company", "id": company["id"], "url": f"/companies/{company['id']}"})
+            contact["companies"]["total_count"] = len(attached)
+            company["user_count"] = company.get("user_count", 0) + 1
+        return _json(company)
 
     async def _search_contacts(self, request: Request, body: dict) -> Response:
         query = body.get("query")
@@ -435,6 +544,7 @@ class IntercomSandbox:
         if not isinstance(metadata, dict) or len(metadata) > 10:
             return _error(400, "parameter_invalid", "metadata must be an object of at most 10 keys", "metadata")
         self.events.append({**body, "received_at": time.time()})
+        self.webhooks.notify("event.created", {"type": "event", **body})  # the data_event object
         return Response(b"", status_code=202)
 
     # --- tickets -------------------------------------------------------------------------------
@@ -480,6 +590,7 @@ class IntercomSandbox:
         if body.get("company_id"):
             ticket["company_id"] = body["company_id"]
         self.tickets[ticket["id"]] = ticket
+        self.webhooks.notify("ticket.created", ticket)
         return _json(ticket)
 
     # --- tags ----------------------------------------------------------------------------------

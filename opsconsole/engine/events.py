@@ -25,6 +25,8 @@ def route_hubspot(ev: dict) -> tuple[str, str, bool] | None:
         return ("quote_to_order", f"hubspot:quote:{obj}", True)
     if sub in ("company.propertyChange", "company.creation"):
         return ("company_to_contact", f"hubspot:company:{obj}:{ev.get('occurredAt', '')}", False)
+    if sub in ("contact.propertyChange", "contact.creation"):
+        return ("crm_contact_to_cs_erp", f"hubspot:contact:{obj}:{ev.get('occurredAt', '')}", False)
     return None
 
 
@@ -108,9 +110,33 @@ def parse_xero(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent] | Non
     return out
 
 
+# Intercom's documented webhook topics for a changed company and a changed contact (user or lead)
+INTERCOM_ROUTES = {
+    "company.updated": ("cs_company_to_crm", "company"),
+    "contact.user.updated": ("cs_contact_to_crm", "contact"),
+    "contact.lead.updated": ("cs_contact_to_crm", "contact"),
+    "contact.email.updated": ("cs_contact_to_crm", "contact"),
+}
+
+
+def route_intercom(data: dict) -> tuple[str, str, bool] | None | str:
+    """(workflow, business key, one-run-per-key) for an Intercom notification, None if nothing
+    handles its topic, or a problem (str) when a handled notification lacks its item's id. The key
+    carries the item's ``updated_at``, so every change is its own run (as HubSpot's occurredAt)."""
+    route = INTERCOM_ROUTES.get(str(data.get("topic")))
+    if route is None:
+        return None
+    item = (data.get("data") or {}).get("item") if isinstance(data.get("data"), dict) else None
+    if not isinstance(item, dict) or item.get("id") in (None, ""):
+        return f"notification {data.get('topic')} lacks data.item.id"
+    workflow, kind = route
+    return (workflow, f"intercom:{kind}:{item['id']}:{item.get('updated_at') or data.get('created_at') or ''}", False)
+
+
 def parse_intercom(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent]:
-    """An Intercom notification (one per delivery), keyed by its ``id``. No workflow consumes
-    Intercom events yet; they are kept (status ``ignored``) for those that will."""
+    """An Intercom notification (one per delivery), keyed by its ``id``. A changed company or contact
+    starts cs_company_to_crm / cs_contact_to_crm (:data:`INTERCOM_ROUTES`); the others are kept
+    (status ``ignored``) for the workflows that will consume them."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -121,4 +147,7 @@ def parse_intercom(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent]:
     if missing or data.get("type") != "notification_event":
         problem = f"lacks {', '.join(missing)}" if missing else "type is not notification_event"
         return [_malformed("intercom", raw, f"notification {problem}", headers)]
-    return [IncomingEvent("intercom", str(data["id"]), str(data["topic"]), raw, headers, None)]
+    route = route_intercom(data)
+    if isinstance(route, str):
+        return [IncomingEvent("intercom", str(data["id"]), str(data["topic"]), raw, headers, None, route)]
+    return [IncomingEvent("intercom", str(data["id"]), str(data["topic"]), raw, headers, route)]

@@ -85,6 +85,21 @@ def apply_to_golden(conn: Connection, rules: OwnershipRules, entity: str, canoni
     return outcome, opened
 
 
+def confirm_owner(conn: Connection, entity: str, canonical_id: str, system: str, fields: tuple[str, ...], *,
+                  event_id: str) -> list[str]:
+    """``system`` confirmed a write of the golden values of ``fields``: those it owns take it as
+    their source (the value and its time unchanged). Returns the fields re-attributed."""
+    record = load_golden(conn, entity, canonical_id)
+    rules = ownership_rules()
+    moved = [name for name in fields if name in record.fields and rules.rule(entity, name).owner == system
+             and record.fields[name].system != system]
+    for name in moved:
+        state = record.fields[name]
+        record.fields[name] = FieldState(state.value, system, event_id, state.set_at)
+    save_golden(conn, record, moved)
+    return moved
+
+
 # --- conflicts ----------------------------------------------------------------------------------
 def _insert_conflict(conn: Connection, **values: Any) -> int | None:
     nested = conn.begin_nested()
@@ -171,17 +186,26 @@ def resolve_conflict(conn: Connection, audit: AuditLog, conflict_id: int, actor:
 
 def _settle_duplicate(conn: Connection, c: dict, resolution: str) -> int | None:
     """Give the held record its cross-reference (the known customer, or a new one), then put the
-    run it held back to pending; returns that run's id."""
+    run it held back to pending; returns that run's id.
+
+    A record that already has a customer of its own (a backfill's suspect: the backfill gives every
+    record a customer before it raises the conflict) keeps it on ``separate``; on ``link`` its
+    customer is merged into the known one (:func:`records.merge_customer`)."""
     from opsconsole.engine import records
     from opsconsole.engine.commands import CommandError, reset_run
 
     rec, candidate = c["values"]["record"], c["values"]["candidate"]
-    if resolution == "link":
-        canonical_id = candidate["canonical_id"]
+    current = records.xref_canonical(conn, rec["system"], rec["object_type"], rec["external_id"])
+    if current is not None:
+        if resolution == "link":
+            records.merge_customer(conn, current, candidate["canonical_id"])
     else:
-        canonical_id = records.new_customer(conn, legal_name=rec["legal_name"] or rec["external_id"],
-                                            tax_number=rec["tax_number"], domain=rec["domain"])
-    records.put_xref(conn, rec["system"], rec["object_type"], rec["external_id"], canonical_id)
+        if resolution == "link":
+            canonical_id = candidate["canonical_id"]
+        else:
+            canonical_id = records.new_customer(conn, legal_name=rec["legal_name"] or rec["external_id"],
+                                                tax_number=rec["tax_number"], domain=rec["domain"])
+        records.put_xref(conn, rec["system"], rec["object_type"], rec["external_id"], canonical_id)
     if c["run_id"] is None:
         return None
     try:

@@ -270,6 +270,63 @@ def find_xref(conn: Connection, canonical_id: str, system: str, object_type: str
     return P.scalar(conn, "xref_external", _XREF_EXTERNAL, {"cid": canonical_id, "system": system, "ot": object_type})
 
 
+def xref_canonical(conn: Connection, system: str, object_type: str, external_id: str) -> str | None:
+    """The customer a source record is cross-referenced to, or None."""
+    return P.scalar(conn, "xref_canonical", _XREF_CANONICAL, {"system": system, "ot": object_type, "ext": external_id})
+
+
+def merge_customer(conn: Connection, from_id: str, into_id: str) -> int:
+    """Make customer ``from_id`` one with ``into_id`` (a person linked a suspected duplicate whose
+    record already had a customer of its own, as after a backfill): every cross-reference of
+    ``from_id`` is re-pointed, keeping ``from_id`` as its ``previous_canonical_id`` (an alias); the
+    golden fields ``into_id`` lacks are taken over; ``from_id`` leaves the customers table, so it is
+    never matched again. Returns the number of cross-references re-pointed."""
+    from opsconsole.store.tables import golden_fields
+
+    if from_id == into_id:
+        return 0
+    moved = conn.execute(update(xrefs).where(xrefs.c.canonical_id == from_id).values(
+        canonical_id=into_id, previous_canonical_id=from_id)).rowcount
+    have = {r.field for r in conn.execute(select(golden_fields.c.field).where(
+        golden_fields.c.canonical_id == into_id, golden_fields.c.entity == "customer"))}
+    for row in conn.execute(select(golden_fields).where(golden_fields.c.canonical_id == from_id,
+                                                        golden_fields.c.entity == "customer")).mappings().all():
+        if row["field"] not in have:
+            conn.execute(insert(golden_fields).values({**dict(row), "canonical_id": into_id}))
+    conn.execute(golden_fields.delete().where(golden_fields.c.canonical_id == from_id))
+    conn.execute(customers.delete().where(customers.c.canonical_id == from_id))
+    return moved
+
+
+CONTACT = "contact"
+EMAIL_KEY = "email"
+"""The pseudo-system of a contact's e-mail key (``<customer id>/<e-mail>``) among the cross-references:
+an indexed, unique way to find a customer's contact by e-mail."""
+
+
+def contact_email_key(customer_id: str, email: str) -> str:
+    return f"{customer_id}/{email.strip().lower()}"[:128]
+
+
+def resolve_contact(conn: Connection, *, system: str, external_id: str, customer_id: str, email: str) -> tuple[str, str]:
+    """The canonical contact a source record is: by its cross-reference, else by e-mail within the
+    same customer, else a new one. Records the record's cross-reference (system, ``contact``,
+    external id) and the e-mail key, so the next record of the same person (another system's, or this
+    one after a merge) finds it. Returns (contact id, how). Runs in the single writer."""
+    found = P.scalar(conn, "xref_canonical", _XREF_CANONICAL, {"system": system, "ot": CONTACT, "ext": external_id})
+    key = contact_email_key(customer_id, email) if customer_id and email else ""
+    how = "cross-reference"
+    if found is None and key:
+        found = P.scalar(conn, "xref_canonical", _XREF_CANONICAL, {"system": EMAIL_KEY, "ot": CONTACT, "ext": key})
+        how = "e-mail"
+    if found is None:
+        found, how = f"con_{uuid.uuid4().hex[:20]}", "new"
+    put_xref(conn, system, CONTACT, external_id, found)
+    if key:
+        put_xref(conn, EMAIL_KEY, CONTACT, key, found)
+    return found, how
+
+
 @dataclass
 class StepWrite:
     """What one step commits: its row, the spans of its calls, the cross-references it created."""

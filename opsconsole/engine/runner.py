@@ -272,8 +272,9 @@ class Runner:
                 started_at=started, spans=spans_from_calls(calls, state), xrefs=sent.xrefs,
                 run_status="succeeded" if last else "running", finish_run=last)
 
-            def write_done(c, done=done):
+            def write_done(c, done=done, spec=spec):
                 records.write_step(c, done)
+                wf.confirmed(c, self.env, state, spec, payload)
                 if last:
                     wf.finish(c, self.env, state)
 

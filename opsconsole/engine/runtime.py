@@ -42,11 +42,16 @@ class EngineEnv:
 
 
 def build_clients(settings: Settings, *, transport: str | None = None, max_connections: int | None = None) -> dict:
-    """One client per configured connector, found through the registry (credentials resolved here)."""
+    """One client per configured connector, found through the registry (credentials resolved here).
+    Intercom is optional: without a base URL there is no client, and the steps that would write to
+    customer success are skipped ("no Intercom connection")."""
     from connectors import registry
 
     out = {}
-    for name, cfg in (("hubspot", settings.hubspot), ("xero", settings.xero)):
+    vendors = [("hubspot", settings.hubspot), ("xero", settings.xero)]
+    if settings.intercom.base_url:
+        vendors.append(("intercom", settings.intercom))
+    for name, cfg in vendors:
         options = {"tenant_id": cfg.tenant_id} if name == "xero" else {}
         out[name] = registry.load(name).client(
             cfg.base_url, token=resolve_secret(cfg.token), transport=transport or settings.http_transport,

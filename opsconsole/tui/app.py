@@ -1,8 +1,9 @@
 """The opsconsole terminal console.
 
 Talks only to :class:`opsconsole.services.Services` (every call in a thread worker that posts a
-typed message back) and renders :mod:`opsconsole.viewmodels`. Actions (retry, replay) are written
-by the services as commands the engine executes; the console then polls the command's state.
+typed message back) and renders :mod:`opsconsole.viewmodels`. Actions (retry, replay, resolving a
+conflict, approving or rejecting a correction) are written by the services as commands the engine
+executes; the console then polls the command's state.
 """
 
 from __future__ import annotations
@@ -17,17 +18,23 @@ from textual.reactive import reactive
 from textual.timer import Timer
 
 from opsconsole.services import OPEN_STATES, ActionRefused, Services
+from opsconsole.tui import decisions
 from opsconsole.tui.commands import OpsCommands
 from opsconsole.tui.messages import (
     ActionFailed, ActionRefusedNotice, CommandProgress, CommandQueued, RetryPreview, StatusFailed, StatusLoaded,
 )
 from opsconsole.tui.safe import clean
 from opsconsole.tui.screens.confirm import ConfirmScreen
+from opsconsole.tui.screens.conflict import ConflictScreen
+from opsconsole.tui.screens.correction import CorrectionScreen
 from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.screens.main import MainScreen
+from opsconsole.tui.screens.note import NoteScreen
 from opsconsole.tui.screens.replay import ReplayScreen
 from opsconsole.tui.screens.target import Target
 from opsconsole.tui.screens.trace import TraceScreen
+from opsconsole.tui.widgets.approvals_table import ApprovalsTable
+from opsconsole.tui.widgets.conflicts_table import ConflictsTable
 from opsconsole.tui.widgets.filter_bar import FilterBar
 from opsconsole.tui.widgets.live_table import LiveTable
 from opsconsole.viewmodels import CommandReceipt, Counts, EngineStatus
@@ -133,13 +140,17 @@ class OpsConsoleApp(App):
             return
         sections = [
             ("console", self.BINDINGS), ("panes", MainScreen.BINDINGS), ("tables", LiveTable.BINDINGS),
+            ("conflicts", ConflictsTable.BINDINGS), ("approvals", ApprovalsTable.BINDINGS),
             ("filter", FilterBar.BINDINGS), ("trace", TraceScreen.BINDINGS), ("replay", ReplayScreen.BINDINGS),
-            ("confirm", ConfirmScreen.BINDINGS), ("help", HelpScreen.BINDINGS),
+            ("conflict", ConflictScreen.BINDINGS[:2]), ("correction", CorrectionScreen.BINDINGS[:2]),
+            ("confirm", ConfirmScreen.BINDINGS), ("note", NoteScreen.BINDINGS), ("help", HelpScreen.BINDINGS),
         ]
         self.push_screen(HelpScreen(sections, self.keymap))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("retry", "replay"):
+            if isinstance(self.screen, MainScreen) and self.screen.is_mounted:  # not on conflicts, approvals
+                return self.screen.active_pane in ("runs", "exceptions")
             return hasattr(self.screen, "current_target")
         return True
 
@@ -217,6 +228,31 @@ class OpsConsoleApp(App):
             return
         self.push_screen(ReplayScreen(self.services, target.run_id, read_only=self.read_only))
 
+    # --- conflicts and corrections (the palette's; the panes and detail screens bind their own keys) ---
+    def action_conflict(self, resolution: str) -> None:
+        get = getattr(self.screen, "current_conflict", None)
+        row = get() if get is not None else None
+        if row is None:
+            self.notify("select a conflict first (3 shows the conflicts)", severity="warning", markup=False)
+            return
+        decisions.resolve(self, row, resolution)
+
+    def action_decide(self, decision: str) -> None:
+        get = getattr(self.screen, "current_correction", None)
+        row = get() if get is not None else None
+        if row is None:
+            self.notify("select a correction first (4 shows the approvals)", severity="warning", markup=False)
+            return
+        decisions.decide(self, row, decision)
+
+    def action_open_detail(self) -> None:
+        if isinstance(self.screen, MainScreen):
+            open_detail = getattr(self.screen.table(), "open_detail", None)
+            if open_detail is not None:
+                open_detail()
+            else:
+                self.screen.open_trace()
+
     # --- commands ------------------------------------------------------------------------------
     def on_action_refused_notice(self, message: ActionRefusedNotice) -> None:
         self.notify(clean(message.message), title="refused", severity="warning", markup=False)
@@ -253,6 +289,8 @@ class OpsConsoleApp(App):
                         severity="error" if state.status == "failed" else "information", markup=False)
             if isinstance(self.screen, TraceScreen):
                 self.screen.action_reload()
+            elif hasattr(self.screen, "reload_after_command"):  # conflicts, approvals and their details
+                self.screen.reload_after_command()
         elif message.polls < COMMAND_POLL_MAX:
             self.set_timer(COMMAND_POLL_S, lambda: self._poll_command(state.command_id, message.polls + 1))
 

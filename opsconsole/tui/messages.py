@@ -105,3 +105,15 @@ class TableTotals(Message):
     total: int
     offset: int
     shown: int
+
+
+@dataclass
+class DetailLoaded(Message):
+    """A detail screen's view model (a ``ConflictDetail``, a ``CorrectionRow``)."""
+
+    detail: Any
+
+
+@dataclass
+class DetailFailed(Message):
+    error: str

@@ -258,3 +258,49 @@ async def test_companies_scroll(api, spec):
         spec.validate_request(SpecRequest(call.method, full_url,
                                           {**call.request_headers, "Authorization": f"Bearer {TOKEN}"}, None))
         assert call.request_headers["Intercom-Version"] == "2.14"
+
+
+async def test_contacts_show_update_and_attach_to_a_company(spec):
+    """GET/PUT /contacts/{id} (ShowContact, UpdateContact) and POST /contacts/{id}/companies
+    (attachContactToACompany): the sandbox's answers (checked) and the client's requests."""
+    from connectors.http import call_recorder
+
+    sandbox = IntercomSandbox(token=TOKEN)
+    server, thread, url = serve_in_thread(checked(sandbox.app, "intercom"))
+    client = IntercomClient(url, token=TOKEN)
+    recorded: list = []
+    token = call_recorder.set(recorded)
+    try:
+        company = await client.upsert_company({"company_id": "A-1", "name": "Attached"})
+        contact = await client.create_contact({"email": "ada@attached.example", "external_id": "con_1", "name": "Ada"})
+        assert (await client.get_contact(contact["id"]))["email"] == "ada@attached.example"
+        updated = await client.update_contact(contact["id"], {"name": "Ada Lovelace", "phone": "+44 20 7946 0000"})
+        assert (updated["name"], updated["phone"], updated["email"]) == ("Ada Lovelace", "+44 20 7946 0000",
+                                                                       "ada@attached.example")
+        assert [c["id"] for c in await client.search_contacts("con_1", field="external_id")] == [contact["id"]]
+        for _ in range(2):  # attaching again changes nothing
+            attached = await client.attach_contact_to_company(contact["id"], company["id"])
+        assert attached["id"] == company["id"] and attached["user_count"] == 1
+        assert [c["id"] for c in (await client.get_contact(contact["id"]))["companies"]["data"]] == [company["id"]]
+        from connectors.errors import NotFoundError
+
+        with pytest.raises(NotFoundError):
+            await client.get_contact("6762f0cd1bb69f9f2193bb7c")
+        with pytest.raises(NotFoundError):
+            await client.attach_contact_to_company(contact["id"], "6762f09a1bb69f9f2193bb34")
+    finally:
+        call_recorder.reset(token)
+        await client.aclose()
+        server.should_exit = True
+        thread.join(timeout=5)
+    import orjson
+
+    assert len(recorded) == 10
+    for call in [c for c in recorded if c.status is not None and c.status < 400]:
+        body = call.request_body
+        if body is not None and not isinstance(body, bytes):
+            body = orjson.dumps(body)
+        spec.validate_request(SpecRequest(call.method, SPEC_HOST + call.url[len(url):],
+                                          {**call.request_headers, "Authorization": f"Bearer {TOKEN}",
+                                           "Content-Type": "application/json"}, body))
+        assert call.request_headers["Intercom-Version"] == "2.14"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -10,16 +11,50 @@ import httpx
 import pytest
 
 from connectors.hubspot.sandbox import HubSpotSandbox
+from connectors.intercom.sandbox import IntercomSandbox
 from connectors.sandbox import serve_in_thread
 from connectors.xero.sandbox import XeroSandbox
 from opsconsole.engine.app import Engine
-from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN
+from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, INTERCOM_TOKEN, XERO_TENANT, XERO_TOKEN
 from opsconsole.settings import HubSpotSettings, IntercomSettings, XeroSettings, RetrySettings, ScheduleSettings, load_settings
 from tests.sandbox_contract import checked
 
 
 XERO_WEBHOOK_KEY = "sandbox-xero-webhook-key"
 INTERCOM_WEBHOOK_KEY = "sandbox-intercom-client-secret"
+READS = ("/search", "/batch/read", "/_sandbox/")
+
+
+class WriteLog:
+    """An ASGI wrapper that records every vendor write a sandbox receives (method, path, JSON body):
+    the exact write counts of sandboxes that keep no write log of their own (HubSpot, Intercom)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.writes: list[dict] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] == "GET" or any(r in scope["path"] for r in READS):
+            return await self.app(scope, receive, send)
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        self.writes.append({"method": scope["method"], "path": scope["path"],
+                            "body": json.loads(body) if body.strip() else None})
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 class Sandboxes:
@@ -29,9 +64,13 @@ class Sandboxes:
         self.xero = XeroSandbox(token=XERO_TOKEN, tenant_id=XERO_TENANT)
         self._servers = []
         # every answer checked against the vendor's description (tests/sandbox_contract.py)
-        s1, _, self.hubspot_url = serve_in_thread(checked(self.hubspot.app, "hubspot"))
+        self.hubspot_log = WriteLog(checked(self.hubspot.app, "hubspot"))
+        s1, _, self.hubspot_url = serve_in_thread(self.hubspot_log)
         s2, _, self.xero_url = serve_in_thread(checked(self.xero.app, "xero"))
-        self._servers = [s1, s2]
+        self.intercom = IntercomSandbox(token=INTERCOM_TOKEN, webhook_secret=INTERCOM_WEBHOOK_KEY)
+        self.intercom_log = WriteLog(checked(self.intercom.app, "intercom"))
+        s3, _, self.intercom_url = serve_in_thread(self.intercom_log)
+        self._servers = [s1, s2, s3]
         self.http = httpx.Client(timeout=10)
 
     @property
@@ -57,6 +96,9 @@ class Sandboxes:
     def xero_faults(self, **body) -> None:
         self.http.post(f"{self.xero_url}/_sandbox/faults", json=body).raise_for_status()
 
+    def intercom_records(self, collection: str) -> list[dict]:
+        return self.http.get(f"{self.intercom_url}/_sandbox/records/{collection}").json()[collection]
+
     def close(self) -> None:
         for s in self._servers:
             s.should_exit = True
@@ -77,7 +119,7 @@ def make_settings(tmp_path: Path, sb: Sandboxes, **overrides):
         hubspot=HubSpotSettings(base_url=sb.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
         xero=XeroSettings(base_url=sb.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT,
                                webhook_secret=XERO_WEBHOOK_KEY),
-        intercom=IntercomSettings(webhook_secret=INTERCOM_WEBHOOK_KEY),
+        intercom=IntercomSettings(base_url=sb.intercom_url, token=INTERCOM_TOKEN, webhook_secret=INTERCOM_WEBHOOK_KEY),
         retry=RetrySettings(max_attempts=4, base_delay_s=0.05, max_delay_s=0.5),
         schedule=ScheduleSettings(hubspot_poll_s=3600, retry_sweep_s=0.5),
     )

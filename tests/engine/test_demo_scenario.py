@@ -46,7 +46,8 @@ async def _story(tmp_path, sandboxes):
         # Northwind: a validation exception naming the field; the malformed delivery: another
         with engine.read_engine.connect() as c:
             errors = sorted(r[0] for r in c.execute(select(exceptions.c.last_error).where(exceptions.c.state == "open")))
-            retried = c.execute(select(func.sum(steps.c.attempts - 1))).scalar()
+            # (a step skipped for having nothing to send made no attempt)
+            retried = c.execute(select(func.sum(steps.c.attempts - 1)).where(steps.c.status != "skipped")).scalar()
         assert len(errors) == 2
         assert "has no tax number (vat_number)" in errors[0] and "Northwind Traders" in errors[0]
         assert "lacks eventId, objectId" in errors[1]

@@ -123,7 +123,7 @@ async def test_unknown_routes_and_methods_and_health(engine):
         assert (await http.post(f"{engine.ingress_url}/nowhere")).status_code == 404
         health = (await http.get(f"{engine.ingress_url}/healthz")).json()
     assert health["store"] == {"dialect": "sqlite", "journal_mode": "wal", "synchronous": "full"}
-    assert health["transport"] == {"hubspot": "aiohttp", "xero": "aiohttp"}
+    assert health["transport"] == {"hubspot": "aiohttp", "xero": "aiohttp", "intercom": "aiohttp"}
     assert health["lease_holder"] == engine.lease.holder and health["ingress"]["accepted"] == 0
 
 
@@ -166,8 +166,8 @@ async def test_intercom_notifications_are_verified_and_kept_once(engine):
     from connectors.webhooks import sign_intercom
     from tests.engine.conftest import INTERCOM_WEBHOOK_KEY
 
-    body = orjson.dumps({"type": "notification_event", "id": "notif_42", "topic": "company.updated",
-                         "data": {"item": {"type": "company", "id": "c1"}}, "created_at": 1700000000})
+    body = orjson.dumps({"type": "notification_event", "id": "notif_42", "topic": "ticket.created",
+                         "data": {"item": {"type": "ticket", "id": "t1"}}, "created_at": 1700000000})
 
     async def post(b: bytes, key: str):
         async with httpx.AsyncClient() as http:
@@ -179,4 +179,4 @@ async def test_intercom_notifications_are_verified_and_kept_once(engine):
     with engine.read_engine.connect() as c:
         rows = c.execute(select(inbox.c.source, inbox.c.event_key, inbox.c.event_type, inbox.c.status)).all()
         rejected = c.execute(select(rejected_webhooks.c.source)).scalars().all()
-    assert rows == [("intercom", "notif_42", "company.updated", "ignored")] and rejected == ["intercom"]
+    assert rows == [("intercom", "notif_42", "ticket.created", "ignored")] and rejected == ["intercom"]

@@ -86,6 +86,63 @@ EXCEPTIONS = [
 ]
 OPEN_EXCEPTION_IDS = [14, 13, 12, 11]
 
+# --- governance: conflicts and corrections (direct inserts, as the engine's governance functions write them) ---
+ACME = "cus_4f1c2a9e8b7d6c5a4f3e"
+GLOBEX = "cus_9a8b7c6d5e4f3a2b1c0d"
+EVIL_NAME = "[bold magenta]Evil[/bold magenta] Corp\x1b[31m Ltd"
+EVIL_NAME_SHOWN = "[bold magenta]Evil[/bold magenta] Corp Ltd"
+
+
+def _conflict(id, kind, canonical_id, field, owner, challenger, values, *, created, billing=False, rule="",
+              proposed="", score=None, run_id=None, state="open", resolution=""):
+    return dict(id=id, kind=kind, entity="customer", canonical_id=canonical_id, field=field, owner=owner, rule=rule,
+                values=values, challenger=challenger, proposed=proposed, billing_impacting=billing, score=score,
+                event_id=f"{challenger}:evt-{id}", dedupe_key=f"fixture:{id}", state=state, resolution=resolution,
+                resolved_by="bob" if state != "open" else "", note="", correction_id=None, run_id=run_id,
+                created_at=FIXED_NOW - created)
+
+
+CONFLICTS = [
+    _conflict(21, "ownership", ACME, "payment_terms", "xero", "hubspot", {"xero": "NET30", "hubspot": "NET45"},
+              created=3600, billing=True, rule="owned by xero, source priority, billing-impacting",
+              proposed="keep the xero value, or raise a correction for finance to write the hubspot value"),
+    _conflict(22, "ownership", GLOBEX, "domain", "hubspot", "intercom",
+              {"hubspot": "globex.example", "intercom": "globex-support.example"}, created=600,
+              rule="owned by hubspot, most recent non empty",
+              proposed="keep the hubspot value (the system of record), or take the intercom value"),
+    _conflict(23, "duplicate", ACME, "", "", "hubspot", {
+        "record": {"system": "hubspot", "object_type": "company", "external_id": "9001", "legal_name": EVIL_NAME,
+                   "tax_number": "GB123", "domain": "acme.example"},
+        "candidate": {"system": "xero", "external_id": "c-1", "canonical_id": ACME, "name": "Acme Ltd",
+                      "tax_number": "GB123", "domain": "acme.example"}},
+        created=120, rule="tax number matches", score=0.92, run_id=5,
+        proposed="link the record to the known customer, or keep it as a separate customer"),
+    _conflict(20, "ownership", ACME, "currency", "xero", "hubspot", {"xero": "GBP", "hubspot": "USD"}, created=86400,
+              billing=True, state="resolved", resolution="keep"),
+]
+OPEN_CONFLICT_IDS = [23, 22, 21]
+GOLDEN = [dict(entity="customer", canonical_id=ACME, field="payment_terms", value="NET30", system="xero",
+               event_id="xero:evt-77", set_at=FIXED_NOW - 2 * 86400)]
+
+
+def _correction(id, canonical_id, field, before, after, requested_by, *, created, reason="", state="pending",
+                conflict_id=None):
+    return dict(id=id, conflict_id=conflict_id, entity="customer", canonical_id=canonical_id, field=field,
+                before=before, after=after, target_system="xero", billing_impacting=True, requested_by=requested_by,
+                reason=reason, state=state, decided_by="carol" if state != "pending" else "", decision_reason="",
+                created_at=FIXED_NOW - created)
+
+
+CORRECTIONS = [
+    _correction(31, ACME, "payment_terms", "NET30", "NET60", "bob", created=1800, conflict_id=19,
+                reason="customer signed the NET60 addendum"),
+    _correction(32, GLOBEX, "legal_name", "Globex Ltd", EVIL_NAME, "alice", created=300,
+                reason="renamed after the merger"),
+    _correction(30, ACME, "currency", "GBP", "EUR", "bob", created=86400, state="approved"),
+]
+PENDING_CORRECTION_IDS = [32, 31]
+ROLES = {"alice": ["support", "finance"], "bob": ["support"], "carol": ["finance"]}
+
 
 def seed(url: str, *, extra_runs: int = 0) -> None:
     upgrade(url)
@@ -103,14 +160,18 @@ def seed(url: str, *, extra_runs: int = 0) -> None:
         conn.execute(insert(t.lease), [dict(name="engine", holder="console:opsbox:4242", fencing=3,
                                             expires_at=4_000_000_000.0, acquired_at=FIXED_NOW - 600,
                                             info={"ingress": "http://127.0.0.1:8123"})])
+        conn.execute(insert(t.conflicts), CONFLICTS)
+        conn.execute(insert(t.golden_fields), GOLDEN)
+        conn.execute(insert(t.corrections), CORRECTIONS)
     engine.dispose()
 
 
-def make_services(tmp_path: Path, *, extra_runs: int = 0, read_only: bool = False) -> Services:
+def make_services(tmp_path: Path, *, extra_runs: int = 0, read_only: bool = False,
+                  operator: str = "alice") -> Services:
     url = "sqlite:///" + str(tmp_path / "store.db")
     seed(url, extra_runs=extra_runs)
-    settings = load_settings(None, store_url=url, var_dir=tmp_path, demo=True)
-    return Services(settings, operator="alice", read_only=read_only, clock=lambda: FIXED_NOW)
+    settings = load_settings(None, store_url=url, var_dir=tmp_path, demo=True, roles=ROLES)
+    return Services(settings, operator=operator, read_only=read_only, clock=lambda: FIXED_NOW)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from pydantic import ValidationError
 
 from canonical.matching import Identity, MatchingRules, best_match, match
-from canonical.ownership import FieldState, GoldenRecord, OwnershipRules, apply_change, survive
+from canonical.ownership import FieldState, GoldenRecord, OwnershipRules, apply_change, empty, survive
 
 T0 = datetime(2026, 11, 1, tzinfo=timezone.utc)
 RULES = MatchingRules.load()
@@ -152,7 +152,7 @@ def test_a_non_owner_never_replaces_an_owned_filled_value(changes):
         apply_change(g, OWN, system, values, event_id=f"e{i}", at=T0 + timedelta(minutes=minute))
         for name, state in before.items():
             rule = OWN.rule("customer", name)
-            if rule.owner not in ("any", system) and state.value not in ("", None):
+            if rule.owner not in ("any", system) and not empty(state.value):
                 assert g.fields[name] == state
 
 

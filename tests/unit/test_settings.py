@@ -45,3 +45,15 @@ def test_every_connector_declares_its_settings_model():
         model = registry.load(name).settings_model
         assert issubclass(model, ConnectorSettings)
         assert Settings.model_fields[name].annotation is model
+
+
+def test_identity_and_roles_never_come_from_the_environment(monkeypatch):
+    from opsconsole.settings import load_settings
+
+    monkeypatch.setenv("USER", "mallory")
+    monkeypatch.setenv("OPSCONSOLE_OPERATOR", "mallory")
+    monkeypatch.setenv("OPSCONSOLE_ROLES", '{"mallory": ["finance"]}')
+    monkeypatch.setenv("OPSCONSOLE_CONCURRENCY", "7")
+    monkeypatch.setattr("opsconsole.settings.os_account", lambda: "alice")
+    s = load_settings(None)
+    assert (s.operator, s.roles, s.concurrency) == ("alice", {}, 7)

@@ -94,6 +94,16 @@ def govern_customer(conn, state: RunState, system: str, customer: Any, fields: t
     return {"changed": sorted(outcome.changed), "conflicts": opened}
 
 
+def erp_confirmed(conn, state: RunState, step: StepSpec, payload: Any) -> None:
+    """The ERP confirmed a contact write: the fields it owns now have it as their source (so a later
+    CRM change to them is a conflict with the ERP's value, shown as the ERP's)."""
+    from opsconsole.engine import governance
+
+    if step.name == "upsert_contact" and payload is not None and state.account_key:
+        governance.confirm_owner(conn, "customer", state.account_key, "xero", CRM_CUSTOMER_FIELDS,
+                                 event_id=f"run:{state.run_id}:{step.name}")
+
+
 def changed_fields(state: RunState) -> list[str] | None:
     """The golden-record fields the validate step changed (None: a run from before governance)."""
     summary = state.results.get("validate") or {}
@@ -150,6 +160,10 @@ class Workflow(ABC):
         record under the ownership rules (data/ownership.toml). Returns what the validate step's
         summary records (fields changed, conflicts opened), which later steps build from."""
         return {}
+
+    def confirmed(self, conn, env: "EngineEnv", state: RunState, step: StepSpec, payload: Any) -> None:
+        """Inside the commit of a step the target confirmed: record what that means beyond the step
+        (e.g. the system of record now holds the golden record's values)."""
 
     def finish(self, conn, env: "EngineEnv", state: RunState) -> None:
         """Inside the commit of the run's last step (the target confirmed it): record what the

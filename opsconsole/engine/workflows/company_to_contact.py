@@ -1,4 +1,6 @@
-"""company_to_contact: a changed CRM company is mapped and upserted as the ERP contact (one hop).
+"""company_to_contact: a changed CRM company is mapped and upserted as the ERP contact (one hop),
+and what changed that customer success shows goes to the customer's Intercom company
+(``update_cs_company``, see :mod:`.cs_company` for why that is a step here).
 
 Every change event is its own run (its idempotency keys carry the change's time), so a later
 change is sent, while a redelivered webhook for the same change is not.
@@ -10,9 +12,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from canonical.mapping import MappingError, company_problems, mapping
+from opsconsole.engine.workflows import cs_company
 from opsconsole.engine.workflows.base import (
     CRM_CUSTOMER_FIELDS, Prepared, RunState, Sent, StepSpec, Workflow, changed_fields, company_identity,
-    govern_customer, known_contact, prefetch_contact,
+    erp_confirmed, govern_customer, known_contact, prefetch_contact,
 )
 
 
@@ -22,6 +25,7 @@ class CompanyToContact(Workflow):
     steps = (
         StepSpec("validate", "engine", "validate and match customer"),
         StepSpec("upsert_contact", "xero", "POST /Contacts"),
+        cs_company.STEP,
     )
 
     async def load(self, env, state: RunState) -> dict:
@@ -44,15 +48,21 @@ class CompanyToContact(Workflow):
     def prefetch(self, conn, state: RunState) -> None:
         prefetch_contact(conn, state)
 
+    def confirmed(self, conn, env, state: RunState, step: StepSpec, payload: Any) -> None:
+        erp_confirmed(conn, state, step, payload)
+
     def govern(self, conn, state: RunState) -> dict:
         _, _, company_id, occurred = (state.business_key.split(":") + ["", ""])[:4]
         at = datetime.fromtimestamp(int(occurred) / 1000, tz=timezone.utc) if occurred.isdigit() else None
-        return govern_customer(conn, state, "hubspot", state.mapped["customer"], CRM_CUSTOMER_FIELDS,
-                               event_id=state.business_key, at=at)
+        out = govern_customer(conn, state, "hubspot", state.mapped["customer"], CRM_CUSTOMER_FIELDS,
+                              event_id=state.business_key, at=at)
+        return {**out, **cs_company.cs_company_of(conn, state.account_key)}
 
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         if step.name == "validate":
             return None
+        if step.name == cs_company.STEP.name:
+            return cs_company.build(env, state, state.mapped["customer"].model_dump())
         contact_id = known_contact(env, state)
         customer = state.mapped["customer"]
         changed = changed_fields(state)
@@ -65,5 +75,7 @@ class CompanyToContact(Workflow):
 
     async def send(self, step: StepSpec, payload: Any, env, state: RunState, idempotency_key: str,
                    traceparent: str) -> Sent:
+        if step.name == cs_company.STEP.name:
+            return await cs_company.send(env, payload, traceparent)
         rec = await env.client("xero").upsert_contact(payload, idempotency_key=idempotency_key, traceparent=traceparent)
         return Sent(rec, [("xero", "contact", rec["ContactID"], state.account_key)])

@@ -4,7 +4,8 @@ Xero's webhooks are thin (the contact's id only), so the run re-reads the contac
 applies its values to the golden record as the ERP: the fields the ERP owns (legal name, tax
 number, billing address) change there, and only what changed is written to the HubSpot company.
 A value the ERP sets that the CRM already shows changes nothing, so the CRM's own change event
-that follows the write is a no-op and nothing loops.
+that follows the write is a no-op and nothing loops. What changed that customer success shows (the
+name) goes to the customer's Intercom company (``update_cs_company``, see :mod:`.cs_company`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from canonical.mapper import catalogue
 from opsconsole.engine import records
+from opsconsole.engine.workflows import cs_company
 from opsconsole.engine.workflows.base import (
     Prepared, RunState, Sent, StepSpec, Workflow, changed_fields, govern_customer,
 )
@@ -27,6 +29,7 @@ class ContactToCompany(Workflow):
     steps = (
         StepSpec("validate", "engine", "map the ERP contact, match the customer"),
         StepSpec("update_company", "hubspot", "PATCH /crm/v3/objects/companies/{id}"),
+        cs_company.STEP,
     )
 
     @staticmethod
@@ -55,9 +58,11 @@ class ContactToCompany(Workflow):
         out = govern_customer(conn, state, "xero", state.mapped["customer"], ERP_CUSTOMER_FIELDS,
                               event_id=state.business_key, at=at)
         out["company"] = records.find_xref(conn, state.account_key, "hubspot", "company")
-        return out
+        return {**out, **cs_company.cs_company_of(conn, state.account_key)}
 
     def build(self, step: StepSpec, env, state: RunState) -> Any:
+        if step.name == cs_company.STEP.name:
+            return cs_company.build(env, state, state.mapped["customer"].model_dump())
         summary = state.results.get("validate") or {}
         changed = [f for f in (changed_fields(state) or []) if f in ERP_CUSTOMER_FIELDS]
         if not summary.get("company") or not changed:
@@ -68,6 +73,8 @@ class ContactToCompany(Workflow):
 
     async def send(self, step: StepSpec, payload: Any, env, state: RunState, idempotency_key: str,
                    traceparent: str) -> Sent:
+        if step.name == cs_company.STEP.name:
+            return await cs_company.send(env, payload, traceparent)
         rec = await env.client("hubspot").update_company(payload["company"], payload["properties"],
                                                          traceparent=traceparent)
         return Sent(rec)

@@ -16,7 +16,7 @@ from connectors.hubspot.client import associated_ids
 from opsconsole.engine import records
 from opsconsole.engine.workflows.base import (
     CRM_CUSTOMER_FIELDS, Prepared, RunState, Sent, StepSpec, Workflow, changed_fields, company_identity,
-    govern_customer, known_contact, prefetch_contact,
+    erp_confirmed, govern_customer, known_contact, prefetch_contact,
 )
 
 
@@ -74,6 +74,9 @@ class QuoteToOrder(Workflow):
 
     def prefetch(self, conn, state: RunState) -> None:
         prefetch_contact(conn, state)
+
+    def confirmed(self, conn, env, state: RunState, step: StepSpec, payload: Any) -> None:
+        erp_confirmed(conn, state, step, payload)
 
     def govern(self, conn, state: RunState) -> dict:
         return govern_customer(conn, state, "hubspot", state.mapped["quote"].customer, CRM_CUSTOMER_FIELDS,

@@ -1,4 +1,5 @@
-"""The main screen: the live panes as tabs (1 Runs, 2 Exceptions), the filter and the status lines."""
+"""The main screen: the live panes as tabs (1 Runs, 2 Exceptions, 3 Conflicts, 4 Approvals), the filter
+and the status lines."""
 
 from __future__ import annotations
 
@@ -8,26 +9,33 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
 from opsconsole.tui.messages import TableTotals
 from opsconsole.tui.safe import clean
 from opsconsole.tui.screens.target import Target
+from opsconsole.tui.widgets.approvals_table import ApprovalsTable
+from opsconsole.tui.widgets.conflicts_table import ConflictsTable
 from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.tui.widgets.exceptions_table import ExceptionsTable
 from opsconsole.tui.widgets.filter_bar import FilterBar
 from opsconsole.tui.widgets.live_table import LiveTable
 from opsconsole.tui.widgets.runs_table import RunsTable
 from opsconsole.tui.widgets.status_line import StatusLine
-from opsconsole.viewmodels import Counts, ExceptionRow, RunRow
+from opsconsole.viewmodels import ConflictRow, CorrectionRow, Counts, ExceptionRow, RunRow
 
-PANES = {"runs": "Runs", "exceptions": "Exceptions"}
+# each tab is labelled with the key that shows it (the footer has no room for four pane keys at 80 columns)
+PANES = {"runs": "1 Runs", "exceptions": "2 Exceptions", "conflicts": "3 Conflicts", "approvals": "4 Approvals"}
+HINTED = ("conflicts", "approvals")
+"""Panes with a line under the table about the row under the cursor."""
 
 
 class MainScreen(Screen):
     BINDINGS = [
-        Binding("1", "view('runs')", "Runs", id="app.view_runs"),
-        Binding("2", "view('exceptions')", "Exceptions", id="app.view_exceptions"),
+        Binding("1", "view('runs')", "Runs", show=False, id="app.view_runs"),
+        Binding("2", "view('exceptions')", "Exceptions", show=False, id="app.view_exceptions"),
+        Binding("3", "view('conflicts')", "Conflicts", show=False, id="app.view_conflicts"),
+        Binding("4", "view('approvals')", "Approvals", show=False, id="app.view_approvals"),
         Binding("slash", "filter", "Filter", key_display="/", id="app.filter"),
     ]
 
@@ -36,6 +44,7 @@ class MainScreen(Screen):
         self.services = services
         self.refresh_s = refresh_s
         self._exceptions_open: int | None = None
+        self._totals: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield EngineBar(id="engine-bar")
@@ -44,6 +53,12 @@ class MainScreen(Screen):
                 yield RunsTable(self.services, refresh_s=self.refresh_s, id="runs-table")
             with TabPane(PANES["exceptions"], id="exceptions"):
                 yield ExceptionsTable(self.services, refresh_s=self.refresh_s, id="exceptions-table")
+            with TabPane(PANES["conflicts"], id="conflicts"):
+                yield ConflictsTable(self.services, refresh_s=self.refresh_s, id="conflicts-table")
+                yield Static(id="conflicts-hint", classes="pane-hint")
+            with TabPane(PANES["approvals"], id="approvals"):
+                yield ApprovalsTable(self.services, refresh_s=self.refresh_s, id="approvals-table")
+                yield Static(id="approvals-hint", classes="pane-hint")
         yield FilterBar(id="filter")
         yield StatusLine(id="status-line")
         yield Footer(compact=True)
@@ -75,6 +90,7 @@ class MainScreen(Screen):
             filter_bar.value = table.filter_text
         else:
             table.focus()
+        self.refresh_bindings()
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
@@ -88,12 +104,17 @@ class MainScreen(Screen):
     def on_table_totals(self, message: TableTotals) -> None:
         if message.pane == "exceptions" and not self.table("exceptions").filter_text:
             self._exceptions_open = message.total
+        elif message.pane in HINTED and not self.table(message.pane).filter_text:
+            self._totals[message.pane] = message.total
         self._relabel(message.pane)
+        self._update_hint(message.pane)
 
     def _relabel(self, pane: str) -> None:
         label = PANES[pane]
         if pane == "exceptions" and self._exceptions_open is not None:
             label = f"{label} ({self._exceptions_open})"
+        elif pane in self._totals:
+            label = f"{label} ({self._totals[pane]})"
         table = self.table(pane)
         if table.filter_text:
             label += f" /{clean(table.filter_text)} [{table.row_total}]"
@@ -136,9 +157,36 @@ class MainScreen(Screen):
             return Target(row.run_id, row.id)
         return None
 
+    def current_conflict(self) -> ConflictRow | None:
+        row = self.table().row_at_cursor()
+        return row if isinstance(row, ConflictRow) else None
+
+    def current_correction(self) -> CorrectionRow | None:
+        row = self.table().row_at_cursor()
+        return row if isinstance(row, CorrectionRow) else None
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.open_trace()
+        open_detail = getattr(event.data_table, "open_detail", None)
+        if open_detail is not None:
+            open_detail()
+        else:
+            self.open_trace()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        pane = getattr(event.data_table, "PANE", "")
+        if pane in HINTED:
+            self._update_hint(pane)
+
+    def _update_hint(self, pane: str) -> None:
+        if pane in HINTED:
+            hint = self.table(pane).hint()  # type: ignore[attr-defined]
+            hint.overflow = "ellipsis"
+            self.query_one(f"#{pane}-hint", Static).update(hint)
+
+    def reload_after_command(self) -> None:
+        """A command finished: show its effect now rather than at the next poll."""
+        self.table().reload()
 
     def open_trace(self) -> None:
         target = self.current_target()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.binding import Binding
 from textual.timer import Timer
 from textual.widgets import DataTable
@@ -25,11 +25,16 @@ Cell = str | Text
 
 
 class LiveTable(DataTable):
-    """Base of the runs and exceptions tables; subclasses say what to fetch and how a row looks."""
+    """Base of the live tables (runs, exceptions, conflicts, approvals); subclasses say what to fetch
+    and how a row looks."""
 
     WINDOW: ClassVar[int] = 100
     STEP: ClassVar[int] = 50
     PANE: ClassVar[str] = ""
+    ROW_HEIGHT: ClassVar[int] = 1
+    FLEX: ClassVar[tuple[int, int, int] | None] = None
+    """(min, max, others): one column's text is as wide as the table less ``others`` (what the other
+    columns take), kept within [min, max]; ``cells`` reads it from ``flex_width``."""
     COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = ()
     """(column key, label); the first column must be "id" with the row's id as a plain str."""
 
@@ -53,6 +58,7 @@ class LiveTable(DataTable):
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._rows: dict[str, Any] = {}
         self._pending_cursor: tuple[str, int] | None = None
+        self.flex_width = self.FLEX[0] if self.FLEX else 0
 
     # --- what subclasses provide -------------------------------------------------------------
     def fetch(self, offset: int, limit: int, text: str) -> Page[Any]:
@@ -65,6 +71,27 @@ class LiveTable(DataTable):
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
             self.add_column(label, key=key)
+        self.reload()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.FLEX is None or not event.size.width:
+            return
+        low, high, others = self.FLEX
+        width = max(low, min(high, event.size.width - others))
+        if width != self.flex_width:
+            self.flex_width = width
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Rebuild the rows (and the columns' widths, which otherwise only grow) from a fresh fetch,
+        keeping the cursor on its row: for cells whose width follows the table's."""
+        key = self.key_at_cursor()
+        if key is not None:
+            self._pending_cursor = (key, 0)
+        self.clear(columns=True)
+        self._cells.clear()
+        for column, label in self.COLUMNS:
+            self.add_column(label, key=column)
         self.reload()
 
     def set_filter(self, text: str) -> None:
@@ -159,7 +186,7 @@ class LiveTable(DataTable):
         for key, cells in rows:
             old = self._cells.get(key)
             if old is None:
-                self.add_row(*cells, key=key)
+                self.add_row(*cells, key=key, height=self.ROW_HEIGHT)
             elif old != cells:
                 for column, before, after in zip(column_keys, old, cells):
                     if before != after:
@@ -186,7 +213,7 @@ class LiveTable(DataTable):
             self.move_cursor(row=row, animate=False)
 
     def row_at_cursor(self) -> Any | None:
-        """The view model under the cursor (a ``RunRow`` or an ``ExceptionRow``)."""
+        """The view model under the cursor (a ``RunRow``, ``ExceptionRow``, ``ConflictRow``, ...)."""
         key = self.key_at_cursor()
         return None if key is None else self._rows.get(key)
 

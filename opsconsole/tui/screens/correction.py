@@ -1,0 +1,111 @@
+"""One correction, for finance: the whole before and after, who asked and why, and approve/reject
+(or why the operator may not decide it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from opsconsole.tui.decisions import APPROVAL_BINDINGS, correction_refusal, value_str
+from opsconsole.tui.fmt import age
+from opsconsole.tui.messages import DetailFailed, DetailLoaded
+from opsconsole.tui.safe import clean, plain
+from opsconsole.tui.widgets.approvals_table import CorrectionActions
+from opsconsole.tui.widgets.engine_bar import EngineBar
+from opsconsole.viewmodels import CorrectionRow
+
+STATE_STYLE = {"pending": "bold yellow", "approved": "green", "applied": "bold green", "rejected": "red",
+               "refused": "bold red", "failed": "bold red"}
+
+
+def correction_text(row: CorrectionRow, read_only: bool) -> Text:
+    text = Text.assemble(
+        ("correction ", "bold"), (str(row.id), "bold"), "  ", (clean(row.state), STATE_STYLE.get(row.state, "")),
+        "  ", ("customer ", "dim"), clean(row.canonical_id), "  ", ("field ", "dim"), (clean(row.field), "bold"),
+        "\n", ("$ billing-impacting: ", "bold yellow"), f"writes {clean(row.target_system)}",
+        "  ", ("age ", "dim"), age(row.age_s),
+        ("  conflict " if row.conflict_id is not None else "", "dim"),
+        str(row.conflict_id) if row.conflict_id is not None else "",
+        "\n\n", ("change\n", "bold underline"),
+    )
+    text.append_text(plain(f"- {value_str(row.before)}", oneline=False, style="red"))
+    text.append("\n")
+    text.append_text(plain(f"+ {value_str(row.after)}", oneline=False, style="green"))
+    text.append_text(Text.assemble("\n\n", ("requested by ", "dim"), (clean(row.requested_by), "bold"), "\n",
+                                   ("reason ", "dim"), clean(row.reason, oneline=False) or "(none given)"))
+    if row.decided_by or row.decision_reason:
+        text.append_text(Text.assemble("\n", ("decided by ", "dim"), clean(row.decided_by) or "—",
+                                       ("  " if row.decision_reason else "", ""), clean(row.decision_reason)))
+    if row.state == "pending":
+        text.append("\n\nactions\n", style="bold underline")
+        for key, decision, what in (("a", "approve", "the engine re-checks maker-checker, then writes the ERP"),
+                                    ("r", "reject", "asks for a reason (required); nothing is written")):
+            why = correction_refusal(row, decision, read_only)
+            text.append(f"  {key} ", style="bold dim" if why else "bold cyan")
+            text.append(f"{decision:<9}", style="dim" if why else "bold")
+            text.append(clean(why or what) + "\n", style="yellow" if why else "")
+    return text
+
+
+class CorrectionScreen(CorrectionActions, Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="correction.back"),
+        Binding("ctrl+r", "reload", "Reload", id="correction.reload"),
+        *APPROVAL_BINDINGS,
+    ]
+
+    def __init__(self, services: Any, correction_id: int) -> None:
+        super().__init__()
+        self.services = services
+        self.correction_id = correction_id
+        self.row: CorrectionRow | None = None
+
+    def compose(self) -> ComposeResult:
+        yield EngineBar(id="engine-bar")
+        with VerticalScroll(id="correction-body"):
+            yield Static(Text(f"correction {self.correction_id}: loading…", style="dim"), id="correction-text")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#correction-body").focus()
+        self.action_reload()
+
+    def current_correction(self) -> CorrectionRow | None:
+        return self.row
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_reload(self) -> None:
+        self._load(self.correction_id)
+
+    def reload_after_command(self) -> None:
+        self.action_reload()
+
+    @work(thread=True, exclusive=True, group="correction")
+    def _load(self, correction_id: int) -> None:
+        worker = get_current_worker()
+        try:
+            row = self.services.correction(correction_id)
+        except Exception as exc:
+            if not worker.is_cancelled:
+                self.post_message(DetailFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        if not worker.is_cancelled:
+            self.post_message(DetailLoaded(row))
+
+    def on_detail_failed(self, message: DetailFailed) -> None:
+        self.query_one("#correction-text", Static).update(plain(message.error, style="bold red"))
+
+    def on_detail_loaded(self, message: DetailLoaded) -> None:
+        self.row = message.detail
+        self.query_one("#correction-text", Static).update(
+            correction_text(self.row, getattr(self.app, "read_only", False)))
