@@ -85,6 +85,7 @@ def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, c
     on with the store and the sandboxes' state saved under var/sandboxes/ (fresh when either is missing)."""
     from opsconsole.demo import DemoDriver, can_resume, demo_settings, fresh_store, load_scenario, sandbox_state_dir
     from opsconsole.sandboxes import SandboxInfo, start_process
+    from opsconsole.services import Services
 
     var_dir = Path("var")
     var_dir.mkdir(exist_ok=True)
@@ -105,7 +106,8 @@ def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, c
                                     state_dir=sandbox_state_dir(var_dir))
     settings = demo_settings(var_dir, sandboxes)
     _run_console(settings, attach=False, read_only=read_only, operator=operator,
-                 demo_driver=lambda ingress: DemoDriver(sandboxes, ingress, scenario, resume=resume).start(),
+                 demo_driver=lambda ingress: DemoDriver(sandboxes, ingress, scenario, resume=resume,
+                                                        services=lambda op: Services(settings, operator=op)).start(),
                  sandbox_proc=proc)
 
 

@@ -18,6 +18,8 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from typing import Any, Callable
+
 import httpx
 
 from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN, SandboxInfo
@@ -70,13 +72,15 @@ class DemoDriver:
     """Approves quotes in the HubSpot sandbox over time, as sales people would."""
 
     def __init__(self, sandboxes: SandboxInfo, ingress_url: str, scenario: dict | None = None, *,
-                 resume: bool = False) -> None:
+                 resume: bool = False, services: Callable[[str], Any] | None = None) -> None:
         self.sb = sandboxes
         self.ingress_url = ingress_url
         self.plan = scenario or load_scenario()
         self.resume = resume
         """Carrying on a demo restored from its saved store and sandboxes: point the CRM's webhooks at
         this ingress and approve only the quotes not approved yet, at the steady pace."""
+        self.services = services
+        """Opens the console's services as an operator (the demo's colleague raises a correction)."""
         self.stop = threading.Event()
         self.log: list[str] = []
         self._thread = threading.Thread(target=self._main, name="demo-driver", daemon=True)
@@ -123,6 +127,53 @@ class DemoDriver:
             http.post(url, content=bad, headers={"X-HubSpot-Signature-v3": sig, "X-HubSpot-Request-Timestamp": str(ts),
                                                  "Content-Type": "application/json"})
 
+    def _company_of(self, http: httpx.Client, quote_id: str) -> dict:
+        auth = {"Authorization": f"Bearer {HUBSPOT_TOKEN}"}
+        quote = http.get(f"{self.sb.hubspot_url}/crm/v3/objects/quotes/{quote_id}",
+                         params={"associations": "companies"}, headers=auth).json()
+        company_id = quote["associations"]["companies"]["results"][0]["id"]
+        return http.get(f"{self.sb.hubspot_url}/crm/v3/objects/companies/{company_id}",
+                        params={"properties": "name,vat_number,city,country,address"}, headers=auth).json()
+
+    def _governance(self, http: httpx.Client, plan: dict, ordered: list[str]) -> None:
+        """The governed-sync act: an ownership conflict from a CRM edit, a colleague's correction
+        waiting for finance, and a suspected duplicate, all through the real CRM API and commands."""
+        auth = {"Authorization": f"Bearer {HUBSPOT_TOKEN}"}
+        if len(ordered) < 2:
+            return
+        if plan.get("tax_edit"):
+            company = self._company_of(http, ordered[0])
+            http.patch(f"{self.sb.hubspot_url}/crm/v3/objects/companies/{company['id']}",
+                       json={"properties": {"vat_number": plan["tax_edit"]}}, headers=auth)
+            self.log.append(f"CRM edit of {company['properties']['name']}'s tax number")
+            if plan.get("correction_by") and self.services is not None:
+                self._raise_correction(plan["correction_by"])
+        if plan.get("twin"):
+            company = self._company_of(http, ordered[1])
+            props = company["properties"]
+            twin = {"name": props["name"], "city": props.get("city") or "", "country": props.get("country") or "",
+                    "address": props.get("address") or "", "external_id": f"demo-twin-{company['id']}"}
+            r = http.post(f"{self.sb.hubspot_url}/crm/v3/objects/companies/batch/upsert", headers=auth,
+                          json={"inputs": [{"idProperty": "external_id", "id": twin["external_id"], "properties": twin}]})
+            twin_id = r.json()["results"][0]["id"]
+            # a rep adds the postcode: the change event brings the twin to the engine
+            http.patch(f"{self.sb.hubspot_url}/crm/v3/objects/companies/{twin_id}",
+                       json={"properties": {"zip": "00000"}}, headers=auth)
+            self.log.append(f"a second CRM company named {props['name']}")
+
+    def _raise_correction(self, colleague: str) -> None:
+        services = self.services(colleague)
+        try:
+            deadline = time.monotonic() + 20
+            while not self.stop.wait(0.5) and time.monotonic() < deadline:
+                found = [c for c in services.conflicts(kind="ownership").rows if c.field == "tax_number"]
+                if found:
+                    services.resolve_conflict(found[0].id, "correction", "the customer sent a new VAT certificate")
+                    self.log.append(f"{colleague} raised conflict {found[0].id} as a correction for finance")
+                    return
+        finally:
+            services.close()
+
     def _main(self) -> None:
         with httpx.Client(timeout=10) as http:
             try:
@@ -163,6 +214,9 @@ class DemoDriver:
         if self.stop.wait(storm["lasts_s"]):
             return
         http.post(f"{self.sb.xero_url}/_sandbox/faults", json=started_with)
+        governance = self.plan.get("governance")
+        if governance and not self.stop.wait(governance["after_s"]):
+            self._governance(http, governance, first)
         while rest and not self.stop.wait(steady["every_s"]):
             batch, rest = rest[:steady["batch"]], rest[steady["batch"]:]
             self._approve(http, batch)
