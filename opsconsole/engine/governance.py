@@ -15,12 +15,14 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import Connection, insert, select, update
+import orjson
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from canonical.matching import Match
 from canonical.ownership import Conflict, FieldState, GoldenRecord, OwnershipRules, Outcome, apply_change
 from opsconsole.engine.audit import AuditLog
+from opsconsole.store import prepared as P
 from opsconsole.store.tables import conflicts, corrections, golden_fields
 
 FINANCE = "finance"
@@ -52,25 +54,31 @@ def _dt(ts: float) -> datetime:
 
 
 # --- the golden record ------------------------------------------------------------------------
+# on every governed run, inside the writer: compiled once, run on the DBAPI cursor (store.prepared)
+_GOLDEN = select(golden_fields.c.field, golden_fields.c.value, golden_fields.c.system, golden_fields.c.event_id,
+                 golden_fields.c.set_at).where(golden_fields.c.entity == bindparam("entity"),
+                                               golden_fields.c.canonical_id == bindparam("cid"))
+_REATTRIBUTE = update(golden_fields).where(
+    golden_fields.c.entity == bindparam("entity"), golden_fields.c.canonical_id == bindparam("cid"),
+    golden_fields.c.field == bindparam("name"), golden_fields.c.system != bindparam("sys"),
+).values(system=bindparam("sys"), event_id=bindparam("ev"))
+
+
 def load_golden(conn: Connection, entity: str, canonical_id: str) -> GoldenRecord:
-    rows = conn.execute(select(golden_fields).where(golden_fields.c.entity == entity,
-                                                    golden_fields.c.canonical_id == canonical_id)).mappings()
     record = GoldenRecord(entity, canonical_id)
-    for r in rows:
-        record.fields[r["field"]] = FieldState(r["value"], r["system"], r["event_id"], _dt(r["set_at"]))
+    for name, value, system, event_id, set_at in P.rows(conn, "golden", _GOLDEN, {"entity": entity, "cid": canonical_id}):
+        if isinstance(value, (str, bytes)):  # the DBAPI returns JSON columns as text
+            value = orjson.loads(value)
+        record.fields[name] = FieldState(value, system, event_id, _dt(set_at))
     return record
 
 
 def save_golden(conn: Connection, record: GoldenRecord, names: list[str]) -> None:
-    for name in names:
-        state = record.fields[name]
-        values = dict(value=state.value, system=state.system, event_id=state.event_id, set_at=_ts(state.set_at))
-        done = conn.execute(update(golden_fields).where(
-            golden_fields.c.entity == record.entity, golden_fields.c.canonical_id == record.canonical_id,
-            golden_fields.c.field == name).values(**values)).rowcount
-        if not done:
-            conn.execute(insert(golden_fields).values(entity=record.entity, canonical_id=record.canonical_id,
-                                                      field=name, **values))
+    P.upsert_many(conn, golden_fields, ("entity", "canonical_id", "field"), [
+        {"entity": record.entity, "canonical_id": record.canonical_id, "field": name,
+         "value": record.fields[name].value, "system": record.fields[name].system,
+         "event_id": record.fields[name].event_id, "set_at": _ts(record.fields[name].set_at)}
+        for name in names])
 
 
 def apply_to_golden(conn: Connection, rules: OwnershipRules, entity: str, canonical_id: str, system: str,
@@ -86,18 +94,13 @@ def apply_to_golden(conn: Connection, rules: OwnershipRules, entity: str, canoni
 
 
 def confirm_owner(conn: Connection, entity: str, canonical_id: str, system: str, fields: tuple[str, ...], *,
-                  event_id: str) -> list[str]:
+                  event_id: str) -> None:
     """``system`` confirmed a write of the golden values of ``fields``: those it owns take it as
-    their source (the value and its time unchanged). Returns the fields re-attributed."""
-    record = load_golden(conn, entity, canonical_id)
+    their source (the value and its time unchanged)."""
     rules = ownership_rules()
-    moved = [name for name in fields if name in record.fields and rules.rule(entity, name).owner == system
-             and record.fields[name].system != system]
-    for name in moved:
-        state = record.fields[name]
-        record.fields[name] = FieldState(state.value, system, event_id, state.set_at)
-    save_golden(conn, record, moved)
-    return moved
+    P.execute_many(conn, "golden_reattribute", _REATTRIBUTE, [
+        {"entity": entity, "cid": canonical_id, "name": name, "sys": system, "ev": event_id}
+        for name in fields if rules.rule(entity, name).owner == system])
 
 
 # --- conflicts ----------------------------------------------------------------------------------

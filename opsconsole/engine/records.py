@@ -210,10 +210,10 @@ def _candidates(conn: Connection, tax: str, name: str, domain: str) -> list[Iden
     for key, value in (("tax", tax), ("name", name), ("domain", domain)):
         if not value:
             continue
-        for row in conn.execute(_CANDIDATES[key], {"v": value}):
-            if row.canonical_id not in seen:
-                seen[row.canonical_id] = Identity("customer", row.canonical_id, row.match_name, row.domain or "",
-                                                  row.tax_number or "", frozenset(), row.canonical_id)
+        for canonical_id, match_name, tax_number, domain_ in P.rows(conn, f"candidates_{key}", _CANDIDATES[key], {"v": value}):
+            if canonical_id not in seen:
+                seen[canonical_id] = Identity("customer", canonical_id, match_name, domain_ or "", tax_number or "",
+                                              frozenset(), canonical_id)
     return list(seen.values())
 
 

@@ -144,3 +144,38 @@ def execute(conn: Connection, key: str, stmt: ClauseElement, params: dict) -> in
     count = cursor.rowcount
     cursor.close()
     return count
+
+
+def rows(conn: Connection, key: str, stmt: ClauseElement, params: dict) -> list[tuple]:
+    """Every row of a prebuilt SELECT, as DBAPI tuples (JSON columns come back as text)."""
+    cursor = _run(conn, _compiled(("select", key), conn, lambda d: stmt, None), params)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def upsert_many(conn: Connection, table: Table, keys: tuple[str, ...], rows_: list[dict]) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE the other columns, for many rows of one shape."""
+    if not rows_:
+        return
+    cols = tuple(sorted(rows_[0]))
+
+    def build(d):
+        stmt = _dialect_insert(d, table).values({c: bindparam(c) for c in cols})
+        return stmt.on_conflict_do_update(index_elements=list(keys),
+                                          set_={c: stmt.excluded[c] for c in cols if c not in keys})
+    c = _compiled(("upsert_many", table.name, keys, cols), conn, build, table)
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.executemany(c.sql, [c.args(r) for r in rows_])
+    cursor.close()
+
+
+def execute_many(conn: Connection, key: str, stmt: ClauseElement, params: list[dict]) -> None:
+    """Run a prebuilt UPDATE/DELETE once per parameter set."""
+    if not params:
+        return
+    c = _compiled(("exec", key), conn, lambda d: stmt, None)
+    cursor = conn.connection.dbapi_connection.cursor()
+    cursor.executemany(c.sql, [c.args(p) for p in params])
+    cursor.close()
