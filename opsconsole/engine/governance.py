@@ -178,13 +178,37 @@ def resolve_conflict(conn: Connection, audit: AuditLog, conflict_id: int, actor:
     run_id = None
     if c["kind"] == "duplicate":
         run_id = _settle_duplicate(conn, c, resolution)
+    take_to = c["owner"] if resolution == "take" and c["owner"] in TAKE_TARGETS and c["entity"] == "customer" else None
+    if take_to:
+        # the owner must get the value too: a correction that needs no finance approval (the field is
+        # not billing-impacting), approved by this decision's audit entry, written by apply_correction
+        correction_id = conn.execute(insert(corrections).values(
+            conflict_id=conflict_id, entity=c["entity"], canonical_id=c["canonical_id"], field=c["field"],
+            before=c["values"].get(c["owner"]), after=c["values"].get(c["challenger"]), target_system=take_to,
+            billing_impacting=False, requested_by=actor, reason=note or f"conflict {conflict_id}: take",
+            state="approved", decided_by=actor, decision_reason="taken in a conflict (not billing-impacting)",
+            created_at=time.time(), decided_at=time.time())).inserted_primary_key[0]
+    elif resolution == "take":  # no system of record to write: the golden record takes it
+        record = load_golden(conn, c["entity"], c["canonical_id"])
+        record.fields[c["field"]] = FieldState(c["values"].get(c["challenger"]), c["challenger"],
+                                               f"conflict:{conflict_id}", datetime.now(timezone.utc))
+        save_golden(conn, record, [c["field"]])
     conn.execute(update(conflicts).where(conflicts.c.id == conflict_id).values(
         state="resolved", resolution=resolution, resolved_by=actor, note=note, resolved_at=time.time(),
         correction_id=correction_id))
-    audit.append(conn, actor, "conflict.resolve", f"conflict:{conflict_id}",
-                 {"resolution": resolution, "correction": correction_id, "field": c["field"], "kind": c["kind"],
-                  "run": run_id})
+    entry = audit.append(conn, actor, "conflict.resolve", f"conflict:{conflict_id}",
+                         {"resolution": resolution, "correction": correction_id, "field": c["field"],
+                          "kind": c["kind"], "run": run_id})
+    if take_to:
+        conn.execute(update(corrections).where(corrections.c.id == correction_id).values(approval_audit_id=entry))
+        from opsconsole.engine import records
+
+        run_id = records.open_run(conn, "apply_correction", f"correction:{correction_id}")
     return {"correction": correction_id, "run": run_id}
+
+
+TAKE_TARGETS = ("xero", "hubspot")
+"""Systems of record a taken value is written to (apply_correction)."""
 
 
 def _settle_duplicate(conn: Connection, c: dict, resolution: str) -> int | None:
@@ -274,6 +298,13 @@ def approval_problem(conn: Connection, audit: AuditLog, has_role: HasRole, corre
     if correction["state"] != "approved":
         return f"correction {correction['id']} is {correction['state']}, not approved"
     approver = correction["decided_by"]
+    if not correction["billing_impacting"]:  # a taken value: the conflict's resolution is its approval
+        entry = audit.authentic_entry(conn, correction["approval_audit_id"])
+        if (entry is None or entry["action"] != "conflict.resolve" or entry["actor"] != approver
+                or entry["subject"] != f"conflict:{correction['conflict_id']}"):
+            return (f"approval refused: correction {correction['id']} has no authentic decision by {approver} "
+                    f"in the audit chain")
+        return None
     problem = why_not_approver(correction, approver, has_role)
     if problem:
         return f"approval refused: {problem}"

@@ -249,10 +249,17 @@ class Runner:
         if payload is None:  # nothing for this target (e.g. no field it should receive changed)
             existing = {"note": f"nothing to send to {spec.system}"}
         if existing is not None:
-            await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
+            skipped = records.StepWrite(
                 run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
                 idempotency_key=idem, status="skipped", attempts=attempts, request=payload, response=existing,
-                started_at=started, run_status="succeeded" if last else "running", finish_run=last)))
+                started_at=started, run_status="succeeded" if last else "running", finish_run=last)
+
+            def write_skipped(c, skipped=skipped):
+                records.write_step(c, skipped)
+                if last:
+                    wf.finish(c, self.env, state)
+
+            await self.env.writer.run(write_skipped)
             state.results[spec.name] = existing
             return True
         while True:

@@ -216,3 +216,31 @@ async def test_reconciliation_reports_drift_as_conflicts_and_takes_what_the_owne
         golden = governance.load_golden(c, "customer", conflict.canonical_id)
     assert golden.fields["tax_number"].value == "GB555000111" and golden.fields["tax_number"].system == "xero"
     services.close()
+
+
+async def test_taking_a_non_billing_value_writes_it_to_the_system_of_record(engine, sandboxes):
+    from datetime import datetime, timedelta, timezone
+
+    from opsconsole.engine import governance
+
+    company_id, _ = await _ordered_customer(engine, sandboxes)
+    customer = _q(engine, select(runs.c.account_key).where(runs.c.workflow == "quote_to_order"))[0][0]
+    # customer success knows a different web domain than the CRM, which owns it: a conflict
+    later = datetime.now(timezone.utc) + timedelta(minutes=1)
+    _, (conflict_id,) = await engine.writer.run(lambda c: governance.apply_to_golden(
+        c, governance.ownership_rules(), "customer", customer, "intercom", {"domain": "support.example"},
+        event_id="intercom:test", at=later))
+    services = Services(engine.settings, operator="sam", audit=engine.audit, engine_mode="engine")
+    receipt = services.resolve_conflict(conflict_id, "take", "the customer moved to its support domain")
+    await wait_for(lambda: services.command(receipt.command_id).status == "done")
+    correction = services.conflict(conflict_id).correction_id
+    await wait_for(lambda: services.correction(correction).state == "applied")
+    props = sandboxes.http.get(f"{sandboxes.hubspot_url}/crm/v3/objects/companies/{company_id}?properties=domain",
+                               headers=AUTH).json()["properties"]
+    assert props["domain"] == "support.example"
+    row = services.correction(correction)
+    assert (row.target_system, row.requested_by, row.decided_by) == ("hubspot", "sam", "sam")
+    with engine.read_engine.connect() as c:
+        golden = governance.load_golden(c, "customer", customer)
+    assert golden.fields["domain"].value == "support.example" and golden.fields["domain"].system == "hubspot"
+    services.close()

@@ -128,3 +128,21 @@ def test_a_suspected_duplicate_is_recorded_once(store):
         assert (row["state"], row["resolution"], row["resolved_by"]) == ("resolved", "separate", "sam")
         xref = c.execute(select(xrefs).where(xrefs.c.system == "hubspot", xrefs.c.external_id == "7")).mappings().one()
         assert xref["canonical_id"] != "cus_1" and c.scalar(select(func.count()).select_from(customers)) == 1
+
+
+def test_a_taken_value_needs_its_conflict_decision_in_the_audit_chain(store):
+    eng, audit = store
+    _apply(eng, "hubspot", {"domain": "acme.example"}, "hubspot:1")
+    _, (conflict_id,) = _apply(eng, "intercom", {"domain": "support.example"}, "intercom:2", 5)
+    with eng.begin() as c:
+        done = gov.resolve_conflict(c, audit, conflict_id, "sam", "take")
+    with eng.connect() as c:
+        taken = gov.get_correction(c, done["correction"])
+        assert (taken["state"], taken["billing_impacting"], taken["target_system"], taken["after"]) == (
+            "approved", False, "hubspot", "support.example")
+        assert gov.approval_problem(c, audit, has_role, taken) is None  # no finance role needed
+        other = audit.append(c, "sam", "retry.requested", "exception:1", {})
+    forged = {**taken, "id": 99, "approval_audit_id": other}
+    with eng.connect() as c:
+        assert gov.approval_problem(c, audit, has_role, forged) == (
+            "approval refused: correction 99 has no authentic decision by sam in the audit chain")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+from canonical.mapper import catalogue
 from canonical.mapping import MappingError, mapping
 from canonical.ownership import FieldState
 from opsconsole.engine import governance
@@ -38,7 +39,10 @@ class ApplyCorrection(Workflow):
     steps = (
         StepSpec("validate", "engine", "check the approval (maker-checker)"),
         StepSpec("update_contact", "xero", "POST /Contacts"),
+        StepSpec("update_company", "hubspot", "PATCH /crm/v3/objects/companies/{id}"),
     )
+    # the system of record written: one step per target, the other skipped (nothing to send)
+    TARGETS = {"xero": ("update_contact", "contact"), "hubspot": ("update_company", "company")}
 
     @staticmethod
     def correction_id(state: RunState) -> int:
@@ -58,7 +62,7 @@ class ApplyCorrection(Workflow):
         correction = src["correction"]
         if src.get("problem"):
             raise CorrectionRefused([src["problem"]], correction["id"], env.audit)
-        if correction["target_system"] != "xero" or correction["entity"] != "customer":
+        if correction["target_system"] not in self.TARGETS or correction["entity"] != "customer":
             raise CorrectionRefused([f"correction {correction['id']}: writing {correction['entity']} to "
                                      f"{correction['target_system']} is not supported"], correction["id"], env.audit)
         state.mapped["audit"] = env.audit
@@ -69,19 +73,30 @@ class ApplyCorrection(Workflow):
         from opsconsole.engine import records
 
         correction = (state.source or {})["correction"]
-        contact_id = records.find_xref(conn, state.account_key, "xero", "contact")
-        if contact_id is None:
-            raise CorrectionRefused([f"customer {state.account_key} has no ERP contact to correct"],
+        system = correction["target_system"]
+        external = records.find_xref(conn, state.account_key, system, self.TARGETS[system][1])
+        if external is None:
+            raise CorrectionRefused([f"customer {state.account_key} has no {system} {self.TARGETS[system][1]} to correct"],
                                     correction["id"], state.mapped["audit"])
-        return {"contact_id": contact_id}
+        return {"target": external}
 
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         correction = (state.source or {})["correction"]
-        contact_id = (state.results.get("validate") or {})["contact_id"]
-        return mapping(state.mapping_version)["contact"]({correction["field"]: correction["after"]}, contact_id)
+        if step.name != self.TARGETS[correction["target_system"]][0]:
+            return None
+        target = (state.results.get("validate") or {})["target"]
+        change = {correction["field"]: correction["after"]}
+        if step.name == "update_contact":
+            return mapping(state.mapping_version)["contact"](change, target)
+        body = catalogue().get("hubspot/customer", state.mapping_version).write(change)
+        return {"company": target, **body}
 
     async def send(self, step: StepSpec, payload: Any, env, state: RunState, idempotency_key: str,
                    traceparent: str) -> Sent:
+        if step.name == "update_company":
+            rec = await env.client("hubspot").update_company(payload["company"], payload["properties"],
+                                                             traceparent=traceparent)
+            return Sent(rec)
         rec = await env.client("xero").upsert_contact(payload, idempotency_key=idempotency_key, traceparent=traceparent)
         return Sent(rec)
 
