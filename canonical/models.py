@@ -115,6 +115,9 @@ class QuoteLine(Canonical):
     unit_price: Money
     sku: str = ""
     discount_percent: Amount = Decimal("0")
+    billing_frequency: str = Field("", description="a subscription line's frequency as the CRM names it "
+                                   "(HubSpot recurringbillingfrequency: monthly, quarterly, annually, ...); "
+                                   "empty for a one-off line")
 
     @property
     def total(self) -> Money:

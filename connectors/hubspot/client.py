@@ -33,6 +33,7 @@ COMPANY_PROPERTIES = (
 CONTACT_PROPERTIES = ("email", "firstname", "lastname", "phone", "jobtitle", "lastmodifieddate")
 LINE_ITEM_PROPERTIES = (
     "name", "quantity", "price", "hs_sku", "hs_discount_percentage", "amount", "hs_line_item_currency_code",
+    "recurringbillingfrequency", "hs_recurring_billing_period",
 )
 DEAL_PROPERTIES = (
     "dealname", "amount", "dealstage", "pipeline", "closedate", "deal_currency_code", "hs_lastmodifieddate",

@@ -442,7 +442,12 @@ class HubSpotSandbox:
     async def _ctl_bulk(self, request: Request) -> Response:
         body = await request.json() if await request.body() else {}
         made = seeding.add_customers(self.store, self._rng, int(body.get("count", 100)), base_ms=self._base_ms)
-        return JSONResponse({"company_ids": [c for c, _ in made], "quote_ids": [q for _, q in made]})
+        items = self.store.objects["line_items"]
+        # quotes with a subscription line (a load generator's expected writes depend on it)
+        subscription = [q for _, q in made if any((items.get(i) or {}).get("properties", {}).get("recurringbillingfrequency")
+                                                  for i in self.store.associated("quotes", q, "line_items"))]
+        return JSONResponse({"company_ids": [c for c, _ in made], "quote_ids": [q for _, q in made],
+                             "subscription_quote_ids": subscription})
 
     async def _ctl_state(self, request: Request) -> Response:
         by_status: dict[str, int] = {}

@@ -57,6 +57,15 @@ _PRODUCTS = [
 ]
 
 
+# the subscription products recur yearly (HubSpot's recurringbillingfrequency / hs_recurring_billing_period);
+# onboarding and training are one-off. Decided by product, so the seed's random sequence is unchanged.
+_ONE_OFF = {"ONB-STD", "TRN-DAY"}
+
+
+def _recurring(sku: str) -> dict:
+    return {} if sku in _ONE_OFF else {"recurringbillingfrequency": "annually", "hs_recurring_billing_period": "P12M"}
+
+
 def _money(value: Decimal) -> str:
     return str(value.quantize(Decimal("0.01")))
 
@@ -91,6 +100,7 @@ def add_customer(store: CrmStore, rng: random.Random, *, name: str, domain: str,
         items.append(store.create("line_items", {
             "name": pname, "hs_sku": sku, "quantity": str(qty), "price": price, "hs_discount_percentage": discount,
             "amount": _money(amount), "hs_line_item_currency_code": currency,
+            **_recurring(sku),
         }, at_ms=quote_at))
     deal = store.create("deals", {
         "dealname": f"{name} subscription", "amount": _money(total), "dealstage": "contractsent",

@@ -59,7 +59,10 @@ STANDARD_PROPERTIES = {
     "contacts": ("phone", "jobtitle"),
     "deals": ("deal_currency_code",),
     "quotes": ("hs_quote_number", "hs_currency", "hs_quote_amount", "hs_language"),
-    "line_items": ("hs_sku", "hs_discount_percentage", "hs_line_item_currency_code"),
+    # recurringbillingfrequency (weekly, biweekly, monthly, quarterly, per_six_months, annually, ...) and
+    # hs_recurring_billing_period (the term, ISO 8601 e.g. "P12M") mark a subscription line
+    "line_items": ("hs_sku", "hs_discount_percentage", "hs_line_item_currency_code", "recurringbillingfrequency",
+                   "hs_recurring_billing_period"),
 }
 # Object types HubSpot merges through POST /crm/v3/objects/{objectType}/merge (of those the sandbox holds).
 MERGEABLE_TYPES = ("companies", "contacts", "deals")

@@ -11,6 +11,8 @@ from opsconsole.engine.records import IncomingEvent
 
 QUOTE_TYPE_ID = "0-14"
 REQUIRED = ("eventId", "subscriptionType", "objectId")
+# CRM properties only the engine writes (derived from the ERP and customer success), never customer data
+ENGINE_WRITE_BACK = frozenset({"financial_risk", "renewal_readiness", "delivery_risk"})
 
 
 def route_hubspot(ev: dict) -> tuple[str, str, bool] | None:
@@ -23,6 +25,8 @@ def route_hubspot(ev: dict) -> tuple[str, str, bool] | None:
         return None
     if sub == "poll.quote.approved":
         return ("quote_to_order", f"hubspot:quote:{obj}", True)
+    if sub == "company.propertyChange" and ev.get("propertyName") in ENGINE_WRITE_BACK:
+        return None  # the engine's own write-back (e.g. invoice_feedback's financial_risk): no customer change
     if sub in ("company.propertyChange", "company.creation"):
         return ("company_to_contact", f"hubspot:company:{obj}:{ev.get('occurredAt', '')}", False)
     if sub in ("contact.propertyChange", "contact.creation"):
@@ -34,6 +38,8 @@ def route_xero(ev: dict) -> tuple[str, str, bool] | None:
     """(workflow, business key, one-run-per-key) for a Xero event, or None if nothing handles it."""
     if ev.get("eventCategory") == "CONTACT" and ev.get("eventType") in ("CREATE", "UPDATE"):
         return ("contact_to_company", f"xero:contact:{ev['resourceId']}:{ev['eventDateUtc']}", False)
+    if ev.get("eventCategory") == "INVOICE" and ev.get("eventType") in ("CREATE", "UPDATE"):
+        return ("invoice_feedback", f"xero:invoice:{ev['resourceId']}:{ev['eventDateUtc']}", False)
     return None
 
 
@@ -83,7 +89,8 @@ def parse_xero(raw: bytes, headers: dict[str, str]) -> list[IncomingEvent] | Non
     """Split a Xero delivery into inbox events, or None for an intent-to-receive probe (no events).
 
     Xero events carry no event id: the key is resource id + category + type + event time (DESIGN,
-    Vocabulary). A contact's change starts contact_to_company (ERP -> CRM); the others are kept
+    Vocabulary). A contact's change starts contact_to_company (ERP -> CRM), an invoice's change
+    invoice_feedback (payment status -> CRM and customer success); the others are kept
     (status ``ignored``) for the workflows that will consume them.
     """
     try:

@@ -65,7 +65,9 @@ async def plan_replay(settings: Settings, read_engine: Engine, run_id: int, from
             payload = wf.build(spec, env, state)
             existing = wf.already_in_target(spec, env, state)
             previous = row["request"] if row else None
-            if existing is not None:
+            if payload is None:
+                verdict = f"nothing to send to {spec.system} — will be skipped"
+            elif existing is not None:
                 verdict = "already in the ERP — will be skipped"
             elif row and row["status"] == "succeeded":
                 verdict = "sent before with this idempotency key — the ERP returns the original"

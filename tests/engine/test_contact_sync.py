@@ -235,6 +235,7 @@ async def test_customer_changes_from_the_crm_and_the_erp_reach_the_intercom_comp
     sb.http.post(f"{sb.intercom_url}/_sandbox/webhooks", json={
         "target_url": f"{engine.ingress_url}/webhooks/intercom", "retry_delays": [0.05]}).raise_for_status()
     c = await _customer(engine, sb, in_intercom=True)
+    echoes = len(_runs(engine, "cs_company_to_crm"))  # e.g. of the invoice's payment status (invoice_feedback)
     # the CRM owns the domain: the Intercom company's website follows, once
     sb.http.patch(f"{sb.hubspot_url}/crm/v3/objects/companies/{c['company']}",
                   json={"properties": {"domain": "www.ridge-new.example"}}, headers=AUTH).raise_for_status()
@@ -243,8 +244,8 @@ async def test_customer_changes_from_the_crm_and_the_erp_reach_the_intercom_comp
     assert [(w["method"], w["path"], w["body"]) for w in sb.intercom_log.writes] == [
         ("POST", "/companies", {"company_id": c["customer"], "website": "https://ridge-new.example"})]
     # Intercom's company.updated for that write came back and changed nothing
-    await wait_for(lambda: _runs(engine, "cs_company_to_crm") == ["succeeded"])
-    assert _skipped(engine, "cs_company_to_crm", "update_crm_company") == ["skipped"]
+    await wait_for(lambda: _runs(engine, "cs_company_to_crm")[echoes:] == ["succeeded"])
+    assert _skipped(engine, "cs_company_to_crm", "update_crm_company")[echoes:] == ["skipped"]
 
     # the ERP owns the legal name: a Xero rename reaches the CRM and Intercom, once each
     r = sb.http.post(f"{sb.xero_api}/Contacts/{c['erp']['ContactID']}",

@@ -45,20 +45,28 @@ def _one_of_each(sb) -> tuple[int, int, int]:
     return counts["contacts"], counts["quotes"], counts["invoices"]
 
 
+async def _tax_rates_read(engine) -> None:
+    """quote_to_order reads Xero's TaxRates once per engine: read before the fault, so it meets the writes."""
+    from opsconsole.engine.workflows.quote_to_order import cached_tax_rates
+    await cached_tax_rates(engine.env.client("xero"), "")
+
+
 async def test_a_malformed_xero_answer_is_retried_and_the_run_succeeds(engine, sandboxes):
+    await _tax_rates_read(engine)
     sandboxes.xero_faults(profile="malformed", count=1)
     sandboxes.approve(_ordinary_quote(sandboxes))
     await wait_for(lambda: _run_statuses(engine) == ["succeeded"])
     assert _q(engine, select(func.count()).select_from(exceptions))[0][0] == 0
     assert _attempts(engine) == {"upsert_contact": 2, "create_sales_order": 1, "accept_sales_order": 1,
-                                 "create_invoice": 1}
+                                 "create_billing_schedule": 1, "create_invoice": 1}
     state = sandboxes.xero_state()
     assert state["faults"]["injected_malformed"] == 1
-    assert (state["writes"], state["replays"]) == (5, 1)  # the contact was written once, its retry replayed
+    assert (state["writes"], state["replays"]) == (6, 1)  # the contact was written once, its retry replayed
     assert _one_of_each(sandboxes) == (1, 1, 1)
 
 
 async def test_malformed_xero_answers_past_the_attempt_budget_become_a_downstream_exception(engine, sandboxes):
+    await _tax_rates_read(engine)
     sandboxes.xero_faults(profile="malformed")
     sandboxes.approve(_ordinary_quote(sandboxes))
     rows = await wait_for(lambda: _q(engine, select(exceptions.c.category, exceptions.c.title, exceptions.c.system,
@@ -80,10 +88,10 @@ async def test_a_xero_write_that_timed_out_after_commit_is_retried_into_one_reco
     await wait_for(lambda: _run_statuses(engine) == ["succeeded"])
     assert _q(engine, select(func.count()).select_from(exceptions))[0][0] == 0
     assert _attempts(engine) == {"upsert_contact": 2, "create_sales_order": 1, "accept_sales_order": 1,
-                                 "create_invoice": 1}
+                                 "create_billing_schedule": 1, "create_invoice": 1}
     state = sandboxes.xero_state()
     assert state["faults"]["injected_timeout"] == 1
-    assert (state["writes"], state["replays"]) == (5, 1)
+    assert (state["writes"], state["replays"]) == (6, 1)
     writes = sandboxes.xero_writes()
     assert writes[0]["idempotency_key"] == writes[1]["idempotency_key"] and writes[1]["replayed"] is True
     assert _one_of_each(sandboxes) == (1, 1, 1)

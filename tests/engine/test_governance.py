@@ -165,7 +165,8 @@ async def test_an_erp_change_of_an_erp_owned_field_flows_to_the_crm_and_stops_th
         "target_url": f"{engine.ingress_url}/webhooks/xero", "key": XERO_WEBHOOK_KEY}).raise_for_status()
     company_id, contact = await _ordered_customer(engine, sandboxes)
     await _settled(engine)  # the ERP's echo of the engine's own contact write changed nothing
-    assert {r[0] for r in _q(engine, select(runs.c.workflow))} == {"quote_to_order", "contact_to_company"}
+    assert {r[0] for r in _q(engine, select(runs.c.workflow))} == {"quote_to_order", "contact_to_company",
+                                                                  "invoice_feedback"}  # the invoice's CREATE
     company_url = f"{sandboxes.hubspot_url}/crm/v3/objects/companies/{company_id}?properties=vat_number"
     assert sandboxes.http.get(company_url, headers=AUTH).json()["properties"]["vat_number"] != "GB777000111"
     writes_before = len(_contact_writes(sandboxes))

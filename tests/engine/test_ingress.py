@@ -146,15 +146,16 @@ async def test_xero_intent_to_receive(engine):
 
 
 async def test_xero_events_are_kept_once_keyed_by_resource_category_type_and_time(engine):
-    event = {"resourceUrl": "https://api.xero.com/api.xro/2.0/Invoices/abc", "resourceId": "abc",
-             "eventDateUtc": "2026-11-30T10:00:00.000", "eventType": "UPDATE", "eventCategory": "INVOICE",
+    # a category no workflow consumes (INVOICE and CONTACT start runs), so the event is kept, ignored
+    event = {"resourceUrl": "https://api.xero.com/subscriptions/abc", "resourceId": "abc",
+             "eventDateUtc": "2026-11-30T10:00:00.000", "eventType": "UPDATE", "eventCategory": "SUBSCRIPTION",
              "tenantId": "t", "tenantType": "ORGANISATION"}
     body = orjson.dumps({"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "X" * 20})
     for _ in range(2):  # Xero redelivers until it sees a 200
         assert (await _post_xero(engine, body)).status_code == 200
     with engine.read_engine.connect() as c:
         rows = c.execute(select(inbox.c.source, inbox.c.event_key, inbox.c.event_type, inbox.c.status)).all()
-    assert rows == [("xero", "abc:INVOICE:UPDATE:2026-11-30T10:00:00.000", "invoice.update", "ignored")]
+    assert rows == [("xero", "abc:SUBSCRIPTION:UPDATE:2026-11-30T10:00:00.000", "subscription.update", "ignored")]
     broken = orjson.dumps({"events": [{"resourceId": "abc"}]})
     assert (await _post_xero(engine, broken)).status_code == 200
     with engine.read_engine.connect() as c:
