@@ -18,7 +18,9 @@ from opsconsole.engine.lease import read_lease
 from opsconsole.governance_services import GovernanceServices
 from opsconsole.settings import Settings
 from opsconsole.store.db import make_engine
-from opsconsole.store.tables import commands, exceptions, inbox, rejected_webhooks, runs, spans, steps
+from opsconsole.store.tables import (
+    commands, conflicts, corrections, exceptions, inbox, rejected_webhooks, runs, spans, steps,
+)
 from opsconsole.viewmodels import (
     CommandReceipt, CommandState, Counts, EngineStatus, ExceptionDetail, ExceptionRow, Page, ReplayPlan, RunDetail,
     RunRow, SpanView, StepView,
@@ -171,10 +173,14 @@ class Services(GovernanceServices):
             inbox_n = c.execute(select(func.max(inbox.c.id))).scalar() or 0
             rejected = c.execute(select(func.count()).select_from(rejected_webhooks)).scalar() or 0
             last = c.execute(select(rejected_webhooks).order_by(rejected_webhooks.c.id.desc()).limit(1)).mappings().first()
-            return by_status, by_cat, inbox_n, rejected, last
-        by_status, by_cat, inbox_n, rejected, last = self._q(q)
+            # the panes' tab counts, live even while their tables are hidden (indexed by state)
+            open_conflicts = c.execute(select(func.count()).select_from(conflicts).where(conflicts.c.state == "open")).scalar()
+            pending = c.execute(select(func.count()).select_from(corrections).where(corrections.c.state == "pending")).scalar()
+            return by_status, by_cat, inbox_n, rejected, last, open_conflicts, pending
+        by_status, by_cat, inbox_n, rejected, last, open_conflicts, pending = self._q(q)
         last_txt = f"{last['source']}: {last['reason']} at {_dt(last['at']):%H:%M:%S}" if last else ""
-        return Counts(by_status, sum(by_cat.values()), by_cat, inbox_n, rejected, last_txt)
+        return Counts(by_status, sum(by_cat.values()), by_cat, inbox_n, rejected, last_txt, open_conflicts or 0,
+                      pending or 0)
 
     def engine_status(self) -> EngineStatus:
         info = self._q(read_lease)

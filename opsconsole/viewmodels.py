@@ -162,6 +162,8 @@ class Counts:
     inbox_events: int
     rejected_webhooks: int
     last_rejected: str
+    conflicts_open: int = 0
+    corrections_pending: int = 0
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,12 @@ class MainScreen(Screen):
     def _counts_changed(self, counts: Counts | None) -> None:
         if counts is not None:
             self._exceptions_open = counts.exceptions_open
-        self._relabel("exceptions")
+            # hidden panes do not poll: their tab counts come from the status counts
+            for pane, total in (("conflicts", counts.conflicts_open), ("approvals", counts.corrections_pending)):
+                if not self.table(pane).filter_text:
+                    self._totals[pane] = total
+        for pane in ("exceptions", "conflicts", "approvals"):
+            self._relabel(pane)
 
     def on_table_totals(self, message: TableTotals) -> None:
         if message.pane == "exceptions" and not self.table("exceptions").filter_text:
