@@ -26,7 +26,8 @@ from starlette.routing import Route
 from connectors.sandbox import Faults, faults_endpoint
 from connectors.xero.delivery import XeroWebhookDispatcher
 from connectors.xero.sandbox_documents import InvoiceBook, QuoteBook
-from connectors.xero.sandbox_finance import CreditNoteBook, PaymentBook, RepeatingInvoiceBook, aged_receivables
+from connectors.xero.sandbox_finance import CreditNoteBook, PaymentBook, aged_receivables
+from connectors.xero.sandbox_repeating import RepeatingInvoiceBook
 from connectors.xero.sandbox_identity import XeroIdentity
 from connectors.xero.sandbox_limits import DEMO_LIMITS, RateLimits, rate_limited, unavailable
 from connectors.xero.sandbox_models import (
