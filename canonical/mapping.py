@@ -128,9 +128,10 @@ def xero_accept(quote_record: dict, contact_id: str, today: date, version: str |
 
 
 def xero_invoice(quote: Quote, contact_id: str, order_number: str, today: date, terms_days: int = 30,
-                 tax: str = "NONE", version: str | None = None) -> dict:
+                 tax: str = "NONE", status: str = "AUTHORISED", version: str | None = None) -> dict:
+    """``status``: the new invoice's status (data/lifecycle.toml); versions 1 and 2 always send AUTHORISED."""
     ctx = {"contact_id": contact_id, "today": today, "due_date": today + timedelta(days=terms_days),
-           "order_number": order_number, "tax_type": tax}
+           "order_number": order_number, "tax_type": tax, "invoice_status": status}
     return catalogue().get("xero/invoice", version).write(quote, ctx)
 
 

@@ -231,7 +231,8 @@ class PaymentStatus(Canonical):
 
     invoice_id: str
     customer_id: str
-    status: Literal["unpaid", "partially_paid", "paid", "overdue", "voided"]
+    status: Literal["awaiting_approval", "unpaid", "partially_paid", "paid", "overdue", "voided"]
+    """awaiting_approval: a DRAFT or SUBMITTED invoice, not yet approved by finance (nothing is owed yet)."""
     amount_due: Money
     days_overdue: int = Field(0, ge=0)
     aging_bucket: AgingBucket = "current"

@@ -59,6 +59,8 @@ def payment_status(invoice: dict, customer_id: str, today: date) -> PaymentStatu
     days = 0
     if status in ("VOIDED", "DELETED"):
         kind, due_amount = "voided", Decimal(0)
+    elif status in ("DRAFT", "SUBMITTED"):
+        kind = "awaiting_approval"
     elif status == "PAID" or (status == "AUTHORISED" and due_amount <= 0):
         kind, due_amount = "paid", Decimal(0)
     else:
@@ -104,7 +106,7 @@ class CreditHoldRules:
 
 def risk_level(status: PaymentStatus, rules: CreditHoldRules) -> RiskLevel:
     """The financial-risk level a payment position raises under the credit-hold rules."""
-    if status.status in ("paid", "voided"):
+    if status.status in ("paid", "voided", "awaiting_approval"):
         return "none"
     found = [rules.buckets.get(status.aging_bucket, "none")]
     for lvl, days in rules.days_overdue.items():
@@ -116,3 +118,47 @@ def risk_level(status: PaymentStatus, rules: CreditHoldRules) -> RiskLevel:
             if threshold is not None and status.amount_due.amount >= threshold:
                 found.append(lvl)
     return max(found, key=LEVELS.index)
+
+
+@dataclass(frozen=True)
+class PaymentHistory:
+    """A customer's payment record over a window, from its Xero invoices (renewal readiness)."""
+
+    overdue: Money | None  # what is still due on its overdue invoices (the main currency), None = nothing
+    max_days_late: int  # the most days an invoice is overdue now, or was paid after its due date
+    late_payments: int  # invoices paid late or overdue now
+
+
+def payment_history(invoices: list[dict], today: date, window_days: int = 365) -> PaymentHistory:
+    """Fold a customer's AUTHORISED and PAID Xero invoices dated within ``window_days`` of ``today``.
+    Amounts overdue in several currencies are summed in the one with the most overdue invoices."""
+    overdue: dict[str, Decimal] = {}
+    count: dict[str, int] = {}
+    worst = late = 0
+    for inv in invoices:
+        status = str(inv.get("Status") or "").upper()
+        due_on = xero_date(inv.get("DueDateString")) or xero_date(inv.get("DueDate"))
+        dated = xero_date(inv.get("DateString")) or xero_date(inv.get("Date")) or due_on
+        if due_on is None or (dated is not None and (today - dated).days > window_days):
+            continue
+        if status == "AUTHORISED" and today > due_on:
+            due = parse_amount(inv.get("AmountDue") if inv.get("AmountDue") is not None else 0)
+            if due <= 0:
+                continue
+            currency = str(inv.get("CurrencyCode") or "")
+            overdue[currency] = overdue.get(currency, Decimal(0)) + due
+            count[currency] = count.get(currency, 0) + 1
+            days = (today - due_on).days
+        elif status == "PAID":
+            paid_on = xero_date(inv.get("FullyPaidOnDate"))
+            days = (paid_on - due_on).days if paid_on is not None else 0
+        else:
+            continue
+        if days > 0:
+            late += 1
+            worst = max(worst, days)
+    money = None
+    if overdue:
+        currency = max(count, key=lambda c: (count[c], overdue[c]))
+        money = Money(amount=overdue[currency], currency=currency).quantize()
+    return PaymentHistory(money, worst, late)

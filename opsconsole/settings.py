@@ -38,6 +38,18 @@ class ScheduleSettings(BaseModel):
     """How often the retry sweeper looks for steps whose backoff has elapsed."""
     reconcile_s: float = 3600.0
     """How often reconciliation compares CRM and ERP with the golden record (drift becomes conflicts)."""
+    receivables_s: float = 3600.0
+    """How often open invoices are re-aged (one that moved to an older bucket is re-read and sent on)."""
+
+
+class WorkflowSettings(BaseModel):
+    """How one workflow is triggered (engine/triggers.py): ``[workflows.<name>]``."""
+
+    trigger: str = ""
+    """``webhook`` (near real time), ``confirmed`` (waits for the ERP's confirmation) or ``scheduled``
+    (batch); empty: the workflow's default. Each workflow accepts only the triggers it supports."""
+    every_s: float = 0.0
+    """For ``scheduled``: seconds between batches (0: the workflow's default)."""
 
 
 class Settings(BaseSettings):
@@ -78,6 +90,8 @@ class Settings(BaseSettings):
     """Retry budget and backoff."""
     schedule: ScheduleSettings = ScheduleSettings()
     """Scheduled jobs."""
+    workflows: dict[str, WorkflowSettings] = Field(default_factory=dict)
+    """Sync mode per workflow, e.g. ``[workflows.cs_company_to_crm] trigger = "scheduled"``."""
     http_transport: str = "aiohttp"
     """httpx transport: ``aiohttp`` (fast, default) or ``httpx`` (httpx's own)."""
     crash_points: dict[str, float] = Field(default_factory=dict)

@@ -48,7 +48,8 @@ DATE_PROPERTIES = {"createdate", "hs_createdate", "hs_lastmodifieddate", "lastmo
 # readiness properties are written back by the engine.
 CUSTOM_PROPERTIES: dict[str, dict[str, bool]] = {
     "companies": {"vat_number": False, "financial_risk": False, "renewal_readiness": False,
-                  "delivery_risk": False, "external_id": True},
+                  "renewal_readiness_reason": False, "delivery_risk": False, "delivery_risk_reason": False,
+                  "external_id": True},
     "deals": {"financial_risk": False, "renewal_readiness": False, "delivery_risk": False, "external_id": True},
 }
 # HubSpot-defined unique-value properties (``hs_object_id`` is not one: upsert by it is refused).
@@ -57,7 +58,7 @@ BUILTIN_UNIQUE_PROPERTIES = {"contacts": {"email"}}
 STANDARD_PROPERTIES = {
     "companies": ("address", "address2", "city", "zip", "state", "country", "phone", "industry", "lifecyclestage"),
     "contacts": ("phone", "jobtitle"),
-    "deals": ("deal_currency_code",),
+    "deals": ("deal_currency_code", "dealtype"),  # dealtype: newbusiness / existingbusiness (renewals)
     "quotes": ("hs_quote_number", "hs_currency", "hs_quote_amount", "hs_language"),
     # recurringbillingfrequency (weekly, biweekly, monthly, quarterly, per_six_months, annually, ...) and
     # hs_recurring_billing_period (the term, ISO 8601 e.g. "P12M") mark a subscription line

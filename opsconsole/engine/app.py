@@ -11,9 +11,11 @@ import asyncio
 import logging
 import secrets
 import time
+from functools import partial
 from pathlib import Path
 
 from opsconsole.engine import commands as command_exec
+from opsconsole.engine import lifecycle, records, triggers
 from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.faultpoints import FaultPoints
 from opsconsole.engine.ingress import build_ingress
@@ -22,6 +24,7 @@ from opsconsole.engine.runner import Runner
 from opsconsole.engine.runtime import EngineEnv, build_clients
 from opsconsole.engine.reconcile import Reconciler
 from opsconsole.engine.scheduler import HubSpotPoll, build_scheduler
+from opsconsole.engine.workflows import WORKFLOWS
 from opsconsole.settings import Settings, resolve_secret
 from opsconsole.store.db import make_engine
 from opsconsole.store.migrate import current_revision, head_revision, upgrade
@@ -89,7 +92,15 @@ class Engine:
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self, *, wait_for_lease: bool = True) -> bool:
         """Take the lease and start everything. Returns False if the lease is held elsewhere and
-        ``wait_for_lease`` is False (the caller then attaches)."""
+        ``wait_for_lease`` is False (the caller then attaches).
+
+        Raises:
+            triggers.TriggerError: the settings file's ``[workflows.*]`` names an unknown workflow
+                or a trigger a workflow does not support.
+        """
+        self.triggers = triggers.resolve(self.settings.workflows, WORKFLOWS)
+        records.hold(triggers.held_workflows(self.triggers))
+        lifecycle.start_on_order(self.triggers["onboarding"].mode == "webhook")
         await asyncio.to_thread(ensure_schema, self.settings.store_url)
         while not await asyncio.to_thread(self.lease.try_acquire):
             if not wait_for_lease:
@@ -115,13 +126,44 @@ class Engine:
         self.reconciler = Reconciler(self.env)
         self._scheduler = build_scheduler(self.poll, self._sweep, poll_s=self.settings.schedule.hubspot_poll_s,
                                           sweep_s=self.settings.schedule.retry_sweep_s, reconcile=self.reconciler.run,
-                                          reconcile_s=self.settings.schedule.reconcile_s)
+                                          reconcile_s=self.settings.schedule.reconcile_s,
+                                          jobs=self._lifecycle_jobs())
         self._scheduler.start()
         self.runner.sweep()
         self.started_at = time.time()
         log.info("engine started: %s holds the lease (fencing %s), ingress %s", self.lease.holder,
                  self.lease.fencing, self.ingress_url)
         return True
+
+    def _lifecycle_jobs(self) -> tuple:
+        """The scheduled batches: held runs released per scheduled workflow, the onboarding watch
+        (delivery risk), the receivables re-check, renewal readiness."""
+        from opsconsole.engine.lifecycle_jobs import OnboardingWatch, ReceivablesRecheck
+        from opsconsole.engine.renewal_batch import RenewalBatch
+
+        self.onboarding_watch = OnboardingWatch(self.env)
+        self.receivables = ReceivablesRecheck(self.env)
+        self.renewal_batch = RenewalBatch(self.env)
+        jobs = [(self.onboarding_watch.run, self.triggers["delivery_risk"].every_s, "onboarding_watch",
+                 "onboarding watch: milestones and delivery risk"),
+                (self.receivables.run, self.settings.schedule.receivables_s, "receivables",
+                 "receivables re-check: invoices ageing into a new bucket"),
+                (self.renewal_batch.run, self.triggers["renewal_readiness"].every_s, "renewal_readiness",
+                 "renewal readiness batch")]
+        for name in sorted(triggers.held_workflows(self.triggers)):
+            if name in ("delivery_risk", "renewal_readiness"):
+                continue
+            jobs.append((partial(self.release_batch, name), self.triggers[name].every_s, f"batch:{name}",
+                         f"scheduled batch of {name}"))
+        return tuple(jobs)
+
+    async def release_batch(self, workflow: str) -> list[int]:
+        """Start a scheduled workflow's held runs (the newest change per record)."""
+        wf = WORKFLOWS[workflow]
+        ids = await self.writer.run(lambda c: triggers.release(c, workflow, wf.record_key))
+        for run_id in ids:
+            self.runner.submit(run_id)
+        return ids
 
     def _record_lease_info(self) -> None:
         from sqlalchemy import update

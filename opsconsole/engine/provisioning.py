@@ -1,5 +1,8 @@
 """Provisioning after an order the ERP confirmed: the entitlement record and the onboarding trigger.
 
+The entitlement is recorded ``pending`` when the ERP accepts the order and becomes ``active`` when
+the onboarding starts, after financial approval (engine/lifecycle.py, workflows/onboarding.py).
+
 The entitlement is recorded in the golden record (``golden_fields``, entity ``entitlement``, one
 record per order keyed by the run's business key), not a table of its own: it needs the same
 per-field provenance (which system confirmed it, from which event, when) and no migration. It is
@@ -38,7 +41,7 @@ def entitlements_for(quote: Quote, order_id: str, starts_on: date) -> list[Entit
     """One entitlement per quoted product (line with a SKU, else its description)."""
     return [Entitlement(entitlement_id=f"{order_id}:{line.line_id}", customer_id=quote.customer.customer_id,
                         order_id=order_id, sku=line.sku or line.description, quantity=max(int(line.quantity), 0),
-                        status="active", starts_on=starts_on)
+                        status="pending", starts_on=starts_on)
             for line in quote.lines]
 
 
@@ -53,7 +56,7 @@ def record_entitlement(conn: Connection, business_key: str, quote: Quote, order:
         "customer_id": quote.customer.customer_id, "order_id": order_id,
         "order_number": str(order.get("QuoteNumber") or ""), "quote_id": quote.quote_id,
         "lines": [e.model_dump(mode="json") for e in entitlements_for(quote, order_id, starts_on)],
-        "status": "active",
+        "status": "pending",  # active once finance approved (workflows/onboarding.py)
     }
     now = time.time()
     P.insert_many(conn, golden_fields, [

@@ -102,6 +102,15 @@ class SpanRow:
         return dict(self.__dict__)
 
 
+_HELD: frozenset[str] = frozenset()
+
+
+def hold(workflows: frozenset[str]) -> None:
+    """Workflows whose event-opened runs wait for their scheduled batch (engine/triggers.py)."""
+    global _HELD
+    _HELD = frozenset(workflows)
+
+
 def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids: list[str]) -> list[Accepted]:
     """Write a delivery's events to the inbox (a repeated event key is recorded once) and open the
     run each new event starts, or link it to the run already open for its business key."""
@@ -137,7 +146,8 @@ def accept_events(conn: Connection, events: list[IncomingEvent], correlation_ids
             out.append(Accepted(inbox_id, True, run_id, False))
             continue
         row = {
-            "workflow": workflow, "business_key": business_key, "correlation_id": corr, "status": "pending",
+            "workflow": workflow, "business_key": business_key, "correlation_id": corr,
+            "status": "scheduled" if workflow in _HELD else "pending",
             "inbox_id": inbox_id, "created_at": now, "updated_at": now, "context": {"event_key": ev.event_key},
             "account_key": None, "current_step": "", "mapping_version": current_version(), "attempt": 1,
             "finished_at": None, "last_error": "",

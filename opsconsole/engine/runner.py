@@ -285,8 +285,8 @@ class Runner:
                 if last:
                     wf.finish(c, self.env, state)
 
+            state.results[spec.name] = sent.response  # the hooks in the commit read the confirmation
             await self.env.writer.run(write_done)
-            state.results[spec.name] = sent.response
             return True
 
     async def _failed_call(self, wf: Workflow, seq: int, spec: StepSpec, state: RunState, calls: list[CallRecord],

@@ -56,7 +56,8 @@ class HubSpotPoll:
 
 
 def build_scheduler(poll: HubSpotPoll, sweep, *, poll_s: float, sweep_s: float, reconcile=None,
-                    reconcile_s: float = 3600.0) -> AsyncIOScheduler:
+                    reconcile_s: float = 3600.0, jobs: tuple = ()) -> AsyncIOScheduler:
+    """``jobs``: more (coroutine function, seconds, id, name) to run at an interval."""
     scheduler = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, executors={"default": AsyncIOExecutor()},
                                  job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30})
     # pass bound coroutine methods: APScheduler 3 only awaits what inspect sees as a coroutine
@@ -66,4 +67,6 @@ def build_scheduler(poll: HubSpotPoll, sweep, *, poll_s: float, sweep_s: float, 
     if reconcile is not None:
         scheduler.add_job(reconcile, "interval", seconds=reconcile_s, id="reconcile",
                           name="reconciliation of CRM and ERP against the golden record")
+    for fn, seconds, job_id, name in jobs:
+        scheduler.add_job(fn, "interval", seconds=seconds, id=job_id, name=name)
     return scheduler

@@ -268,3 +268,58 @@ corrections = Table(
     Column("applied_at", Float),
 )
 Index("ix_corrections_state", corrections.c.state, corrections.c.created_at)
+
+# --- the customer lifecycle's read models (migration 0004): what the milestone queries count ----
+payment_positions = Table(
+    "payment_positions", metadata,
+    Column("invoice_id", String(64), primary_key=True),  # the Xero InvoiceID
+    Column("customer_id", String(64), nullable=False, default=""),
+    Column("invoice_number", String(64), nullable=False, default=""),
+    Column("invoice_status", String(16), nullable=False, default=""),  # as the ERP holds it
+    Column("status", String(16), nullable=False),  # canonical: unpaid | partially_paid | paid | overdue | voided | awaiting_approval
+    Column("amount_due", String(32), nullable=False, default="0"),  # decimal string, never float
+    Column("currency", String(3), nullable=False, default=""),
+    Column("due_on", String(10)),  # ISO date: days overdue are recomputed from it as time passes
+    Column("days_overdue", Integer, nullable=False, default=0),
+    Column("aging_bucket", String(8), nullable=False, default="current"),
+    Column("financial_risk", String(8), nullable=False, default="none"),
+    Column("invoice_updated", Integer, nullable=False, default=0),  # the ERP's UpdatedDateUTC (ms) read
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_payment_positions_due", payment_positions.c.status, payment_positions.c.due_on)
+Index("ix_payment_positions_customer", payment_positions.c.customer_id)
+
+onboardings = Table(
+    "onboardings", metadata,
+    Column("order_key", String(128), primary_key=True),  # the quote_to_order run's business key
+    Column("customer_id", String(64), nullable=False),
+    Column("order_number", String(64), nullable=False, default=""),
+    Column("legal_name", String(255), nullable=False, default=""),
+    # awaiting_approval (order accepted, financial approval not given) -> started -> live
+    Column("state", String(24), nullable=False),
+    Column("stage", String(24), nullable=False, default="not_started"),
+    Column("plan", JSON, nullable=False, default=list),  # milestones: name, stage, due_on, done_on
+    Column("next_due_on", String(10)),  # the earliest milestone not done (ISO date); NULL when none
+    Column("delivery_risk", String(8), nullable=False, default="none"),  # none | at_risk
+    Column("delivery_risk_reason", Text, nullable=False, default=""),
+    Column("ordered_on", String(10)),
+    Column("started_at", Float),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_onboardings_state", onboardings.c.state, onboardings.c.next_due_on)
+Index("ix_onboardings_customer", onboardings.c.customer_id)
+
+renewals = Table(
+    "renewals", metadata,
+    Column("customer_id", String(64), primary_key=True),
+    Column("legal_name", String(255), nullable=False, default=""),
+    Column("readiness", String(24), nullable=False),  # ready | at_risk | blocked_by_payment
+    Column("score", Integer, nullable=False, default=0),
+    Column("reason", Text, nullable=False, default=""),
+    Column("deal_id", String(64), nullable=False, default=""),
+    Column("deal_stage", String(64), nullable=False, default=""),
+    Column("renewal_on", String(10)),
+    Column("inputs", JSON, nullable=False, default=dict),
+    Column("evaluated_at", Float, nullable=False),
+)
+Index("ix_renewals_readiness", renewals.c.readiness, renewals.c.renewal_on)

@@ -6,15 +6,17 @@ and Intercom write logs (tests/engine/conftest.py)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import httpx
 import orjson
 import pytest
 from sqlalchemy import select
 
+from canonical.onboarding import LifecyclePolicy
 from canonical.receivables import CreditHoldRules
 from connectors.webhooks import sign_xero
-from opsconsole.engine import records
+from opsconsole.engine import lifecycle, records
 from opsconsole.engine.workflows.invoice_feedback import use_credit_hold_rules
 from opsconsole.sandboxes import INTERCOM_TOKEN, XERO_TENANT, XERO_TOKEN
 from opsconsole.store.tables import inbox, runs, spans, steps
@@ -34,6 +36,15 @@ def unpaid_is_watch():
                                           days_overdue=rules.days_overdue, amount_overdue=rules.amount_overdue))
     yield
     use_credit_hold_rules(None)
+
+
+@pytest.fixture(autouse=True)
+def invoices_approved_at_once():
+    """These tests follow an invoice's payments: its order's invoice is created AUTHORISED (the
+    approval step itself is tested in test_onboarding.py)."""
+    lifecycle.use_policy(replace(LifecyclePolicy.load(), new_invoice_status="AUTHORISED"))
+    yield
+    lifecycle.use_policy(None)
 
 
 def _q(engine, stmt):

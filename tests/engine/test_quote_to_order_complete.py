@@ -172,7 +172,7 @@ async def test_the_entitlement_is_recorded_once_and_the_onboarding_event_sent_on
     with engine.read_engine.connect() as c:
         entitlement = provisioning.load_entitlement(c, key)
     [order] = sb.xero_records("Quotes")
-    assert entitlement["order_id"] == order["QuoteID"] and entitlement["status"] == "active"
+    assert entitlement["order_id"] == order["QuoteID"] and entitlement["status"] == "pending"  # until finance approves
     assert len(entitlement["lines"]) == len(_line_ids(sb, quote))
 
     # the customer's contact is now in Intercom

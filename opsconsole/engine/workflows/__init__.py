@@ -9,10 +9,14 @@ from opsconsole.engine.workflows.contact_to_company import ContactToCompany
 from opsconsole.engine.workflows.crm_contact_to_cs_erp import CrmContactToCsErp
 from opsconsole.engine.workflows.cs_company_to_crm import CsCompanyToCrm
 from opsconsole.engine.workflows.cs_contact_to_crm import CsContactToCrm
+from opsconsole.engine.workflows.delivery_risk import DeliveryRisk
 from opsconsole.engine.workflows.invoice_feedback import InvoiceFeedback
+from opsconsole.engine.workflows.onboarding import Onboarding
 from opsconsole.engine.workflows.quote_to_order import QuoteToOrder
+from opsconsole.engine.workflows.renewal_readiness import RenewalReadiness
 
 WORKFLOWS: dict[str, Workflow] = {wf.name: wf for wf in (
     QuoteToOrder(), CompanyToContact(), ContactToCompany(), ApplyCorrection(),
-    CrmContactToCsErp(), CsContactToCrm(), CsCompanyToCrm(), InvoiceFeedback(),
+    CrmContactToCsErp(), CsContactToCrm(), CsCompanyToCrm(), InvoiceFeedback(), Onboarding(), DeliveryRisk(),
+    RenewalReadiness(),
 )}

@@ -36,6 +36,7 @@ class CorrectionRefused(MappingError):
 
 class ApplyCorrection(Workflow):
     name = "apply_correction"
+    triggers = ("confirmed",)
     steps = (
         StepSpec("validate", "engine", "check the approval (maker-checker)"),
         StepSpec("update_contact", "xero", "POST /Contacts"),

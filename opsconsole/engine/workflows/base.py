@@ -131,6 +131,13 @@ class Workflow(ABC):
     steps: tuple[StepSpec, ...]
     dedupe_by_business_key: bool = True
     """True: one run per business key (a second event for it is a duplicate)."""
+    triggers: tuple[str, ...] = ("webhook", "scheduled")
+    """The sync modes it supports (engine/triggers.py); the first is its default."""
+
+    def record_key(self, business_key: str) -> str:
+        """The record a run changes: a scheduled batch runs only the newest change per record.
+        Per-change keys are ``<system>:<kind>:<id>:<when>``."""
+        return business_key if self.dedupe_by_business_key else ":".join(business_key.split(":")[:3])
 
     @abstractmethod
     async def load(self, env: "EngineEnv", state: RunState) -> dict:

@@ -25,6 +25,10 @@ Out of order and duplicated webhooks change nothing twice:
   wins). Steps run under the account lock, so two runs for one customer never compare and send
   at once.
 
+A DRAFT or SUBMITTED (awaiting approval) invoice sends nothing. Every read is recorded as the
+invoice's payment position (``payment_positions``, engine/lifecycle.py), and when the invoice is the
+first of an order, an approving status starts the order's onboarding (once).
+
 Known limits: the risk is per invoice (the last invoice's position sets the company's flag; a
 customer-level roll-up over all open invoices is not done yet); HubSpot receives only
 ``financial_risk`` (the portal has no payment-status property); a time passing (an invoice
@@ -72,6 +76,7 @@ def _updated_ms(invoice: dict) -> int:
 
 class InvoiceFeedback(Workflow):
     name = "invoice_feedback"
+    triggers = ("confirmed",)
     dedupe_by_business_key = False
     steps = (
         StepSpec("validate", "engine", "re-read the ERP invoice, map its payment status, find the customer"),
@@ -126,14 +131,26 @@ class InvoiceFeedback(Workflow):
         })
 
     def govern(self, conn, state: RunState) -> dict:
-        customer = (state.source or {}).get("customer_id")
+        from opsconsole.engine import lifecycle
+
+        src = state.source or {}
+        customer, invoice = src.get("customer_id"), src.get("invoice") or {}
+        status = state.mapped["status"]
+        lifecycle.record_position(conn, status, invoice, state.mapped["risk"], _updated_ms(invoice))
+        order_key = lifecycle.order_key_of_invoice(conn, status.invoice_id)
+        onboarding = None
+        if order_key:  # the first invoice of an order: is this finance's approval?
+            onboarding = lifecycle.approve_order(conn, order_key, "ACCEPTED", str(invoice.get("Status") or ""))
         if not customer:
-            return {"company": None, "intercom_company": None}
+            return {"company": None, "intercom_company": None, "onboarding_run": onboarding}
         return {"company": records.find_xref(conn, customer, "hubspot", "company"),
-                "intercom_company": records.find_xref(conn, customer, "intercom", "company")}
+                "intercom_company": records.find_xref(conn, customer, "intercom", "company"),
+                "onboarding_run": onboarding}
 
     def _body(self, step: StepSpec, env, state: RunState) -> dict | None:
         summary = state.results.get("validate") or {}
+        if summary.get("status") == "awaiting_approval":
+            return None  # finance has not approved the invoice in the ERP: nothing is owed yet
         risk = summary.get("financial_risk")
         if step.name == "update_crm_company" and summary.get("company"):
             return {"company": summary["company"], "properties": {"financial_risk": risk}}

@@ -2,8 +2,8 @@
 
 validate (mandatory fields, identity) -> upsert_contact -> create_sales_order (a Xero Quote, SENT)
 -> accept_sales_order (moved to ACCEPTED) -> create_billing_schedule (a Xero RepeatingInvoice from the
-subscription lines; skipped when there are none, or under mapping version 1) -> create_invoice
--> notify_onboarding (an Intercom ``order-provisioned`` data event; skipped when Intercom is not
+subscription lines; skipped when there are none, or under mapping version 1) -> create_invoice (in the status data/lifecycle.toml gives: by default SUBMITTED, awaiting finance's
+approval in Xero) -> notify_onboarding (an Intercom ``order-provisioned`` data event; skipped when Intercom is not
 configured or none of the customer's contacts is in Intercom). The entitlement is recorded in the
 commit of accept_sales_order, when the ERP confirmed the order (engine/provisioning.py).
 Steps run in sequence and a step runs only once every step before it succeeded (or was skipped),
@@ -25,7 +25,7 @@ from typing import Any
 
 from canonical.mapping import billing_schedule, mapping, tax_type
 from connectors.hubspot.client import associated_ids
-from opsconsole.engine import provisioning, records
+from opsconsole.engine import lifecycle, provisioning, records
 from opsconsole.engine.workflows.base import (
     CRM_CUSTOMER_FIELDS, Prepared, RunState, Sent, StepSpec, Workflow, changed_fields, company_identity,
     erp_confirmed, govern_customer, known_contact, prefetch_contact,
@@ -113,9 +113,20 @@ class QuoteToOrder(Workflow):
     def confirmed(self, conn, env, state: RunState, step: StepSpec, payload: Any) -> None:
         erp_confirmed(conn, state, step, payload)
         if step.name == "accept_sales_order":  # the ERP confirmed the order: provision it
-            provisioning.record_entitlement(conn, state.business_key, state.mapped["quote"],
-                                            state.results.get("create_sales_order") or {}, _today(),
+            quote = state.mapped["quote"]
+            order = state.results.get("create_sales_order") or {}
+            provisioning.record_entitlement(conn, state.business_key, quote, order, _today(),
                                             event_id=f"run:{state.run_id}:{step.name}")
+            ordered_on = quote.approved_at.date() if quote.approved_at else _today()
+            lifecycle.record_order(conn, state.business_key, state.account_key, str(order.get("QuoteNumber") or ""),
+                                   quote.customer.legal_name, ordered_on)
+        elif step.name == "create_invoice":  # the invoice as the ERP holds it: approved already?
+            invoice = state.results.get("create_invoice") or {}
+            accepted = state.results.get("accept_sales_order") or {}
+            if invoice.get("InvoiceID"):
+                lifecycle.record_invoice(conn, invoice, state.account_key, _today())
+            lifecycle.approve_order(conn, state.business_key, str(accepted.get("Status") or "ACCEPTED"),
+                                    str(invoice.get("Status") or ""))
 
     def govern(self, conn, state: RunState) -> dict:
         return govern_customer(conn, state, "hubspot", state.mapped["quote"].customer, CRM_CUSTOMER_FIELDS,
@@ -157,7 +168,8 @@ class QuoteToOrder(Workflow):
                 return None  # no subscription lines: nothing to schedule
             return fns["repeating_invoice"](schedule, contact_id, order.get("QuoteNumber", ""), tax)
         if step.name == "create_invoice":
-            return fns["invoice"](quote, contact_id, order.get("QuoteNumber", ""), today, tax=tax)
+            return fns["invoice"](quote, contact_id, order.get("QuoteNumber", ""), today, tax=tax,
+                                  status=lifecycle.policy().new_invoice_status)
         if step.name == "notify_onboarding":
             return self._onboarding_event(env, state, order)
         raise KeyError(step.name)
