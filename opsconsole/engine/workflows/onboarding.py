@@ -62,7 +62,7 @@ class Onboarding(Workflow):
             # nobody of the customer is in Intercom yet: the CRM contact on the quote, by email
             tp = env.traceparent(state)
             hubspot = env.client("hubspot")
-            quote = await hubspot.get_quote(order_key.rsplit(":", 1)[-1], traceparent=tp)
+            quote = await hubspot.get_quote(order_key.rsplit(":", 1)[-1], associations=("contacts",), traceparent=tp)
             contacts = associated_ids(quote, "contacts")
             if contacts:
                 email = ((await hubspot.get_contact(contacts[0], traceparent=tp)).get("properties") or {}).get("email")
