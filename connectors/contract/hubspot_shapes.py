@@ -148,6 +148,21 @@ SCHEMAS: dict[str, dict] = {
         "type": "object", "required": ["properties"],
         "properties": {"properties": {"type": "object", "additionalProperties": {"type": "string", "nullable": True}}},
     },
+    # "Create": properties plus optional associations ({to: {id}, types: [{category, type id}]}).
+    "SimplePublicObjectInputForCreate": {
+        "type": "object", "required": ["properties"],
+        "properties": {
+            "properties": {"type": "object", "additionalProperties": {"type": "string", "nullable": True}},
+            "associations": {"type": "array", "items": {
+                "type": "object", "required": ["to", "types"],
+                "properties": {"to": {"type": "object", "required": ["id"], "properties": {"id": _STRING}},
+                               "types": {"type": "array", "items": {
+                                   "type": "object", "required": ["associationCategory", "associationTypeId"],
+                                   "properties": {"associationCategory": {"type": "string", "enum": [
+                                       "HUBSPOT_DEFINED", "USER_DEFINED", "INTEGRATOR_DEFINED"]},
+                                       "associationTypeId": {"type": "integer"}}}}}}},
+        },
+    },
     # The generated reference marks ``properties`` and ``propertiesWithHistory`` required; the
     # "Batch read" examples send neither, and HubSpot accepts that.
     "BatchReadInputSimplePublicObjectId": {
@@ -241,6 +256,8 @@ PATHS = {
         "get": _op("basic-getPage", ["objectType", "limit", "after", "properties", "propertiesWithHistory",
                                      "associations", "archived"],
                    {"200": _ok("CollectionResponseSimplePublicObjectWithAssociationsForwardPaging")}),
+        "post": _op("basic-create", ["objectType"], {"201": _ok("SimplePublicObject", "successful creation")},
+                    body="SimplePublicObjectInputForCreate"),
     },
     "/crm/v3/objects/{objectType}/{objectId}": {
         "get": _op("basic-getById", ["objectType", "objectId", "properties", "propertiesWithHistory",

@@ -38,6 +38,10 @@ LINE_ITEM_PROPERTIES = (
 DEAL_PROPERTIES = (
     "dealname", "amount", "dealstage", "pipeline", "closedate", "deal_currency_code", "hs_lastmodifieddate",
 )
+COMPANY_DEAL_PROPERTIES = ("dealname", "dealstage", "dealtype", "closedate", "pipeline", "amount")
+"""What :meth:`HubSpotClient.company_deals` reads by default."""
+DEAL_TO_COMPANY = 341
+"""HubSpot-defined association type id: deal → company (unlabelled; 5 is the primary company)."""
 WRITE_BACK_PROPERTIES = ("financial_risk", "renewal_readiness", "delivery_risk")
 """Custom properties the engine writes back on companies and deals."""
 QUOTE_ASSOCIATIONS = ("line_items", "companies", "deals")
@@ -53,6 +57,11 @@ def associated_ids(record: dict, to_type: str) -> list[str]:
     assoc = record.get("associations") or {}
     block = assoc.get(to_type) or assoc.get(to_type.replace("_", " ")) or {}
     return [str(r["id"]) for r in block.get("results", [])]
+
+
+def association_to(to_id: str, type_id: int, category: str = "HUBSPOT_DEFINED") -> dict:
+    """One entry of a create's ``associations``: ``{"to": {"id"}, "types": [{category, type id}]}``."""
+    return {"to": {"id": str(to_id)}, "types": [{"associationCategory": category, "associationTypeId": int(type_id)}]}
 
 
 class HubSpotClient(ApiClient):
@@ -201,7 +210,34 @@ class HubSpotClient(ApiClient):
             if not cursor.advance(page):
                 return out
 
+    async def company_deals(self, company_id: str, *, properties: Sequence[str] = COMPANY_DEAL_PROPERTIES,
+                            traceparent: str = "") -> list[dict]:
+        """The company's deals: their ids from the v4 associations (companies → deals, every page),
+        then the records by batch read (100 a call) with ``properties``, in association order. A deal
+        archived between the two calls is left out."""
+        links = await self.get_associations("companies", company_id, "deals", traceparent=traceparent)
+        ids = list(dict.fromkeys(str(link["toObjectId"]) for link in links if link.get("toObjectId") is not None))
+        if not ids:
+            return []
+        return await self.batch_read("deals", ids, properties, missing_ok=True, traceparent=traceparent)
+
     # --- writes ---------------------------------------------------------------------------------
+    async def create_object(self, object_type: str, properties: dict[str, Any],
+                            associations: Sequence[dict] | None = None, *, traceparent: str = "") -> dict:
+        """POST /crm/v3/objects/{objectType}: create one record; returns it (HubSpot answers 201).
+
+        ``associations``: HubSpot's ``[{"to": {"id": ...}, "types": [{"associationCategory":
+        "HUBSPOT_DEFINED", "associationTypeId": N}]}]`` (e.g. a deal to its company: 341, or 5 for the
+        primary company; :func:`association_to` builds one). Property values are sent as strings.
+
+        Raises:
+            FatalError: 400 VALIDATION_ERROR (an unknown property, a bad association), 409 CONFLICT.
+        """
+        body: dict[str, Any] = {"properties": {k: None if v is None else str(v) for k, v in properties.items()}}
+        if associations:
+            body["associations"] = list(associations)
+        return (await self.request("POST", f"/crm/v3/objects/{object_type}", json=body, traceparent=traceparent)).body
+
     async def update_company(self, company_id: str, properties: dict[str, Any], *, traceparent: str = "") -> dict:
         """PATCH /crm/v3/objects/companies/{id}; returns the updated record."""
         return (await self.request("PATCH", f"/crm/v3/objects/companies/{company_id}",
@@ -270,6 +306,6 @@ class HubSpotClient(ApiClient):
         await self.request("DELETE", f"/crm/v3/objects/{object_type}/{object_id}", traceparent=traceparent)
 
 __all__ = [
-    "AfterCursor", "COMPANY_PROPERTIES", "CONTACT_PROPERTIES", "DEAL_PROPERTIES", "HubSpotClient", "LINE_ITEM_PROPERTIES",
-    "QUOTE_ASSOCIATIONS", "QUOTE_PROPERTIES", "RateLimit", "WRITE_BACK_PROPERTIES", "associated_ids",
+    "AfterCursor", "COMPANY_DEAL_PROPERTIES", "COMPANY_PROPERTIES", "DEAL_TO_COMPANY", "CONTACT_PROPERTIES", "DEAL_PROPERTIES", "HubSpotClient", "LINE_ITEM_PROPERTIES",
+    "QUOTE_ASSOCIATIONS", "QUOTE_PROPERTIES", "RateLimit", "WRITE_BACK_PROPERTIES", "associated_ids", "association_to",
 ]  # AfterCursor and RateLimit now live in connectors.pagination and connectors.ratelimit

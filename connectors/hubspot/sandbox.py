@@ -3,6 +3,7 @@
 Vendor routes (bearer token, rate-limit headers on every answer, HubSpot's error bodies)::
 
     GET   /crm/v3/objects/{type}                      list, ``after`` paging, ``archived``
+    POST  /crm/v3/objects/{type}                      create, ``properties`` + ``associations`` (sandbox_create)
     GET   /crm/v3/objects/{type}/{id}                 ``properties``, ``associations``, ``archived``, ``idProperty``
     PATCH /crm/v3/objects/{type}/{id}                 ``{"properties": {...}}``
     POST  /crm/v3/objects/{type}/batch/read           ``{"inputs": [{"id"}], "properties": [...]}`` (207 on missing ids)
@@ -39,6 +40,7 @@ from starlette.routing import Route
 
 from connectors.hubspot import seed as seeding
 from connectors.hubspot.delivery import WebhookDispatcher
+from connectors.hubspot.sandbox_create import CreateRoutes
 from connectors.hubspot.store import (
     ASSOCIATION_TYPE_IDS, OBJECT_TYPE_IDS, QUOTE_STATUSES, CrmStore, StoreError, iso, object_type,
 )
@@ -99,7 +101,7 @@ def _flag(value: str | None) -> bool:
     return str(value).lower() == "true"
 
 
-class HubSpotSandbox:
+class HubSpotSandbox(CreateRoutes):
     """In-memory HubSpot with webhooks; ``.app`` is the Starlette app."""
 
     def __init__(self, *, token: str = "sandbox-hubspot-token", webhook_secret: str = "sandbox-hubspot-secret",
@@ -125,6 +127,7 @@ class HubSpotSandbox:
             Route("/crm/v3/objects/{type}/{id}", v(self._patch), methods=["PATCH"]),
             Route("/crm/v3/objects/{type}/{id}", v(self._archive), methods=["DELETE"]),
             Route("/crm/v3/objects/{type}", v(self._list), methods=["GET"]),
+            Route("/crm/v3/objects/{type}", v(self._create), methods=["POST"]),
             Route("/crm/v4/objects/{type}/{id}/associations/{to}", v(self._associations), methods=["GET"]),
             Route("/_sandbox/faults", faults_endpoint(self.faults), methods=["GET", "POST"]),
             Route("/_sandbox/webhooks", self._ctl_webhooks, methods=["GET", "POST"]),

@@ -29,6 +29,8 @@ from connectors.ratelimit import (
 )
 
 API_VERSION = "2.14"
+MAX_SEARCH_PER_PAGE = 150
+CONTACTS_PER_QUERY = 15
 
 
 class IntercomClient(ApiClient):
@@ -228,6 +230,59 @@ class IntercomClient(ApiClient):
             body["ticket_attributes"] = ticket_attributes
         response = await self.request("POST", "/tickets", json=body, traceparent=traceparent)
         return self._object(response, "ticket")
+
+    async def update_ticket(self, id: str, changes: dict, *, traceparent: str = "") -> dict:  # noqa: A002
+        """``PUT /tickets/{id}`` with only the fields to change (Intercom 2.14's ``update_ticket_request``:
+        ``ticket_state_id``, ``open``, ``ticket_attributes``, ``snoozed_until``, ``assignee_id``, ...).
+        ``{"open": False}`` closes the ticket; 2.14 has no ``state`` field (a state is set by its
+        ``ticket_state_id``). Returns the ticket. Raises NotFoundError; FatalError for a bad state id."""
+        response = await self.request("PUT", f"/tickets/{id}", json=changes, traceparent=traceparent)
+        return self._object(response, "ticket")
+
+    async def search_tickets(self, query: dict, *, per_page: int = 50, starting_after: str | None = None,
+                             traceparent: str = "") -> dict:
+        """One page of ``POST /tickets/search``: Intercom's ``ticket.list`` (``tickets``, ``total_count``,
+        ``pages`` with ``next.starting_after`` while more remain). ``query`` is one filter
+        ``{"field", "operator", "value"}`` or ``{"operator": "AND"|"OR", "value": [...]}`` (at most 2
+        levels, 15 filters a group). A query Intercom refuses raises FatalError (400)."""
+        cursor = StartingAfterCursor(per_page=per_page, starting_after=starting_after)
+        response = await self.request("POST", "/tickets/search", json={"query": query, "pagination": cursor.params()},
+                                      traceparent=traceparent)
+        return self._object(response, "ticket.list")
+
+    async def iter_search_tickets(self, query: dict, *, per_page: int = 50,
+                                  traceparent: str = "") -> AsyncIterator[dict]:
+        """Every ticket matching ``query``, page by page (``pages.next.starting_after``)."""
+        cursor = StartingAfterCursor(per_page=per_page)
+        while not cursor.done:
+            body = await self.search_tickets(query, per_page=cursor.per_page, starting_after=cursor.starting_after,
+                                             traceparent=traceparent)
+            cursor.advance(body)
+            for ticket in body.get("tickets") or []:
+                yield ticket
+
+    async def count_open_tickets(self, contact_ids: list[str], created_from: int, created_to: int, *,
+                                 traceparent: str = "") -> int:
+        """How many open tickets of any of ``contact_ids`` were created in ``[created_from, created_to)``
+        (UNIX seconds), across every page; 0 without a request for no contacts or an empty window.
+
+        Intercom documents ``>``/``<`` as "greater/lower (or equal) than", so the window is sent as
+        ``created_at >= created_from`` and ``created_at <= created_to - 1``, exact whichever way they
+        compare. Contacts go ``IN`` groups of 15; a ticket of several of them counts once."""
+        ids = list(dict.fromkeys(str(c) for c in contact_ids if c))
+        if not ids or created_to <= created_from:
+            return 0
+        seen: set[str] = set()
+        for i in range(0, len(ids), CONTACTS_PER_QUERY):
+            query = {"operator": "AND", "value": [
+                {"field": "open", "operator": "=", "value": True},
+                {"field": "created_at", "operator": ">=", "value": int(created_from)},
+                {"field": "created_at", "operator": "<=", "value": int(created_to) - 1},
+                {"field": "contact_ids", "operator": "IN", "value": ids[i:i + CONTACTS_PER_QUERY]},
+            ]}
+            async for ticket in self.iter_search_tickets(query, per_page=MAX_SEARCH_PER_PAGE, traceparent=traceparent):
+                seen.add(str(ticket.get("id")))
+        return len(seen)
 
     # --- tags ------------------------------------------------------------------------------
     async def create_tag(self, name: str, *, traceparent: str = "") -> dict:

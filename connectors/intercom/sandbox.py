@@ -4,7 +4,8 @@ Paths as at ``https://api.intercom.io``: ``POST/GET /companies`` (create-or-upda
 lookup by ``company_id`` or ``name``; cursor pagination with ``per_page``/``starting_after``),
 ``GET /companies/{id}``, ``GET /companies/scroll`` (``scroll_param``; 100 a page, one open scroll per app,
 expiring after a minute unused or at its end), ``POST /contacts``, ``POST /contacts/search``,
-``POST /events`` (202, no body), ``POST /tickets``, ``POST /tags``. Errors are Intercom's ``error.list`` bodies: 401 ``unauthorized``
+``POST /events`` (202, no body), ``POST /tickets``, ``POST /tickets/search``, ``PUT /tickets/{id}``
+(:mod:`connectors.intercom.sandbox_tickets`), ``POST /tags``. Errors are Intercom's ``error.list`` bodies: 401 ``unauthorized``
 for a bad bearer token (without rate-limit headers, as Intercom), 404 ``company_not_found``, 400
 ``parameter_not_found``/``parameter_invalid``/``bad_request``, 409 for a duplicate contact, 429
 ``rate_limit_exceeded``, 5xx ``server_error``/``service_unavailable``.
@@ -24,6 +25,7 @@ subscription — ``company.created``/``company.updated`` (an upsert that changed
 ``GET/POST /_sandbox/webhooks`` shows and sets the
 subscription (``target_url``, ``secret``, ``topics``, ``retry_delays``, ``throttle_delays``);
 ``GET /_sandbox/webhooks/deliveries`` lists the notifications and their attempts.
+``POST /_sandbox/tickets/{id}`` ``{"created_at": ...}`` ages a ticket (for tests and the demo).
 """
 
 from __future__ import annotations
@@ -48,9 +50,10 @@ from connectors.intercom.sandbox_wire import (  # noqa: F401 (re-exported: the s
     APP_ID, COLLECTIONS, COMPANY_FIELDS, CONTACT_FIELDS, DEFAULT_PER_PAGE, DEMO_LIMIT, EVENT_FIELDS, MAX_PER_PAGE, RateWindow, SCROLL_IDLE_S, SCROLL_PAGE_SIZE, TICKET_TYPES, VENDOR_LIMIT, VENDOR_LIMIT_PER_MINUTE, WINDOW_S, _decode_cursor, _encode_cursor, _error, _hex_id, _json, error_body, rate_limit_headers, rate_limited, unavailable,
 )
 from connectors.intercom.sandbox_people import PeopleRoutes, _predicate  # noqa: F401
+from connectors.intercom.sandbox_tickets import TicketRoutes
 
 
-class IntercomSandbox(PeopleRoutes):
+class IntercomSandbox(PeopleRoutes, TicketRoutes):
     """In-memory Intercom workspace served as a Starlette app (``.app``)."""
 
     def __init__(self, *, token: str = "sandbox-intercom-token", profile: str = "demo",
@@ -69,6 +72,7 @@ class IntercomSandbox(PeopleRoutes):
             Route("/_sandbox/reset", self._reset, methods=["POST"]),
             Route("/_sandbox/webhooks", self._webhooks_config, methods=["GET", "POST"]),
             Route("/_sandbox/webhooks/deliveries", self._webhooks_deliveries, methods=["GET"]),
+            Route("/_sandbox/tickets/{id}", self._ctl_ticket, methods=["POST"]),
             Route("/companies", v(self._upsert_company), methods=["POST"]),
             Route("/companies", v(self._list_companies), methods=["GET"]),
             Route("/companies/scroll", v(self._scroll_companies), methods=["GET"]),
@@ -80,6 +84,8 @@ class IntercomSandbox(PeopleRoutes):
             Route("/contacts/{id}/companies", v(self._attach_company), methods=["POST"]),
             Route("/events", v(self._create_event), methods=["POST"]),
             Route("/tickets", v(self._create_ticket), methods=["POST"]),
+            Route("/tickets/search", v(self._search_tickets), methods=["POST"]),
+            Route("/tickets/{id}", v(self._update_ticket), methods=["PUT"]),
             Route("/tags", v(self._tags), methods=["POST"]),
         ]
         self.app = Starlette(routes=routes, lifespan=self._lifespan)

@@ -23,6 +23,8 @@ from connectors.ratelimit import (
 )
 
 MAX_CONCURRENT_PER_TENANT = XERO_MAX_CONCURRENT
+CONTACT_IDS_PER_REQUEST = 50
+"""ContactIDs sent in one GET /Invoices (keeps the URL short)."""
 
 
 def _validation_messages(node: Any, out: list[str]) -> None:
@@ -157,10 +159,10 @@ class XeroClient(ApiClient):
             for record in records:
                 yield record
 
-    async def _page(self, path: str, collection: str, pages: XeroPages, traceparent: str
-                    ) -> tuple[list[dict], XeroPages]:
-        response = await self.request("GET", path, params=pages.params(), headers=pages.headers(),
-                                      traceparent=traceparent)
+    async def _page(self, path: str, collection: str, pages: XeroPages, traceparent: str,
+                    params: dict[str, Any] | None = None) -> tuple[list[dict], XeroPages]:
+        response = await self.request("GET", path, params={**(params or {}), **pages.params()},
+                                      headers=pages.headers(), traceparent=traceparent)
         body = response.body if isinstance(response.body, dict) else {}
         records = body.get(collection) or []
         pages.advance(records, body.get("pagination"))
@@ -187,6 +189,26 @@ class XeroClient(ApiClient):
     async def get_invoice(self, invoice_id: str, *, traceparent: str = "") -> dict:
         return await self._read(f"/Invoices/{invoice_id}", "Invoices", traceparent)
 
+    async def iter_invoices(self, *, contact_ids: list[str] | None = None, statuses: list[str] | None = None,
+                            traceparent: str = "") -> AsyncIterator[dict]:
+        """Every invoice (of ``contact_ids``, in ``statuses``), 100 a page until a short or last page
+        (:class:`XeroPages`), through getInvoices' ``ContactIDs`` and ``Statuses`` filters (comma-separated).
+        A PAID invoice carries ``FullyPaidOnDate``. Many contacts go
+        :data:`CONTACT_IDS_PER_REQUEST` to a request (an invoice has one contact: none comes twice)."""
+        params: dict[str, Any] = {}
+        if statuses:
+            params["Statuses"] = ",".join(str(s).upper() for s in statuses)
+        chunks: list[list[str] | None] = [None]
+        if contact_ids is not None:  # an empty list: no contacts, no invoices (and no request)
+            ids = list(dict.fromkeys(str(c) for c in contact_ids))
+            chunks = [ids[i:i + CONTACT_IDS_PER_REQUEST] for i in range(0, len(ids), CONTACT_IDS_PER_REQUEST)]
+        for chunk in chunks:
+            query = {**params, **({"ContactIDs": ",".join(chunk)} if chunk else {})}
+            pages = XeroPages()
+            while not pages.done:
+                records, _ = await self._page("/Invoices", "Invoices", pages, traceparent, query)
+                for record in records:
+                    yield record
 
     # --- payments ------------------------------------------------------------------------------
     async def create_payment(self, payment: dict, *, idempotency_key: str, traceparent: str = "") -> dict:

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from connectors.sandbox import Faults, faults_endpoint
 from connectors.xero.delivery import XeroWebhookDispatcher
-from connectors.xero.sandbox_documents import InvoiceBook, QuoteBook
+from connectors.xero.sandbox_documents import InvoiceBook, QuoteBook, filter_invoices
 from connectors.xero.sandbox_finance import CreditNoteBook, PaymentBook, aged_receivables
 from connectors.xero.sandbox_repeating import RepeatingInvoiceBook
 from connectors.xero.sandbox_identity import XeroIdentity
@@ -426,8 +426,13 @@ class XeroSandbox:
             records = list(self.books()[collection].records.values())
             status = request.query_params.get("Status") or request.query_params.get("Statuses")
             if status:
-                wanted = set(status.upper().split(","))
+                wanted = {s.strip() for s in status.upper().split(",")}
                 records = [r for r in records if r["Status"] in wanted]
+            if collection == "Invoices":  # IDs, InvoiceNumbers, ContactIDs (getInvoices)
+                try:
+                    records = filter_invoices(records, request.query_params)
+                except Invalid as exc:
+                    return _json({"ErrorNumber": 16, "Type": "QueryParseException", "Message": str(exc)}, 400)
             paged = collection in ("Invoices", "Payments", "CreditNotes")
             return self._page(collection, request, records, paged_meta=paged)
 

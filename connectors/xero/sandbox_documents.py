@@ -242,3 +242,26 @@ class InvoiceBook(_Documents):
             return self._store(rec)
 
         return apply
+
+
+def filter_invoices(records: list[dict], params: Any) -> list[dict]:
+    """GET /Invoices' documented filters (getInvoices): ``IDs``, ``InvoiceNumbers`` and ``ContactIDs``,
+    each a comma-separated list (``style: form, explode: false``; ids are uuids). A malformed uuid
+    raises Invalid (Xero answers 400)."""
+    def values(name: str) -> list[str]:
+        return [p.strip() for v in params.getlist(name) for p in v.split(",") if p.strip()]
+
+    for name, read in (("IDs", lambda r: r.get("InvoiceID")),
+                       ("ContactIDs", lambda r: (r.get("Contact") or {}).get("ContactID"))):
+        wanted = values(name)
+        if not wanted:
+            continue
+        try:
+            ids = {str(uuid.UUID(v)) for v in wanted}
+        except ValueError:
+            raise Invalid(f"{name} must be a comma-separated list of uuids") from None
+        records = [r for r in records if str(read(r) or "").lower() in ids]
+    numbers = set(values("InvoiceNumbers"))
+    if numbers:
+        records = [r for r in records if r.get("InvoiceNumber") in numbers]
+    return records
