@@ -149,3 +149,20 @@ def record_invoice(conn: Connection, invoice: dict, customer_id: str, today: dat
     at = parse_xero_date(invoice.get("UpdatedDateUTC"))
     record_position(conn, status, invoice, risk, int(at.timestamp() * 1000) if at else 0)
     return status, risk
+
+
+_RISK_ORDER = {"high": 0, "watch": 1, "none": 2}
+
+
+def worst_position(conn: Connection, customer_id: str) -> dict | None:
+    """The customer's open invoice with the highest financial risk (then the most days overdue), as
+    customer success is shown it (the attributes invoice_feedback sends), or None."""
+    rows = conn.execute(select(payment_positions).where(
+        payment_positions.c.customer_id == customer_id,
+        payment_positions.c.status.in_(("unpaid", "partially_paid", "overdue"))).limit(500)).mappings().all()
+    if not rows:
+        return None
+    worst = min(rows, key=lambda r: (_RISK_ORDER.get(r["financial_risk"], 3), -r["days_overdue"]))
+    return {"payment_status": worst["status"], "amount_due": f"{worst['amount_due']} {worst['currency']}",
+            "days_overdue": worst["days_overdue"], "aging_bucket": worst["aging_bucket"],
+            "financial_risk": worst["financial_risk"]}

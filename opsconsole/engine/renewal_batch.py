@@ -29,7 +29,8 @@ class RenewalBatch:
             .group_by(onboardings.c.customer_id).order_by(onboardings.c.customer_id).limit(self.batch))])
 
     async def run(self) -> list[int]:
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        now = time.time()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
         opened: list[int] = []
         after = ""
         while True:

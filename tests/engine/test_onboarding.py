@@ -107,6 +107,9 @@ async def test_onboarding_waits_for_finance_then_starts_once(engine, sandboxes):
     [company] = [c for c in sb.intercom_records("companies") if c["company_id"] == row["customer_id"]]
     assert company["custom_attributes"]["onboarding_stage"] == "kickoff"
     assert company["custom_attributes"]["onboarding_due_on"] == row["plan"][-1]["due_on"]
+    # and where finance stands: the approved invoice, open and not yet due
+    assert (company["custom_attributes"]["payment_status"], company["custom_attributes"]["financial_risk"]) == (
+        "unpaid", "none")
     [event] = [e for e in sb.intercom_records("events") if e["event_name"] == "onboarding-started"]
     assert event["metadata"]["order_number"] == row["order_number"]
     [ticket] = sb.intercom_records("tickets")

@@ -8,7 +8,9 @@ commit that saw the ERP's approval: the order ACCEPTED and its first invoice AUT
 
 validate (the onboarding's plan, the customer's Intercom company and contact; the order's CRM
 contact when none is in Intercom) -> upsert_cs_company (Intercom company by ``company_id``: the
-``onboarding_stage`` attribute set to the first stage, the go-live due date) -> onboarding_event
+``onboarding_stage`` attribute set to the first stage, the go-live due date, and the payment
+position of the customer's riskiest open invoice, which invoice_feedback could not send before the
+customer was in Intercom) -> onboarding_event
 (the ``onboarding-started`` data event for the customer's contact) -> implementation_ticket (an
 Intercom ticket of the policy's type for that contact, on the company). The run's last commit
 activates the entitlement and marks the onboarding started; milestones are then followed by the
@@ -53,10 +55,11 @@ class Onboarding(Workflow):
         def read(conn):
             row = lifecycle.load_onboarding(conn, order_key)
             if row is None:
-                return None, None
-            return row, provisioning.intercom_contact(conn, row["customer_id"])
+                return None, None, None
+            return (row, provisioning.intercom_contact(conn, row["customer_id"]),
+                    lifecycle.worst_position(conn, row["customer_id"]))
 
-        row, person = env.read(read)
+        row, person, finance = env.read(read)
         email = None
         if row is not None and person is None and "hubspot" in env.clients and order_key.startswith("hubspot:quote:"):
             # nobody of the customer is in Intercom yet: the CRM contact on the quote, by email
@@ -66,7 +69,7 @@ class Onboarding(Workflow):
             contacts = associated_ids(quote, "contacts")
             if contacts:
                 email = ((await hubspot.get_contact(contacts[0], traceparent=tp)).get("properties") or {}).get("email")
-        return {"onboarding": row, "contact": person, "email": email or None}
+        return {"onboarding": row, "contact": person, "email": email or None, "finance": finance}
 
     def identity(self, state: RunState) -> dict | None:
         return None  # the customer is the order's, recorded when the ERP accepted it
@@ -101,7 +104,9 @@ class Onboarding(Workflow):
             return None
         policy = lifecycle.policy()
         if step.name == "upsert_cs_company":
-            attributes = {"onboarding_stage": summary["first_stage"], "order_number": summary["order_number"]}
+            attributes = {"onboarding_stage": summary["first_stage"], "order_number": summary["order_number"],
+                          # customer success meets the customer knowing where finance stands
+                          **((state.source or {}).get("finance") or {})}
             if summary.get("go_live_due_on"):
                 attributes["onboarding_due_on"] = summary["go_live_due_on"]
             return {"company_id": summary["customer_id"], "name": summary["legal_name"] or summary["customer_id"],
