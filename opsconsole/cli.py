@@ -392,6 +392,9 @@ def _register_verbs() -> None:
 
     main.add_command(conflicts)
     main.add_command(approvals)
+    from opsconsole.verbs.milestones import milestones
+
+    main.add_command(milestones)
     from opsconsole.verbs.sync import sync; main.add_command(sync)  # noqa: E702
 
 
