@@ -136,4 +136,5 @@ def delivery_risk(policy: LifecyclePolicy, plan: list[dict], today: date) -> tup
         return "none", ""
     days, worst = max(late, key=lambda x: x[0])
     more = f" (+{len(late) - 1} more)" if len(late) > 1 else ""
-    return "at_risk", f"{worst['name']} was due {worst['due_on']}, {days} days late{more}"[:200]
+    late_by = f"{days} day late" if days == 1 else f"{days} days late"
+    return "at_risk", f"{worst['name']} was due {worst['due_on']}, {late_by}{more}"[:200]
