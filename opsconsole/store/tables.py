@@ -276,7 +276,7 @@ payment_positions = Table(
     Column("customer_id", String(64), nullable=False, default=""),
     Column("invoice_number", String(64), nullable=False, default=""),
     Column("invoice_status", String(16), nullable=False, default=""),  # as the ERP holds it
-    Column("status", String(16), nullable=False),  # canonical: unpaid | partially_paid | paid | overdue | voided | awaiting_approval
+    Column("status", String(24), nullable=False),  # canonical: unpaid | partially_paid | paid | overdue | voided | awaiting_approval
     Column("amount_due", String(32), nullable=False, default="0"),  # decimal string, never float
     Column("currency", String(3), nullable=False, default=""),
     Column("due_on", String(10)),  # ISO date: days overdue are recomputed from it as time passes

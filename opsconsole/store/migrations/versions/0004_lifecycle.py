@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column('customer_id', sa.String(length=64), nullable=False),
         sa.Column('invoice_number', sa.String(length=64), nullable=False),
         sa.Column('invoice_status', sa.String(length=16), nullable=False),
-        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('status', sa.String(length=24), nullable=False),
         sa.Column('amount_due', sa.String(length=32), nullable=False),
         sa.Column('currency', sa.String(length=3), nullable=False),
         sa.Column('due_on', sa.String(length=10), nullable=True),
