@@ -6,7 +6,10 @@ sandbox): quotes approved in waves; one whose company lacks a tax number (a vali
 fix it with `opsconsole sandbox crm set`, then replay); a burst of ERP 429s (retries, all succeed);
 two CRM companies that are one customer (one ERP contact); two approvals whose webhook never came
 (the HubSpot poll finds them); one forged webhook (401, counted) and one signed but malformed
-delivery (a validation exception).
+delivery (a validation exception). Then the lifecycle (opsconsole/demo_lifecycle.py): finance approves
+the orders' invoices in Xero (onboardings start in Intercom), one already overdue (financial risk,
+a renewal blocked by payment), a late implementation (delivery risk in the CRM), renewal deals
+scored ready or at risk.
 """
 
 from __future__ import annotations
@@ -22,13 +25,21 @@ from typing import Any, Callable
 
 import httpx
 
-from opsconsole.sandboxes import HUBSPOT_SECRET, HUBSPOT_TOKEN, XERO_TENANT, XERO_TOKEN, SandboxInfo
-from opsconsole.settings import os_account, HubSpotSettings, XeroSettings, ScheduleSettings, Settings, load_settings
+from opsconsole.sandboxes import (HUBSPOT_SECRET, HUBSPOT_TOKEN, INTERCOM_SECRET, INTERCOM_TOKEN, XERO_TENANT,
+                                  XERO_TOKEN, XERO_WEBHOOK_KEY, SandboxInfo)
+from opsconsole.settings import (os_account, HubSpotSettings, IntercomSettings, XeroSettings, ScheduleSettings, Settings,
+                                 WorkflowSettings, load_settings)
 
 DEMO_DB = "demo.db"
 SANDBOX_STATE = "sandboxes"
 """Under the var dir: the sandboxes' saved state (``<vendor>.json``), kept with the demo store."""
 RESUME_NEEDS = ("hubspot", "xero")
+"""The saved sandboxes a resumed demo needs. Not Intercom: a demo saved before the demo ran Intercom
+still resumes (the Intercom sandbox then starts from its seed)."""
+DEMO_WORKFLOWS = {"delivery_risk": WorkflowSettings(trigger="scheduled", every_s=15),
+                  "renewal_readiness": WorkflowSettings(trigger="scheduled", every_s=30)}
+"""The demo's schedule: the onboarding watch (delivery risk) and the renewal batch run often, so the
+lifecycle act's story shows within a minute or two."""
 
 
 def load_scenario() -> dict:
@@ -41,11 +52,15 @@ def demo_settings(var_dir: Path, sandboxes: SandboxInfo, **overrides) -> Setting
         None, demo=True, var_dir=var_dir, store_url=f"sqlite:///{(var_dir / DEMO_DB).resolve()}",
         audit_key=f"file:{(var_dir / 'audit.key').resolve()}", log_file=str(var_dir / "opsconsole.log"),
         hubspot=HubSpotSettings(base_url=sandboxes.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
-        xero=XeroSettings(base_url=sandboxes.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT),
-        schedule=ScheduleSettings(hubspot_poll_s=10.0, retry_sweep_s=2.0),
+        xero=XeroSettings(base_url=sandboxes.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT,
+                          webhook_secret=XERO_WEBHOOK_KEY),
+        # (no Intercom URL, e.g. a sandboxes.json from before the demo ran Intercom: no Intercom connection)
+        intercom=IntercomSettings(base_url=sandboxes.intercom_url, token=INTERCOM_TOKEN, webhook_secret=INTERCOM_SECRET),
+        schedule=ScheduleSettings(hubspot_poll_s=10.0, retry_sweep_s=2.0, receivables_s=60.0),
         # the person at the demo is support and finance; "sam" (support) is the demo's other colleague,
         # whose correction they can approve (maker-checker: never one's own)
-        **{"roles": {os_account(): ["support", "finance"], "sam": ["support"]}, **overrides},
+        **{"roles": {os_account(): ["support", "finance"], "sam": ["support"]}, "workflows": dict(DEMO_WORKFLOWS),
+           **overrides},
     )
 
 
@@ -181,9 +196,17 @@ class DemoDriver:
             except httpx.HTTPError as exc:  # the demo is over (sandboxes stopped) or broken
                 self.log.append(f"demo driver stopped: {exc}")
 
+    def _point_webhooks(self, http: httpx.Client) -> None:
+        """Every sandbox's webhooks to this ingress (a sandbox the demo does not run is left out)."""
+        targets = [(self.sb.hubspot_url, {}, "hubspot"), (self.sb.xero_url, {"key": XERO_WEBHOOK_KEY}, "xero"),
+                   (self.sb.intercom_url, {}, "intercom")]
+        for url, extra, vendor in targets:
+            if url:
+                http.post(f"{url}/_sandbox/webhooks",
+                          json={"target_url": f"{self.ingress_url}/webhooks/{vendor}", **extra}).raise_for_status()
+
     def _play(self, http: httpx.Client) -> None:
-        http.post(f"{self.sb.hubspot_url}/_sandbox/webhooks",
-                  json={"target_url": f"{self.ingress_url}/webhooks/hubspot"})
+        self._point_webhooks(http)
         if self.resume:  # the story so far is in the saved store and sandboxes: only what is left
             left = [q["id"] for q in self._quotes(http) if (q.get("properties") or {}).get("hs_status") != "APPROVED"]
             self.log.append(f"resumed: {len(left)} quotes still to approve")
@@ -196,6 +219,9 @@ class DemoDriver:
         special = [str(scenario.get("missing_tax", ""))] + [str(q) for q in scenario.get("duplicate_pair", [])]
         special = [q for q in special if q]
         rest = [q for q in self._quote_ids(http) if q not in special]
+        lifecycle = self.plan.get("lifecycle")
+        # the lifecycle act's late implementation: a quote kept back, to be approved as signed weeks ago
+        delayed = rest.pop() if lifecycle and lifecycle.get("delayed") and rest else None
         opening, storm, steady = self.plan["opening"], self.plan["storm"], self.plan["steady"]
         first, rest = rest[:opening["ordinary"]], rest[opening["ordinary"]:]
         self._approve(http, special + first)
@@ -217,7 +243,14 @@ class DemoDriver:
         governance = self.plan.get("governance")
         if governance and not self.stop.wait(governance["after_s"]):
             self._governance(http, governance, first)
+        ordered = special + first + wave + withheld
         while rest and not self.stop.wait(steady["every_s"]):
             batch, rest = rest[:steady["batch"]], rest[steady["batch"]:]
             self._approve(http, batch)
+            ordered += batch
+        # the lifecycle act, once every quote but the delayed one is approved
+        if lifecycle and not rest and not self.stop.wait(lifecycle.get("after_s", 0)):
+            from opsconsole.demo_lifecycle import LifecycleAct
+
+            LifecycleAct(self, http, lifecycle).play(ordered, delayed, avoid=first[:2] if governance else [])
 

@@ -17,6 +17,9 @@ HUBSPOT_TOKEN = "sandbox-hubspot-token"
 HUBSPOT_SECRET = "sandbox-hubspot-secret"
 XERO_TOKEN = "sandbox-xero-token"
 XERO_TENANT = "sandbox-tenant"
+XERO_WEBHOOK_KEY = "sandbox-xero-webhook-key"
+"""The Xero sandbox's webhook signing key (connectors/xero/delivery.py's default): the demo engine's
+``[xero] webhook_secret``, and what the demo driver configures the sandbox's webhooks with."""
 INTERCOM_TOKEN = "sandbox-intercom-token"
 INTERCOM_SECRET = "sandbox-intercom-client-secret"
 """The Intercom sandbox app's client secret: its webhooks' X-Hub-Signature key."""
@@ -40,7 +43,7 @@ class SandboxInfo:
         return {"hubspot_url": self.hubspot_url, "xero_url": self.xero_url, "xero_api": self.xero_api,
                 "pid": self.pid, "scenario": self.scenario, "profile": self.profile,
                 "hubspot_token": HUBSPOT_TOKEN, "hubspot_webhook_secret": HUBSPOT_SECRET,
-                "xero_token": XERO_TOKEN, "xero_tenant_id": XERO_TENANT,
+                "xero_token": XERO_TOKEN, "xero_tenant_id": XERO_TENANT, "xero_webhook_key": XERO_WEBHOOK_KEY,
                 "intercom_url": self.intercom_url, "intercom_token": INTERCOM_TOKEN,
                 "intercom_webhook_secret": INTERCOM_SECRET}
 
@@ -219,9 +222,12 @@ def run(**kwargs) -> None:
 
 
 def start_process(var_dir: Path, *, profile: str | None = None, companies: int = 50, scenario: bool = True,
-                  seed: int = 7, timeout: float = 30, vendors: tuple[str, ...] = (),
+                  seed: int = 7, timeout: float = 30, vendors: tuple[str, ...] = VENDORS,
                   state_dir: Path | None = None, validate_responses: bool = False) -> tuple[subprocess.Popen, SandboxInfo]:
     """Start the sandboxes as a child process; return it with their URLs once they answer.
+
+    ``vendors``: the sandboxes served; by default all three (HubSpot, Xero, Intercom: what the demo
+    runs); ``()`` leaves it to `opsconsole sandbox serve` (HubSpot and Xero).
 
     ``profile``: every sandbox's fault profile; None leaves it to the settings file in force
     (``[<vendor>.sandbox]``; none: ``demo``), which the child reads as `opsconsole sandbox serve` does.

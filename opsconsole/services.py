@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Engine, func, insert, or_, select
 
+from opsconsole.dashboard_services import DashboardServices
 from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.lease import read_lease
 from opsconsole.governance_services import GovernanceServices
@@ -69,7 +70,7 @@ def _exc_row(r: Any, now: float) -> ExceptionRow:
                         _dt(r["created_at"]), now - r["created_at"])
 
 
-class Services(GovernanceServices):
+class Services(GovernanceServices, DashboardServices):
     def __init__(self, settings: Settings, *, operator: str | None = None, read_only: bool = False,
                  audit: AuditLog | None = None, engine_mode: str = "attached", clock=time.time) -> None:
         self.settings = settings

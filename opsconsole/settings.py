@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource,
 )
@@ -50,6 +50,19 @@ class WorkflowSettings(BaseModel):
     (batch); empty: the workflow's default. Each workflow accepts only the triggers it supports."""
     every_s: float = 0.0
     """For ``scheduled``: seconds between batches (0: the workflow's default)."""
+
+
+DEFAULT_SLA: dict[str, float] = {
+    "validation": 4 * 3600.0,  # a person fixes the record in the source system, then replays
+    "rate_limit": 3600.0,  # the vendor's limit window has passed well within the hour
+    "auth": 1800.0,  # every call to that system fails until the credentials are fixed
+    "downstream_5xx": 3600.0,
+    "timeout": 3600.0,
+    "rejected_by_target": 4 * 3600.0,  # like validation: read the target's message, fix the data, replay
+    "sequencing": 2 * 3600.0,
+    "*": 4 * 3600.0,  # any other category
+}
+"""Seconds within which an exception of each category should be resolved (``"*"``: the others)."""
 
 
 class Settings(BaseSettings):
@@ -102,6 +115,23 @@ class Settings(BaseSettings):
     """JSON-lines log destination (empty: var_dir/opsconsole.log)."""
     keymap: dict[str, str] = Field(default_factory=dict)
     """Console key overrides: binding id -> keys, e.g. ``{"exceptions.retry" = "ctrl+r"}``."""
+    sla: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_SLA))
+    """Seconds within which an open exception of each category should be resolved, e.g.
+    ``[sla] validation = 14400``; ``"*"`` is for any category not named. The dashboard counts open and
+    acknowledged exceptions as within SLA (age under half of it), nearing (half to all of it) or
+    breached (older). Categories the file leaves out keep their defaults (``DEFAULT_SLA``)."""
+
+    @field_validator("sla")
+    @classmethod
+    def _sla_over_defaults(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [name for name, seconds in value.items() if not seconds > 0]
+        if bad:
+            raise ValueError(f"an SLA is a positive number of seconds: {', '.join(sorted(bad))}")
+        return {**DEFAULT_SLA, **value}
+
+    def sla_s(self, category: str) -> float:
+        """The SLA in seconds of exceptions of ``category``."""
+        return self.sla.get(category, self.sla.get("*", DEFAULT_SLA["*"]))
 
     _config_file: Path | None = None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -242,3 +242,73 @@ class ConflictDetail:
     golden_value: Any = None
     """What the golden record holds now (None when nothing is set)."""
     golden_system: str = ""
+
+
+# --- the dashboard ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Throughput:
+    """One workflow's runs over the dashboard's window (the last hour)."""
+
+    workflow: str
+    per_minute: list[int]
+    """Runs finished (succeeded or failed) in each minute of the window, oldest first."""
+    succeeded: int
+    failed: int
+    retries: int
+    """Attempts beyond the first of the workflow's steps that finished in the window."""
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def failure_rate(self) -> float | None:
+        """Failed runs as a percentage of the finished ones (None when none finished)."""
+        return 100.0 * self.failed / self.finished if self.finished else None
+
+
+@dataclass(frozen=True)
+class ExceptionAges:
+    """Open and acknowledged exceptions of one category, by age against the category's SLA."""
+
+    category: str
+    sla_s: float
+    within: int
+    """Younger than half the SLA."""
+    nearing: int
+    """Between half the SLA and the SLA."""
+    breached: int
+    """Older than the SLA."""
+
+    @property
+    def total(self) -> int:
+        return self.within + self.nearing + self.breached
+
+
+@dataclass(frozen=True)
+class BusinessMilestones:
+    """``opsconsole.milestones.Milestones`` as the console shows it."""
+
+    as_of: date
+    orders_awaiting_billing_approval: int
+    invoices_overdue: dict[str, int]
+    """Aging bucket ("1-30", "31-60", "61-90", "90+") -> overdue invoices."""
+    overdue_amounts: dict[str, str]
+    """Currency -> amount due of the overdue invoices (a decimal string, 2 places)."""
+    onboardings_delayed: int
+    renewals_blocked_by_payment: int
+
+    @property
+    def invoices_overdue_total(self) -> int:
+        return sum(self.invoices_overdue.values())
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    as_of: datetime
+    window_s: float
+    throughput: list[Throughput]
+    """Workflows with runs in the window, by name."""
+    exceptions: list[ExceptionAges]
+    """Categories with open or acknowledged exceptions, in DESIGN's order of categories."""
+    milestones: BusinessMilestones

@@ -15,7 +15,9 @@ Vendor routes (bearer token, rate-limit headers on every answer, HubSpot's error
     DELETE /crm/v3/objects/{type}/{id}                archive (204); fires ``*.deletion``
     GET   /crm/v4/objects/{from}/{id}/associations/{to}
 
-Control routes under ``/_sandbox/`` (no auth, never faulted): faults, webhooks, quotes/{id}/approve,
+Control routes under ``/_sandbox/`` (no auth, never faulted): faults, webhooks, quotes/{id}/approve
+(``?deliver=false`` withholds the webhook; ``?at=<epoch ms | ISO datetime>`` backdates the approval:
+``hs_lastmodifieddate`` and the event's ``occurredAt``, a sandbox control with no HubSpot equivalent),
 objects/{type}/{id}/restore (the recycle bin: fires ``*.restore``),
 approve, seed, bulk-quotes, state, deliveries, reset. Profile ``vendor`` enforces HubSpot's 100
 requests per 10 s per token; ``demo`` counts against a generous limit; ``unthrottled`` counts nothing.
@@ -186,12 +188,30 @@ class HubSpotSandbox(CreateRoutes):
         self.webhooks.import_state(state["webhooks"])
         self.store, self._rng, self._base_ms = store, rng, int(state["base_ms"])
 
-    def set_status(self, quote_id: str, status: str, *, deliver: bool = True, source: str = "CRM_UI") -> list[dict]:
-        """Change a quote's hs_status; a change fires a propertyChange event (inside the server loop)."""
+    def set_status(self, quote_id: str, status: str, *, deliver: bool = True, source: str = "CRM_UI",
+                   at: int | str | None = None) -> list[dict]:
+        """Change a quote's hs_status; a change fires a propertyChange event (inside the server loop).
+
+        ``at`` (a sandbox control, not HubSpot behaviour: a real portal stamps the change with the time
+        it happens): when the change happened, as epoch milliseconds or an ISO 8601 datetime (UTC when
+        it names no offset); it becomes the quote's ``hs_lastmodifieddate`` and the event's
+        ``occurredAt``, so a demo or test can have a quote approved, say, 40 days ago. Default: now.
+        ValueError for a value that is neither."""
         rec = self.store.get("quotes", quote_id)
         if rec["properties"].get("hs_status") == status:
             return []
-        now = int(time.time() * 1000)
+        if at is None or at == "":
+            now = int(time.time() * 1000)
+        elif isinstance(at, int) or str(at).isdigit():
+            now = int(at)
+        else:
+            from datetime import datetime, timezone
+
+            try:
+                when = datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"at must be epoch milliseconds or an ISO 8601 datetime, not {at!r}") from None
+            now = int((when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp() * 1000)
         self.store.update("quotes", quote_id, {"hs_status": status}, at_ms=now)
         event = self.webhooks.property_change("0-14", quote_id, "hs_status", status, occurred_ms=now, source=source)
         if deliver:
@@ -412,9 +432,12 @@ class HubSpotSandbox(CreateRoutes):
     async def _ctl_approve_one(self, request: Request) -> Response:
         qid = request.path_params["id"]
         try:
-            events = self.set_status(qid, "APPROVED", deliver=request.query_params.get("deliver", "true") != "false")
+            events = self.set_status(qid, "APPROVED", deliver=request.query_params.get("deliver", "true") != "false",
+                                     at=request.query_params.get("at"))
         except StoreError as exc:
             return hubspot_error(exc.status, exc.message, exc.category)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         quote = self.store.render("quotes", self.store.get("quotes", qid), ["hs_status", "hs_lastmodifieddate"])
         return JSONResponse({"quote": quote, "event_ids": [e["eventId"] for e in events]})
 

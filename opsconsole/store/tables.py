@@ -78,6 +78,7 @@ steps = Table(
 )
 Index("ix_steps_idem", steps.c.idempotency_key)
 Index("ix_steps_waiting", steps.c.status, steps.c.next_attempt_at)
+Index("ix_steps_finished", steps.c.finished_at)  # migration 0005: the dashboard's retries in the last hour
 
 exceptions = Table(
     "exceptions", metadata,

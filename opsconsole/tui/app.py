@@ -247,6 +247,9 @@ class OpsConsoleApp(App):
 
     def action_open_detail(self) -> None:
         if isinstance(self.screen, MainScreen):
+            if self.screen.active_pane == "dashboard":  # no rows there: says "nothing selected"
+                self.screen.open_trace()
+                return
             open_detail = getattr(self.screen.table(), "open_detail", None)
             if open_detail is not None:
                 open_detail()

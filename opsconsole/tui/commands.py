@@ -8,6 +8,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 # (command name, help, app action)
 COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("dashboard: show", "Show throughput, exceptions against their SLA and business milestones", "view('dashboard')"),
     ("view: runs", "Show the runs pane", "view('runs')"),
     ("view: exceptions", "Show the open exceptions pane", "view('exceptions')"),
     ("view: conflicts", "Show the open ownership conflicts and suspected duplicates", "view('conflicts')"),

@@ -8,7 +8,7 @@ from typing import Any
 from textual.message import Message
 
 from opsconsole.viewmodels import (
-    CommandReceipt, CommandState, Counts, EngineStatus, ExceptionDetail, Page, ReplayPlan, RunDetail,
+    CommandReceipt, CommandState, Counts, Dashboard, EngineStatus, ExceptionDetail, Page, ReplayPlan, RunDetail,
 )
 
 
@@ -116,4 +116,18 @@ class DetailLoaded(Message):
 
 @dataclass
 class DetailFailed(Message):
+    error: str
+
+
+@dataclass
+class DashboardLoaded(Message):
+    """The dashboard's view model, fetched for request ``gen``."""
+
+    gen: int
+    dashboard: Dashboard
+
+
+@dataclass
+class DashboardFailed(Message):
+    gen: int
     error: str

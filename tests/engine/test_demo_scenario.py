@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
 from sqlalchemy import func, select
 
 from opsconsole.demo import DemoDriver, load_scenario
@@ -10,7 +13,8 @@ from opsconsole.engine.app import Engine
 from opsconsole.sandboxes import SandboxInfo
 from opsconsole.services import Services
 from opsconsole.settings import ScheduleSettings
-from opsconsole.store.tables import exceptions, inbox, rejected_webhooks, runs, steps
+from opsconsole.engine import records
+from opsconsole.store.tables import exceptions, inbox, onboardings, payment_positions, rejected_webhooks, renewals, runs, steps
 from tests.engine.conftest import Sandboxes, make_settings, wait_for
 
 
@@ -33,11 +37,13 @@ async def _story(tmp_path, sandboxes):
     scenario["storm"].update(after_s=0.3, lasts_s=1.5)
     scenario["steady"].update(every_s=0.1)
     scenario["governance"].update(after_s=0.2)
+    scenario["lifecycle"].update(after_s=0.2, wait_s=20)
     settings = make_settings(tmp_path, sandboxes, schedule=ScheduleSettings(hubspot_poll_s=0.5, retry_sweep_s=1),
                              roles={"you": ["support", "finance"], "sam": ["support"]})
     engine = Engine(settings)
     assert await engine.start()
-    info = SandboxInfo(sandboxes.hubspot_url, sandboxes.xero_url, 0, sandboxes.hubspot.scenario_ids(), "demo")
+    info = SandboxInfo(sandboxes.hubspot_url, sandboxes.xero_url, 0, sandboxes.hubspot.scenario_ids(), "demo",
+                       sandboxes.intercom_url)
     services = Services(settings, operator="you", audit=engine.audit, engine_mode="engine")
     driver = DemoDriver(info, engine.ingress_url, scenario,
                         services=lambda op: Services(settings, operator=op, audit=engine.audit)).start()
@@ -76,8 +82,80 @@ async def _story(tmp_path, sandboxes):
         # Acme Corporation and ACME Corp. are one ERP contact
         counts = sandboxes.xero_state()["counts"]
         assert counts["invoices"] == quotes - 1 and counts["contacts"] == quotes - 2
+        await _lifecycle(engine, sandboxes, driver, scenario["lifecycle"], quotes)
     finally:
         driver.close()
         services.close()
         await engine.stop()
     assert driver.log[0].startswith("approved")
+
+
+def _rows(engine, stmt):
+    with engine.read_engine.connect() as c:
+        return [dict(r._mapping) for r in c.execute(stmt)]
+
+
+def _crm_company(engine, sandboxes, customer_id: str) -> dict:
+    with engine.read_engine.connect() as c:
+        company = records.find_xref(c, customer_id, "hubspot", "company")
+    return sandboxes.hubspot.store.objects["companies"][company]["properties"]
+
+
+async def _lifecycle(engine, sandboxes, driver, plan, quotes):
+    """The lifecycle act: finance's approvals in Xero, a late implementation, an overdue invoice and
+    the renewals, with the scheduled jobs run by hand (exact outcomes, no waiting for their interval)."""
+    await wait_for(lambda: sum("customer success scored" in line for line in driver.log) == 2, timeout=30)
+    # every order but Northwind's has an invoice; finance approved all but the last two, then the
+    # delayed quote's: their onboardings started, the two still await billing approval
+    started = quotes - 1 - plan["awaiting_approval"]
+    await wait_for(lambda: _n(engine, runs, runs.c.workflow == "onboarding", runs.c.status == "succeeded") == started)
+    await wait_for(lambda: _n(engine, onboardings, onboardings.c.state == "started") == started)
+    assert _n(engine, onboardings, onboardings.c.state == "awaiting_approval") == plan["awaiting_approval"]
+    assert _n(engine, onboardings) == quotes - 1
+    assert len([i for i in sandboxes.xero_records("Invoices") if i["Status"] == "SUBMITTED"]) == 2
+
+    # the delayed implementation: signed 40 days ago, so its kickoff (7 days) and implementation
+    # (30 days) are late: the onboarding watch raises delivery risk on its CRM company
+    today = datetime.now(timezone.utc).date()
+    signed = today - timedelta(days=plan["delayed"]["signed_days_ago"])
+    [late] = _rows(engine, select(onboardings).where(onboardings.c.ordered_on < (today - timedelta(days=7)).isoformat()))
+    assert late["ordered_on"] == signed.isoformat() and late["state"] == "started"
+    await engine.onboarding_watch.run()
+    dr = runs.c.workflow == "delivery_risk"
+    await wait_for(lambda: _n(engine, runs, dr, runs.c.status == "succeeded") == 1)
+    assert _n(engine, runs, dr) == 1  # only the late one
+    props = _crm_company(engine, sandboxes, late["customer_id"])
+    kickoff = signed + timedelta(days=7)
+    assert (props["delivery_risk"], props["delivery_risk_reason"]) == (
+        "at_risk", f"Kickoff call was due {kickoff.isoformat()}, {(today - kickoff).days} days late (+1 more)")
+
+    # the invoice approved 50 days overdue: financial risk "high" in Intercom (and the CRM)
+    overdue_days = plan["overdue"]["overdue_days"]
+    [position] = _rows(engine, select(payment_positions).where(payment_positions.c.days_overdue > 0))
+    assert (position["days_overdue"], position["financial_risk"], position["status"]) == (overdue_days, "high", "overdue")
+    customer = position["customer_id"]
+    [cs] = [c for c in sandboxes.intercom_records("companies") if c["company_id"] == customer]
+    assert cs["custom_attributes"]["financial_risk"] == "high"
+    assert _crm_company(engine, sandboxes, customer)["financial_risk"] == "high"
+
+    # the renewal batch: the overdue customer's renewal is blocked by payment, in the CRM and Intercom;
+    # the two customers customer success scored are ready (90) and at risk (20)
+    await engine.renewal_batch.run()
+    rr = runs.c.workflow == "renewal_readiness"
+    await wait_for(lambda: _n(engine, runs, rr) > 0 and _n(engine, runs, rr, runs.c.status == "succeeded") == _n(engine, runs, rr),
+                   timeout=20)
+    amount = f"{Decimal(position['amount_due']):,.2f} {position['currency']}"
+    reason = f"blocked by payment: {amount} overdue, {overdue_days} days late"
+    [blocked] = _rows(engine, select(renewals).where(renewals.c.readiness == "blocked_by_payment"))
+    assert (blocked["customer_id"], blocked["reason"], blocked["deal_stage"]) == (customer, reason, "contractsent")
+    props = _crm_company(engine, sandboxes, customer)
+    assert (props["renewal_readiness"], props["renewal_readiness_reason"]) == ("blocked_by_payment", reason)
+    assert sandboxes.hubspot.store.objects["deals"][blocked["deal_id"]]["properties"]["renewal_readiness"] == \
+        "blocked_by_payment"
+    [cs] = [c for c in sandboxes.intercom_records("companies") if c["company_id"] == customer]
+    assert (cs["custom_attributes"]["renewal_readiness"], cs["custom_attributes"]["renewal_readiness_reason"]) == (
+        "blocked_by_payment", reason)
+    with_deal = _rows(engine, select(renewals.c.readiness, renewals.c.deal_stage).where(renewals.c.deal_id != "")
+                      .order_by(renewals.c.readiness))
+    assert [(r["readiness"], r["deal_stage"]) for r in with_deal] == [
+        ("at_risk", "appointmentscheduled"), ("blocked_by_payment", "contractsent"), ("ready", "contractsent")]

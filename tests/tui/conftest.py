@@ -228,3 +228,14 @@ def store_rows(services, table) -> list[dict]:
 
     with services._read.connect() as conn:
         return [dict(r) for r in conn.execute(select(table).order_by(table.c.id)).mappings()]
+
+
+@pytest.fixture
+def dashboard_services(tmp_path: Path):
+    """The fixed seed plus the dashboard's runs, steps, exceptions and lifecycle rows (dashboard_data.py)."""
+    from .dashboard_data import seed_dashboard
+
+    services = make_services(tmp_path)
+    seed_dashboard(services.settings.store_url)
+    yield services
+    services.close()

@@ -1,5 +1,5 @@
-"""The main screen: the live panes as tabs (1 Runs, 2 Exceptions, 3 Conflicts, 4 Approvals), the filter
-and the status lines."""
+"""The main screen: the live panes as tabs (0 Dashboard, 1 Runs, 2 Exceptions, 3 Conflicts, 4 Approvals),
+the filter and the status lines."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from opsconsole.tui.safe import clean
 from opsconsole.tui.screens.target import Target
 from opsconsole.tui.widgets.approvals_table import ApprovalsTable
 from opsconsole.tui.widgets.conflicts_table import ConflictsTable
+from opsconsole.tui.widgets.dashboard import DashboardView
 from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.tui.widgets.exceptions_table import ExceptionsTable
 from opsconsole.tui.widgets.filter_bar import FilterBar
@@ -24,14 +25,17 @@ from opsconsole.tui.widgets.runs_table import RunsTable
 from opsconsole.tui.widgets.status_line import StatusLine
 from opsconsole.viewmodels import ConflictRow, CorrectionRow, Counts, ExceptionRow, RunRow
 
-# each tab is labelled with the key that shows it (the footer has no room for four pane keys at 80 columns)
-PANES = {"runs": "1 Runs", "exceptions": "2 Exceptions", "conflicts": "3 Conflicts", "approvals": "4 Approvals"}
+# each tab is labelled with the key that shows it (the footer has no room for five pane keys at 80 columns)
+PANES = {"dashboard": "0 Dashboard", "runs": "1 Runs", "exceptions": "2 Exceptions", "conflicts": "3 Conflicts", "approvals": "4 Approvals"}
 HINTED = ("conflicts", "approvals")
 """Panes with a line under the table about the row under the cursor."""
+DASHBOARD = "dashboard"
+"""The one pane that is not a table (no filter, no row under a cursor)."""
 
 
 class MainScreen(Screen):
     BINDINGS = [
+        Binding("0", "view('dashboard')", "Dashboard", show=False, id="app.view_dashboard"),
         Binding("1", "view('runs')", "Runs", show=False, id="app.view_runs"),
         Binding("2", "view('exceptions')", "Exceptions", show=False, id="app.view_exceptions"),
         Binding("3", "view('conflicts')", "Conflicts", show=False, id="app.view_conflicts"),
@@ -49,6 +53,8 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         yield EngineBar(id="engine-bar")
         with TabbedContent(initial="runs", id="panes"):
+            with TabPane(PANES[DASHBOARD], id=DASHBOARD):
+                yield DashboardView(self.services, refresh_s=self.refresh_s, id="dashboard-view")
             with TabPane(PANES["runs"], id="runs"):
                 yield RunsTable(self.services, refresh_s=self.refresh_s, id="runs-table")
             with TabPane(PANES["exceptions"], id="exceptions"):
@@ -76,25 +82,42 @@ class MainScreen(Screen):
     def table(self, pane: str | None = None) -> LiveTable:
         return self.query_one(f"#{pane or self.active_pane}-table", LiveTable)
 
+    def pane_widget(self, pane: str | None = None) -> LiveTable | DashboardView:
+        """The pane's live widget: its table, or the dashboard."""
+        pane = pane or self.active_pane
+        return self.query_one(DashboardView) if pane == DASHBOARD else self.table(pane)
+
+    @property
+    def dashboard(self) -> DashboardView:
+        return self.query_one(DashboardView)
+
     def action_view(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
         self._close_filter()
-        self.table(pane).focus()
+        self.pane_widget(pane).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and self.is_mounted:
+            return self.active_pane != DASHBOARD  # the dashboard has nothing to filter
+        return True
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        table = self.table()
-        table.reload()  # it skipped its polls while hidden
+        widget = self.pane_widget()
+        widget.reload()  # it skipped its polls while hidden
         filter_bar = self.query_one(FilterBar)
-        if filter_bar.display:
-            filter_bar.value = table.filter_text
+        if isinstance(widget, DashboardView):
+            self._close_filter()
+            widget.focus()
+        elif filter_bar.display:
+            filter_bar.value = widget.filter_text
         else:
-            table.focus()
+            widget.focus()
         self.refresh_bindings()
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
-            self.table().reload()
+            self.pane_widget().reload()
 
     def _counts_changed(self, counts: Counts | None) -> None:
         if counts is not None:
@@ -129,6 +152,9 @@ class MainScreen(Screen):
 
     # --- filter --------------------------------------------------------------------------------
     def action_filter(self) -> None:
+        if self.active_pane == DASHBOARD:
+            self.notify("the dashboard has nothing to filter", severity="warning", markup=False)
+            return
         filter_bar = self.query_one(FilterBar)
         filter_bar.value = self.table().filter_text
         filter_bar.display = True
@@ -148,14 +174,20 @@ class MainScreen(Screen):
 
     def clear_filter(self) -> None:
         """Clear the active pane's filter (the command palette's "filter: clear")."""
+        if self.active_pane == DASHBOARD:
+            return
         self.query_one(FilterBar).value = ""
         self.table().set_filter("")
         self._relabel(self.active_pane)
         self._close_filter()
 
     # --- opening a trace -----------------------------------------------------------------------
+    def row_at_cursor(self) -> Any | None:
+        """The view model under the active table's cursor (None on the dashboard)."""
+        return None if self.active_pane == DASHBOARD else self.table().row_at_cursor()
+
     def current_target(self) -> Target | None:
-        row = self.table().row_at_cursor()
+        row = self.row_at_cursor()
         if isinstance(row, RunRow):
             return Target(row.id, None, row.current_step)
         if isinstance(row, ExceptionRow):
@@ -163,11 +195,11 @@ class MainScreen(Screen):
         return None
 
     def current_conflict(self) -> ConflictRow | None:
-        row = self.table().row_at_cursor()
+        row = self.row_at_cursor()
         return row if isinstance(row, ConflictRow) else None
 
     def current_correction(self) -> CorrectionRow | None:
-        row = self.table().row_at_cursor()
+        row = self.row_at_cursor()
         return row if isinstance(row, CorrectionRow) else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -191,7 +223,7 @@ class MainScreen(Screen):
 
     def reload_after_command(self) -> None:
         """A command finished: show its effect now rather than at the next poll."""
-        self.table().reload()
+        self.pane_widget().reload()
 
     def open_trace(self) -> None:
         target = self.current_target()
