@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from connectors.hubspot.client import DEAL_TO_COMPANY
 from opsconsole.sandboxes import HUBSPOT_TOKEN, INTERCOM_TOKEN, XERO_TENANT, XERO_TOKEN
 
 if TYPE_CHECKING:
@@ -32,8 +33,6 @@ if TYPE_CHECKING:
 HUBSPOT = {"Authorization": f"Bearer {HUBSPOT_TOKEN}"}
 XERO = {"Authorization": f"Bearer {XERO_TOKEN}", "xero-tenant-id": XERO_TENANT, "Accept": "application/json"}
 INTERCOM = {"Authorization": f"Bearer {INTERCOM_TOKEN}", "Intercom-Version": "2.14", "Accept": "application/json"}
-DEAL_TO_COMPANY = 341
-"""HubSpot-defined association type id: deal -> company (connectors/hubspot/client.py)."""
 
 
 def _call(http: httpx.Client, method: str, url: str, tries: int = 4, **kwargs) -> httpx.Response:
