@@ -5,7 +5,7 @@ search), data events, tickets and tags, as a part of :class:`connectors.intercom
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from starlette.requests import Request

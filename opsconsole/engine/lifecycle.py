@@ -22,25 +22,16 @@ from sqlalchemy import Connection, select, update
 from canonical.models import PaymentStatus
 from canonical.onboarding import LifecyclePolicy, next_due
 from opsconsole.engine import records
+from opsconsole.engine.rulebook import Rulebook
 from opsconsole.store import prepared as P
 from opsconsole.store.tables import golden_fields, onboardings, payment_positions, runs
 
 ONBOARDING = "onboarding"
-_POLICY: LifecyclePolicy | None = None
 _START_ON_ORDER = False
-
-
-def policy() -> LifecyclePolicy:
-    global _POLICY
-    if _POLICY is None:
-        _POLICY = LifecyclePolicy.load()
-    return _POLICY
-
-
-def use_policy(p: LifecyclePolicy | None) -> None:
-    """Use an organisation's own lifecycle policy (None: the shipped data/lifecycle.toml)."""
-    global _POLICY
-    _POLICY = p
+POLICY = Rulebook(LifecyclePolicy.load)
+policy = POLICY.get
+use_policy = POLICY.use
+"""``use_policy(p)``: an organisation's own lifecycle policy (None: the shipped data/lifecycle.toml)."""
 
 
 def start_on_order(yes: bool) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.intercom.sandbox import IntercomSandbox
@@ -149,3 +150,24 @@ async def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
             return value
         await asyncio.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def q(engine, stmt) -> list:
+    """Rows of a read on the engine's store."""
+    with engine.read_engine.connect() as c:
+        return c.execute(stmt).all()
+
+
+def run_statuses(engine, workflow: str) -> list[str]:
+    """The statuses of a workflow's runs, oldest first."""
+    from opsconsole.store.tables import runs
+
+    return [r[0] for r in q(engine, select(runs.c.status).where(runs.c.workflow == workflow).order_by(runs.c.id))]
+
+
+async def settled(engine) -> None:
+    """Wait until no run is pending, running or waiting (after letting new ones open)."""
+    from opsconsole.store.tables import runs
+
+    await asyncio.sleep(0.6)
+    await wait_for(lambda: not q(engine, select(runs.c.id).where(runs.c.status.in_(["pending", "running", "waiting"]))))

@@ -20,7 +20,7 @@ from opsconsole.engine import lifecycle, records
 from opsconsole.engine.workflows.invoice_feedback import use_credit_hold_rules
 from opsconsole.sandboxes import INTERCOM_TOKEN, XERO_TENANT, XERO_TOKEN
 from opsconsole.store.tables import inbox, runs, spans, steps
-from tests.engine.conftest import XERO_WEBHOOK_KEY, wait_for
+from tests.engine.conftest import XERO_WEBHOOK_KEY, q, run_statuses, settled, wait_for
 
 AUTH = {"Authorization": "Bearer sandbox-hubspot-token"}
 INTERCOM = {"Authorization": f"Bearer {INTERCOM_TOKEN}", "Intercom-Version": "2.14"}
@@ -47,22 +47,11 @@ def invoices_approved_at_once():
     lifecycle.use_policy(None)
 
 
-def _q(engine, stmt):
-    with engine.read_engine.connect() as c:
-        return c.execute(stmt).all()
-
-
-def _runs(engine, workflow: str) -> list[str]:
-    return [r[0] for r in _q(engine, select(runs.c.status).where(runs.c.workflow == workflow).order_by(runs.c.id))]
 
 
 def _step_statuses(engine, run_id: int) -> dict[str, str]:
-    return dict(_q(engine, select(steps.c.name, steps.c.status).where(steps.c.run_id == run_id)))
+    return dict(q(engine, select(steps.c.name, steps.c.status).where(steps.c.run_id == run_id)))
 
-
-async def _settled(engine):
-    await asyncio.sleep(0.6)
-    await wait_for(lambda: not _q(engine, select(runs.c.id).where(runs.c.status.in_(["pending", "running", "waiting"]))))
 
 
 async def _invoiced_customer(engine, sb) -> dict:
@@ -72,8 +61,8 @@ async def _invoiced_customer(engine, sb) -> dict:
     special = {str(ids["missing_tax"]), *map(str, ids["duplicate_pair"])}
     quote = next(q for q in sb.quote_ids() if q not in special)
     sb.approve(quote)
-    await wait_for(lambda: _runs(engine, "quote_to_order") == ["succeeded"])
-    [(customer_id,)] = _q(engine, select(runs.c.account_key).where(runs.c.workflow == "quote_to_order"))
+    await wait_for(lambda: run_statuses(engine, "quote_to_order") == ["succeeded"])
+    [(customer_id,)] = q(engine, select(runs.c.account_key).where(runs.c.workflow == "quote_to_order"))
     assoc = sb.http.get(f"{sb.hubspot_url}/crm/v3/objects/quotes/{quote}", params={"associations": "companies,deals"},
                         headers=AUTH).json()
     company_id = assoc["associations"]["companies"]["results"][0]["id"]
@@ -83,7 +72,7 @@ async def _invoiced_customer(engine, sb) -> dict:
     r.raise_for_status()
     await engine.writer.run(lambda c: records.put_xref(c, "intercom", "company", customer_id, customer_id))
     [invoice] = sb.xero_records("Invoices")
-    await _settled(engine)
+    await settled(engine)
     sb.hubspot_log.writes.clear()
     sb.intercom_log.writes.clear()
     return {"customer": customer_id, "company": company_id, "deal": deal_id, "invoice": invoice}
@@ -124,17 +113,17 @@ async def test_a_paid_update_before_its_create_and_a_triple_delivery_change_thin
     for _ in range(3):
         await _post(engine, update)
     await _post(engine, _event(invoice_id, "CREATE", "2026-11-30T10:00:00.000"))
-    await wait_for(lambda: len(_runs(engine, "invoice_feedback")) == 2)
-    await _settled(engine)
-    assert _runs(engine, "invoice_feedback") == ["succeeded", "succeeded"]
-    assert len(_q(engine, select(inbox.c.id).where(inbox.c.event_type.like("invoice.%")))) == 2
+    await wait_for(lambda: len(run_statuses(engine, "invoice_feedback")) == 2)
+    await settled(engine)
+    assert run_statuses(engine, "invoice_feedback") == ["succeeded", "succeeded"]
+    assert len(q(engine, select(inbox.c.id).where(inbox.c.event_type.like("invoice.%")))) == 2
     paid = {"financial_risk": "none"}
     assert _hubspot(sb, f"/crm/v3/objects/companies/{c['company']}") == [{"properties": paid}]
     assert _hubspot(sb, f"/crm/v3/objects/deals/{c['deal']}") == [{"properties": paid}]
     assert [w["body"] for w in sb.intercom_log.writes] == [{"company_id": c["customer"], "custom_attributes": {
         "payment_status": "paid", "amount_due": f"0.00 {c['invoice']['CurrencyCode']}", "days_overdue": 0,
         "aging_bucket": "current", "financial_risk": "none"}}]
-    first, second = [r[0] for r in _q(engine, select(runs.c.id).where(runs.c.workflow == "invoice_feedback")
+    first, second = [r[0] for r in q(engine, select(runs.c.id).where(runs.c.workflow == "invoice_feedback")
                                       .order_by(runs.c.id))]
     assert set(_step_statuses(engine, first).values()) == {"succeeded"}
     assert _step_statuses(engine, second) == {"validate": "succeeded", "update_crm_company": "skipped",
@@ -149,18 +138,18 @@ async def test_a_payment_posted_in_xero_reaches_hubspot_and_intercom_in_one_trac
         "target_url": f"{engine.ingress_url}/webhooks/xero", "key": XERO_WEBHOOK_KEY}).raise_for_status()
     c = await _invoiced_customer(engine, sb)
     # the invoice's CREATE came back: open and not yet due is "watch" under this test's policy
-    assert _runs(engine, "invoice_feedback") == ["succeeded"]
+    assert run_statuses(engine, "invoice_feedback") == ["succeeded"]
     assert sb.hubspot.store.objects["companies"][c["company"]]["properties"]["financial_risk"] == "watch"
     _pay(sb, c["invoice"], "finance-desk-payment-2")
-    await wait_for(lambda: len(_runs(engine, "invoice_feedback")) == 2)
-    await _settled(engine)
+    await wait_for(lambda: len(run_statuses(engine, "invoice_feedback")) == 2)
+    await settled(engine)
     assert _hubspot(sb, f"/crm/v3/objects/companies/{c['company']}") == [{"properties": {"financial_risk": "none"}}]
     assert _hubspot(sb, f"/crm/v3/objects/deals/{c['deal']}") == [{"properties": {"financial_risk": "none"}}]
     [cs] = [w["body"] for w in sb.intercom_log.writes]
     assert cs["custom_attributes"]["payment_status"] == "paid" and cs["custom_attributes"]["financial_risk"] == "none"
-    [(run_id, correlation)] = _q(engine, select(runs.c.id, runs.c.correlation_id)
+    [(run_id, correlation)] = q(engine, select(runs.c.id, runs.c.correlation_id)
                                  .where(runs.c.workflow == "invoice_feedback").order_by(runs.c.id.desc()).limit(1))
-    rows = _q(engine, select(spans.c.system, spans.c.correlation_id).where(spans.c.run_id == run_id))
+    rows = q(engine, select(spans.c.system, spans.c.correlation_id).where(spans.c.run_id == run_id))
     assert {r[1] for r in rows} == {correlation}
     assert {"xero", "hubspot", "intercom"} <= {r[0] for r in rows}
 
@@ -173,8 +162,8 @@ async def test_a_voided_invoice_clears_the_flag(engine, sandboxes):
                      json={"Invoices": [{"InvoiceID": invoice_id, "Status": "VOIDED"}]})
     assert r.status_code == 200, r.text
     await _post(engine, _event(invoice_id, "UPDATE", "2026-11-30T11:00:00.000"))
-    await wait_for(lambda: _runs(engine, "invoice_feedback") == ["succeeded"])
-    await _settled(engine)
+    await wait_for(lambda: run_statuses(engine, "invoice_feedback") == ["succeeded"])
+    await settled(engine)
     assert _hubspot(sb, f"/crm/v3/objects/companies/{c['company']}") == [{"properties": {"financial_risk": "none"}}]
     [cs] = [w["body"] for w in sb.intercom_log.writes]
     assert cs["custom_attributes"]["payment_status"] == "voided"

@@ -20,24 +20,15 @@ from opsconsole.engine.triggers import TriggerError
 from opsconsole.sandboxes import INTERCOM_TOKEN, XERO_TENANT, XERO_TOKEN
 from opsconsole.settings import WorkflowSettings
 from opsconsole.store.tables import onboardings, payment_positions, runs, spans, steps
-from tests.engine.conftest import INTERCOM_WEBHOOK_KEY, XERO_WEBHOOK_KEY, make_settings, wait_for
+from tests.engine.conftest import (
+    INTERCOM_WEBHOOK_KEY, XERO_WEBHOOK_KEY, make_settings, q, run_statuses, settled, wait_for,
+)
 
 XERO = {"Authorization": f"Bearer {XERO_TOKEN}", "xero-tenant-id": XERO_TENANT}
 INTERCOM = {"Authorization": f"Bearer {INTERCOM_TOKEN}", "Intercom-Version": "2.14"}
 
 
-def _q(engine, stmt):
-    with engine.read_engine.connect() as c:
-        return c.execute(stmt).all()
 
-
-def _runs(engine, workflow: str) -> list[str]:
-    return [r[0] for r in _q(engine, select(runs.c.status).where(runs.c.workflow == workflow).order_by(runs.c.id))]
-
-
-async def _settled(engine):
-    await asyncio.sleep(0.6)
-    await wait_for(lambda: not _q(engine, select(runs.c.id).where(runs.c.status.in_(["pending", "running", "waiting"]))))
 
 
 def _quote(sb) -> str:
@@ -52,8 +43,8 @@ async def _ordered(engine, sb) -> dict:
         "target_url": f"{engine.ingress_url}/webhooks/xero", "key": XERO_WEBHOOK_KEY}).raise_for_status()
     quote = _quote(sb)
     sb.approve(quote)
-    await wait_for(lambda: _runs(engine, "quote_to_order") == ["succeeded"])
-    await _settled(engine)
+    await wait_for(lambda: run_statuses(engine, "quote_to_order") == ["succeeded"])
+    await settled(engine)
     [invoice] = sb.xero_records("Invoices")
     return {"quote": quote, "key": f"hubspot:quote:{quote}", "invoice": invoice}
 
@@ -66,15 +57,15 @@ def _authorise(sb, invoice_id: str) -> None:
 
 
 def _onboarding(engine, key: str) -> dict:
-    [row] = _q(engine, select(onboardings).where(onboardings.c.order_key == key))
+    [row] = q(engine, select(onboardings).where(onboardings.c.order_key == key))
     return dict(row._mapping)
 
 
 async def _started(engine, sb) -> dict:
     o = await _ordered(engine, sb)
     _authorise(sb, o["invoice"]["InvoiceID"])
-    await wait_for(lambda: _runs(engine, "onboarding") == ["succeeded"])
-    await _settled(engine)
+    await wait_for(lambda: run_statuses(engine, "onboarding") == ["succeeded"])
+    await settled(engine)
     return o
 
 
@@ -87,17 +78,17 @@ async def test_onboarding_waits_for_finance_then_starts_once(engine, sandboxes):
     assert (row["state"], row["stage"], len(row["plan"])) == ("awaiting_approval", "not_started", 3)
     with engine.read_engine.connect() as c:
         assert provisioning.load_entitlement(c, o["key"])["status"] == "pending"
-    assert _runs(engine, "onboarding") == []
-    assert _runs(engine, "invoice_feedback") == ["succeeded"]  # the CREATE: awaiting approval, nothing sent
-    [(status,)] = _q(engine, select(payment_positions.c.status))
+    assert run_statuses(engine, "onboarding") == []
+    assert run_statuses(engine, "invoice_feedback") == ["succeeded"]  # the CREATE: awaiting approval, nothing sent
+    [(status,)] = q(engine, select(payment_positions.c.status))
     assert status == "awaiting_approval"
     assert sb.intercom_records("tickets") == []
 
     _authorise(sb, o["invoice"]["InvoiceID"])
-    await wait_for(lambda: _runs(engine, "onboarding") == ["succeeded"])
-    await _settled(engine)
-    [(run_id, corr)] = _q(engine, select(runs.c.id, runs.c.correlation_id).where(runs.c.workflow == "onboarding"))
-    assert dict(_q(engine, select(steps.c.name, steps.c.status).where(steps.c.run_id == run_id))) == {
+    await wait_for(lambda: run_statuses(engine, "onboarding") == ["succeeded"])
+    await settled(engine)
+    [(run_id, corr)] = q(engine, select(runs.c.id, runs.c.correlation_id).where(runs.c.workflow == "onboarding"))
+    assert dict(q(engine, select(steps.c.name, steps.c.status).where(steps.c.run_id == run_id))) == {
         "validate": "succeeded", "upsert_cs_company": "succeeded", "onboarding_event": "succeeded",
         "implementation_ticket": "succeeded"}
     row = _onboarding(engine, o["key"])
@@ -117,7 +108,7 @@ async def test_onboarding_waits_for_finance_then_starts_once(engine, sandboxes):
         f"Implementation: {row['legal_name']} (order {row['order_number']})"
     assert ticket["company_id"] == company["id"]
     # every Intercom call of the onboarding carries its correlation id
-    systems = {s for (s,) in _q(engine, select(spans.c.system).where(spans.c.correlation_id == corr))}
+    systems = {s for (s,) in q(engine, select(spans.c.system).where(spans.c.correlation_id == corr))}
     assert "intercom" in systems
 
     # the invoice is paid: another approving status, and the same webhook three times: no second start
@@ -125,9 +116,9 @@ async def test_onboarding_waits_for_finance_then_starts_once(engine, sandboxes):
         "Invoice": {"InvoiceID": o["invoice"]["InvoiceID"]}, "Account": {"Code": "090"}, "Date": "2026-11-30",
         "Amount": o["invoice"]["AmountDue"]}]})
     assert r.status_code == 200, r.text
-    await wait_for(lambda: len(_runs(engine, "invoice_feedback")) == 3)
-    await _settled(engine)
-    assert _runs(engine, "onboarding") == ["succeeded"]
+    await wait_for(lambda: len(run_statuses(engine, "invoice_feedback")) == 3)
+    await settled(engine)
+    assert run_statuses(engine, "onboarding") == ["succeeded"]
     assert len(sb.intercom_records("tickets")) == 1
 
 
@@ -141,21 +132,21 @@ async def test_a_late_milestone_raises_delivery_risk_in_the_crm_and_clears_when_
         "associations"]["companies"]["results"][0]["id"]
     monkeypatch.setattr(lifecycle_jobs, "today", lambda: kickoff + timedelta(days=3))
     await engine.onboarding_watch.run()
-    await wait_for(lambda: _runs(engine, "delivery_risk") == ["succeeded"])
+    await wait_for(lambda: run_statuses(engine, "delivery_risk") == ["succeeded"])
     props = sb.hubspot.store.objects["companies"][company_id]["properties"]
     assert props["delivery_risk"] == "at_risk"
     assert props["delivery_risk_reason"] == f"Kickoff call was due {kickoff.isoformat()}, 3 days late"
     assert _onboarding(engine, o["key"])["delivery_risk"] == "at_risk"
     await engine.onboarding_watch.run()  # nothing changed: no second update
-    await _settled(engine)
-    assert _runs(engine, "delivery_risk") == ["succeeded"]
+    await settled(engine)
+    assert run_statuses(engine, "delivery_risk") == ["succeeded"]
 
     # customer success moves the onboarding on in Intercom: the kickoff is done, the risk clears
     r = sb.http.post(f"{sb.intercom_url}/companies", headers=INTERCOM, json={
         "company_id": row["customer_id"], "custom_attributes": {"onboarding_stage": "implementation"}})
     assert r.status_code == 200, r.text
     await engine.onboarding_watch.run()
-    await wait_for(lambda: _runs(engine, "delivery_risk") == ["succeeded", "succeeded"])
+    await wait_for(lambda: run_statuses(engine, "delivery_risk") == ["succeeded", "succeeded"])
     props = sb.hubspot.store.objects["companies"][company_id]["properties"]
     assert (props["delivery_risk"], props["delivery_risk_reason"]) == ("none", None)  # "" clears a HubSpot property
     row = _onboarding(engine, o["key"])
@@ -191,14 +182,14 @@ async def test_a_scheduled_workflow_holds_its_runs_and_pushes_the_newest_change_
                 "X-Hub-Signature": sign_intercom(INTERCOM_WEBHOOK_KEY, body), "Content-Type": "application/json"})
             assert r.status_code == 200, r.text
     await asyncio.sleep(0.8)  # the sweeper runs every 0.5 s: held runs must not start
-    assert _runs(engine, "cs_company_to_crm") == ["scheduled"] * 4
+    assert run_statuses(engine, "cs_company_to_crm") == ["scheduled"] * 4
     released = await engine.release_batch("cs_company_to_crm")
-    rows = _q(engine, select(runs.c.id, runs.c.business_key, runs.c.status, runs.c.last_error)
+    rows = q(engine, select(runs.c.id, runs.c.business_key, runs.c.status, runs.c.last_error)
               .where(runs.c.workflow == "cs_company_to_crm").order_by(runs.c.id))
     assert released == [rows[2][0], rows[3][0]]  # c2's only change, c1's newest
     assert [r[2] for r in rows[:2]] == ["superseded", "superseded"]
     assert rows[0][3] == f"superseded by run {rows[3][0]} (a newer change to the same record in this batch)"
-    await wait_for(lambda: all(s not in ("pending", "running", "waiting") for s in _runs(engine, "cs_company_to_crm")))
+    await wait_for(lambda: all(s not in ("pending", "running", "waiting") for s in run_statuses(engine, "cs_company_to_crm")))
     assert await engine.release_batch("cs_company_to_crm") == []
 
 

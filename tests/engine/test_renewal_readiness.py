@@ -17,7 +17,7 @@ from opsconsole.engine import lifecycle
 from opsconsole.engine.workflows import renewal_readiness
 from opsconsole.sandboxes import INTERCOM_TOKEN, XERO_TENANT, XERO_TOKEN
 from opsconsole.store.tables import renewals, runs, steps
-from tests.engine.conftest import wait_for
+from tests.engine.conftest import q, run_statuses, settled, wait_for
 
 XERO = {"Authorization": f"Bearer {XERO_TOKEN}", "xero-tenant-id": XERO_TENANT}
 INTERCOM = {"Authorization": f"Bearer {INTERCOM_TOKEN}", "Intercom-Version": "2.14"}
@@ -31,18 +31,7 @@ def invoices_approved_at_once():
     lifecycle.use_policy(None)
 
 
-def _q(engine, stmt):
-    with engine.read_engine.connect() as c:
-        return c.execute(stmt).all()
 
-
-def _runs(engine, workflow: str) -> list[str]:
-    return [r[0] for r in _q(engine, select(runs.c.status).where(runs.c.workflow == workflow).order_by(runs.c.id))]
-
-
-async def _settled(engine):
-    await asyncio.sleep(0.6)
-    await wait_for(lambda: not _q(engine, select(runs.c.id).where(runs.c.status.in_(["pending", "running", "waiting"]))))
 
 
 async def test_an_overdue_invoice_blocks_the_renewal_in_the_crm_and_customer_success(engine, sandboxes, monkeypatch):
@@ -51,9 +40,9 @@ async def test_an_overdue_invoice_blocks_the_renewal_in_the_crm_and_customer_suc
     special = {str(ids["missing_tax"]), *map(str, ids["duplicate_pair"])}
     quote = next(q for q in sb.quote_ids() if q not in special)
     sb.approve(quote)
-    await wait_for(lambda: _runs(engine, "onboarding") == ["succeeded"])  # approved at once: onboarding started
-    await _settled(engine)
-    [(customer,)] = _q(engine, select(runs.c.account_key).where(runs.c.workflow == "quote_to_order"))
+    await wait_for(lambda: run_statuses(engine, "onboarding") == ["succeeded"])  # approved at once: onboarding started
+    await settled(engine)
+    [(customer,)] = q(engine, select(runs.c.account_key).where(runs.c.workflow == "quote_to_order"))
     company = sb.http.get(f"{sb.hubspot_url}/crm/v3/objects/quotes/{quote}", params={"associations": "companies"},
                           headers=HUBSPOT).json()["associations"]["companies"]["results"][0]["id"]
     # customer success scores the customer's health; sales opens the renewal deal
@@ -69,10 +58,10 @@ async def test_an_overdue_invoice_blocks_the_renewal_in_the_crm_and_customer_suc
     monkeypatch.setattr(renewal_readiness, "_today", lambda: due + timedelta(days=50))
 
     await engine.renewal_batch.run()
-    await wait_for(lambda: _runs(engine, "renewal_readiness") == ["succeeded"])
+    await wait_for(lambda: run_statuses(engine, "renewal_readiness") == ["succeeded"])
     amount = f"{Decimal(str(invoice['AmountDue'])):,.2f} {invoice['CurrencyCode']}"
     reason = f"blocked by payment: {amount} overdue, 50 days late"
-    [row] = _q(engine, select(renewals.c.readiness, renewals.c.reason, renewals.c.deal_id, renewals.c.deal_stage))
+    [row] = q(engine, select(renewals.c.readiness, renewals.c.reason, renewals.c.deal_id, renewals.c.deal_stage))
     assert tuple(row) == ("blocked_by_payment", reason, deal["id"], "contractsent")
     props = sb.hubspot.store.objects["companies"][company]["properties"]
     assert (props["renewal_readiness"], props["renewal_readiness_reason"]) == ("blocked_by_payment", reason)
@@ -83,9 +72,9 @@ async def test_an_overdue_invoice_blocks_the_renewal_in_the_crm_and_customer_suc
 
     # the next batch finds nothing changed: it sends nothing
     await engine.renewal_batch.run()
-    await wait_for(lambda: _runs(engine, "renewal_readiness") == ["succeeded", "succeeded"])
-    [(second,)] = _q(engine, select(runs.c.id).where(runs.c.workflow == "renewal_readiness").order_by(runs.c.id.desc()).limit(1))
-    assert {s for (s,) in _q(engine, select(steps.c.status).where(steps.c.run_id == second, steps.c.seq > 0))} == {"skipped"}
+    await wait_for(lambda: run_statuses(engine, "renewal_readiness") == ["succeeded", "succeeded"])
+    [(second,)] = q(engine, select(runs.c.id).where(runs.c.workflow == "renewal_readiness").order_by(runs.c.id.desc()).limit(1))
+    assert {s for (s,) in q(engine, select(steps.c.status).where(steps.c.run_id == second, steps.c.seq > 0))} == {"skipped"}
 
     # finance records the payment: the renewal is no longer blocked (paid 50 days late lowers the score)
     r = sb.http.put(f"{sb.xero_api}/Payments", headers={**XERO, "Idempotency-Key": "renewal-pay"}, json={"Payments": [{
@@ -93,9 +82,9 @@ async def test_an_overdue_invoice_blocks_the_renewal_in_the_crm_and_customer_suc
         "Date": (due + timedelta(days=50)).isoformat(), "Amount": invoice["AmountDue"]}]})
     assert r.status_code == 200, r.text
     await engine.renewal_batch.run()
-    await wait_for(lambda: len(_runs(engine, "renewal_readiness")) == 3)
-    await _settled(engine)
-    [(readiness, reason)] = _q(engine, select(renewals.c.readiness, renewals.c.reason))
+    await wait_for(lambda: len(run_statuses(engine, "renewal_readiness")) == 3)
+    await settled(engine)
+    [(readiness, reason)] = q(engine, select(renewals.c.readiness, renewals.c.reason))
     assert readiness == "ready" and reason == \
         "ready: health 88/100, 1 late payment, up to 50 days late, deal in contractsent"
     assert sb.hubspot.store.objects["companies"][company]["properties"]["renewal_readiness"] == "ready"

@@ -44,23 +44,15 @@ from canonical.mapper import MappingError
 from canonical.receivables import CreditHoldRules, payment_status, risk_level
 from connectors.hubspot.client import associated_ids
 from opsconsole.engine import governance, records
+from opsconsole.engine.rulebook import Rulebook
+from opsconsole.engine.workflows import writeback
 from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow
 
 ENTITY = "invoice_feedback"
-_RULES: CreditHoldRules | None = None
-
-
-def credit_hold_rules() -> CreditHoldRules:
-    global _RULES
-    if _RULES is None:
-        _RULES = CreditHoldRules.load()
-    return _RULES
-
-
-def use_credit_hold_rules(rules: CreditHoldRules | None) -> None:
-    """Use an organisation's own rules (or None: the shipped data/credit_hold.toml)."""
-    global _RULES
-    _RULES = rules
+CREDIT_HOLD = Rulebook(CreditHoldRules.load)
+credit_hold_rules = CREDIT_HOLD.get
+use_credit_hold_rules = CREDIT_HOLD.use
+"""``use_credit_hold_rules(rules)``: an organisation's own rules (None: the shipped data/credit_hold.toml)."""
 
 
 def _today():
@@ -80,9 +72,7 @@ class InvoiceFeedback(Workflow):
     dedupe_by_business_key = False
     steps = (
         StepSpec("validate", "engine", "re-read the ERP invoice, map its payment status, find the customer"),
-        StepSpec("update_crm_company", "hubspot", "PATCH /crm/v3/objects/companies/{id}"),
-        StepSpec("update_crm_deal", "hubspot", "PATCH /crm/v3/objects/deals/{id}"),
-        StepSpec("update_cs_company", "intercom", "POST /companies"),
+        *writeback.STEPS,
     )
 
     @staticmethod
@@ -190,14 +180,4 @@ class InvoiceFeedback(Workflow):
 
     async def send(self, step: StepSpec, payload: Any, env, state: RunState, idempotency_key: str,
                    traceparent: str) -> Sent:
-        if step.name == "update_crm_company":
-            rec = await env.client("hubspot").update_company(payload["company"], payload["properties"],
-                                                             traceparent=traceparent)
-        elif step.name == "update_crm_deal":
-            rec = await env.client("hubspot").update_properties("deals", payload["deal"], payload["properties"],
-                                                                traceparent=traceparent)
-        elif step.name == "update_cs_company":
-            rec = await env.client("intercom").upsert_company(payload, traceparent=traceparent)
-        else:
-            raise KeyError(step.name)
-        return Sent(rec)
+        return await writeback.send(step, payload, env, traceparent)

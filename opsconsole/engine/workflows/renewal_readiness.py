@@ -29,23 +29,15 @@ from sqlalchemy.orm import aliased
 from canonical.receivables import payment_history
 from canonical.renewal import RenewalInputs, RenewalRules, readiness
 from opsconsole.engine import records
+from opsconsole.engine.rulebook import Rulebook
+from opsconsole.engine.workflows import writeback
 from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow
 from opsconsole.store.tables import customers, renewals, xrefs
 
 RENEWAL_DEAL_TYPE = "existingbusiness"
-_RULES: RenewalRules | None = None
-
-
-def renewal_rules() -> RenewalRules:
-    global _RULES
-    if _RULES is None:
-        _RULES = RenewalRules.load()
-    return _RULES
-
-
-def use_renewal_rules(rules: RenewalRules | None) -> None:
-    global _RULES
-    _RULES = rules
+RENEWAL = Rulebook(RenewalRules.load)
+renewal_rules = RENEWAL.get
+use_renewal_rules = RENEWAL.use
 
 
 def _today() -> date:
@@ -76,9 +68,7 @@ class RenewalReadiness(Workflow):
     triggers = ("scheduled",)
     steps = (
         StepSpec("validate", "engine", "gather health, tickets, payments and the renewal deal; score them"),
-        StepSpec("update_crm_company", "hubspot", "PATCH /crm/v3/objects/companies/{id}"),
-        StepSpec("update_crm_deal", "hubspot", "PATCH /crm/v3/objects/deals/{id}"),
-        StepSpec("update_cs_company", "intercom", "POST /companies"),
+        *writeback.STEPS,
     )
 
     @staticmethod
@@ -185,15 +175,5 @@ class RenewalReadiness(Workflow):
 
     async def send(self, step: StepSpec, payload: Any, env, state: RunState, idempotency_key: str,
                    traceparent: str) -> Sent:
-        if step.name == "update_crm_company":
-            rec = await env.client("hubspot").update_company(payload["company"], payload["properties"],
-                                                             traceparent=traceparent)
-        elif step.name == "update_crm_deal":
-            rec = await env.client("hubspot").update_properties("deals", payload["deal"], payload["properties"],
-                                                                traceparent=traceparent)
-        elif step.name == "update_cs_company":
-            rec = await env.client("intercom").upsert_company(payload, traceparent=traceparent)
-        else:
-            raise KeyError(step.name)
-        return Sent(rec)
+        return await writeback.send(step, payload, env, traceparent)
 
