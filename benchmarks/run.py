@@ -175,9 +175,15 @@ class Bench:
 
 
 def main() -> None:
-    only = sys.argv[1:] or list(SIZES)
+    """``make bench``: every section; ``python -m benchmarks.run quote_to_order console``: some."""
+    only = sys.argv[1:] or [*SIZES, "console"]
     out = {}
     for workflow in only:
+        if workflow == "console":  # the console on a 1,000,000-run store (benchmarks/console.py)
+            from benchmarks.console import run as console_run
+
+            out["console"] = console_run()
+            continue
         with tempfile.TemporaryDirectory(prefix=f"bench-{workflow}-") as tmp:
             bench = Bench(workflow, Path(tmp))
             try:

@@ -13,10 +13,14 @@ from typing import Any, Iterable
 
 from sqlalchemy import Engine, func, insert, or_, select
 
+from opsconsole.connector_services import ConnectorServices
+from opsconsole.audit_services import AuditServices
 from opsconsole.dashboard_services import DashboardServices
 from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.lease import read_lease
+from opsconsole.exception_services import SUGGESTIONS, ExceptionServices  # noqa: F401 (SUGGESTIONS: one table)
 from opsconsole.governance_services import GovernanceServices
+from opsconsole import run_search
 from opsconsole.settings import Settings
 from opsconsole.store.db import make_engine
 from opsconsole.store.tables import (
@@ -29,15 +33,6 @@ from opsconsole.viewmodels import (
 
 OPEN_STATES = ("open", "acknowledged")
 
-SUGGESTIONS = {
-    "validation": "Fix the record in the source system (the error names the field), then replay: replay re-reads it.",
-    "rate_limit": "The target throttled us past the retry budget: retry once its limit window has passed.",
-    "auth": "Check the connector's credentials in the settings file, then retry.",
-    "downstream_5xx": "The target failed: check its status, then retry (the idempotency key prevents duplicates).",
-    "timeout": "The target did not answer in time: retry; the idempotency key makes a repeat safe.",
-    "rejected_by_target": "The target refused the request as sent: read its message, fix the data, then replay.",
-    "sequencing": "A prerequisite step has not completed: replay from the earlier step.",
-}
 
 
 class ActionRefused(Exception):
@@ -70,7 +65,7 @@ def _exc_row(r: Any, now: float) -> ExceptionRow:
                         _dt(r["created_at"]), now - r["created_at"])
 
 
-class Services(GovernanceServices, DashboardServices):
+class Services(ExceptionServices, GovernanceServices, DashboardServices, ConnectorServices, AuditServices):
     def __init__(self, settings: Settings, *, operator: str | None = None, read_only: bool = False,
                  audit: AuditLog | None = None, engine_mode: str = "attached", clock=time.time) -> None:
         self.settings = settings
@@ -100,46 +95,21 @@ class Services(GovernanceServices, DashboardServices):
 
     # --- queries ---------------------------------------------------------------------------
     def runs(self, *, offset: int = 0, limit: int = 50, status: Iterable[str] | None = None, text: str = "") -> Page[RunRow]:
-        cond = []
-        if status:
-            cond.append(runs.c.status.in_(tuple(status)))
-        if text:
-            like = _like(text)
-            cond.append(or_(*(col.like(like, escape="\\") for col in (
-                runs.c.business_key, runs.c.workflow, runs.c.status, runs.c.last_error, runs.c.correlation_id))))
+        """Newest first. ``text`` filters as the console's `/` does, in bounded time on a large store
+        (opsconsole/run_search.py: a capped total, ``Page.exact`` False, for a term most runs match)."""
+        cond = [runs.c.status.in_(tuple(status))] if status else []
 
         def q(c):
+            if text:
+                return run_search.page(c, runs, cond, text, (runs, _RETRIES), offset, limit)
             rows = c.execute(select(runs, _RETRIES).where(*cond).order_by(runs.c.id.desc()).offset(offset).limit(limit)).mappings().all()
             total = c.execute(select(func.count()).select_from(runs).where(*cond)).scalar()
-            return rows, total
-        rows, total = self._q(q)
+            return rows, total, True
+        rows, total, exact = self._q(q)
         now = self.clock()
-        return Page([_run_row(r, now) for r in rows], total, offset, limit)
+        return Page([_run_row(r, now) for r in rows], total, offset, limit, exact)
 
-    def exceptions(self, *, offset: int = 0, limit: int = 50, states: Iterable[str] | None = OPEN_STATES,
-                   text: str = "") -> Page[ExceptionRow]:
-        cond = []
-        if states:
-            cond.append(exceptions.c.state.in_(tuple(states)))
-        if text:
-            like = _like(text)
-            cond.append(or_(*(col.like(like, escape="\\") for col in (
-                exceptions.c.business_key, exceptions.c.workflow, exceptions.c.category, exceptions.c.last_error,
-                exceptions.c.system))))
-
-        def q(c):
-            rows = c.execute(select(exceptions).where(*cond).order_by(exceptions.c.id.desc()).offset(offset).limit(limit)).mappings().all()
-            total = c.execute(select(func.count()).select_from(exceptions).where(*cond)).scalar()
-            return rows, total
-        rows, total = self._q(q)
-        now = self.clock()
-        return Page([_exc_row(r, now) for r in rows], total, offset, limit)
-
-    def exception_detail(self, exception_id: int) -> ExceptionDetail:
-        row = self._q(lambda c: c.execute(select(exceptions).where(exceptions.c.id == exception_id)).mappings().first())
-        if row is None:
-            raise KeyError(f"no exception {exception_id}")
-        return ExceptionDetail(_exc_row(row, self.clock()), row["payload"], SUGGESTIONS.get(row["category"], ""))
+    # exceptions(), exception_detail() and the verbs on exceptions: opsconsole/exception_services.py
 
     def run_detail(self, run_id: int) -> RunDetail:
         def q(c):
@@ -212,6 +182,7 @@ class Services(GovernanceServices, DashboardServices):
         return CommandReceipt(cid, kind, target, message)
 
     def retry(self, exception_id: int) -> CommandReceipt:
+        self._check_support("retry")
         detail = self.exception_detail(exception_id)
         if detail.exception.state not in OPEN_STATES:
             raise ActionRefused(f"exception {exception_id} is {detail.exception.state}: nothing to retry")

@@ -15,6 +15,8 @@ class Page(Generic[T]):
     total: int
     offset: int
     limit: int
+    exact: bool = True
+    """False: ``total`` is a floor (the count stopped at a cap: "10000+")."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,25 @@ class ExceptionDetail:
     exception: ExceptionRow
     payload: Any
     suggested_action: str
+    masked: int = 0
+    """How many personal-data values were masked out of ``payload`` (the operator lacks the pii role)."""
+    resolution: str = ""
+    spans: list[SpanView] = field(default_factory=list)
+    """The trace's spans (its correlation id), for the summary; empty for a malformed event."""
+    why_not_yours: str = ""
+    """Why the operator may not act on it ("" when they may: the support role, a writable console)."""
+
+
+@dataclass(frozen=True)
+class BulkPreview:
+    """What a bulk action on marked exceptions would touch, counted in the store before confirming."""
+
+    total: int
+    by_category: dict[str, int]
+    """Category -> exceptions, largest first."""
+    by_state: dict[str, int]
+    selection: dict
+    """What the command carries: {"ids": [...]} or {"filter": text, "exclude": [...], "now": t, "max_id": n}."""
 
 
 @dataclass(frozen=True)
@@ -312,3 +333,85 @@ class Dashboard:
     exceptions: list[ExceptionAges]
     """Categories with open or acknowledged exceptions, in DESIGN's order of categories."""
     milestones: BusinessMilestones
+
+
+# --- the audit pane and the trace finder (audit_services.py) -------------------------------------
+@dataclass(frozen=True)
+class AuditRow:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: Any
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    """The audit chain's verification, for the audit pane's header line."""
+
+    verified: bool
+    """Whether a verification ran at all (False: the key is not available to this operator)."""
+    ok: bool
+    entries: int
+    message: str
+    """Why it is broken, or why it cannot be verified."""
+    broken_at: int | None = None
+    head: str = ""
+    """"head matches", "no head file", ... (the head kept outside the store)."""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TraceMatch:
+    run: RunRow
+    via: str
+    """How the query reached this run: "correlation id", "business key", "xero invoice …", "customer …"."""
+
+
+@dataclass(frozen=True)
+class TraceSearch:
+    query: str
+    matches: list[TraceMatch]
+    """Newest run first, at most ``limit``."""
+    searched: str
+    """What was searched, for a "not found" message."""
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectorRow:
+    """One connector on the Connectors pane (``opsconsole.connector_services``)."""
+
+    id: str
+    """The system: hubspot, xero, intercom."""
+    paused: bool
+    changed_by: str
+    """Who paused it (or, when active, who last resumed it); empty if never paused."""
+    changed_at: datetime | None
+    changed_age_s: float | None
+    reason: str
+    waiting_steps: int
+    """Steps waiting for this system (paused, or backing off before their next attempt)."""
+    last_success_at: datetime | None
+    """The newest call to this system that got an HTTP status below 400."""
+    last_success_age_s: float | None
+    calls_hour: int
+    errors_hour: int
+    budget_left: int | None
+    """The engine's rate-limit governor: calls left in the vendor's window (None: not known yet)."""
+    budget_limit: int | None
+    blocked_for_s: float
+    """A 429's wait in force when the engine recorded it."""
+    throttled: int
+    budget_age_s: float | None
+    """How old the engine's record of the governor is (None: the engine never recorded one)."""
+    rejected_24h: int
+    """Webhooks from this system rejected (bad signature, ...) in the last 24 hours."""
+    last_rejection: str
+    last_rejection_age_s: float | None
+
+    @property
+    def error_rate(self) -> float | None:
+        """Errors over all calls in the last hour, in %; None without calls."""
+        return 100.0 * self.errors_hour / self.calls_hour if self.calls_hour else None

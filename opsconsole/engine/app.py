@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 
 from opsconsole.engine import commands as command_exec
+from opsconsole.engine import connector_state
 from opsconsole.engine import lifecycle, records, triggers
 from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.faultpoints import FaultPoints
@@ -88,6 +89,7 @@ class Engine:
         self.poll: HubSpotPoll | None = None
         self.stop_reason = ""
         self._store_config: dict = {}
+        self._connectors_changed = False
 
     # --- lifecycle --------------------------------------------------------------------------
     async def start(self, *, wait_for_lease: bool = True) -> bool:
@@ -117,11 +119,13 @@ class Engine:
         self._store_config = await asyncio.to_thread(self.store_config)
         await self._start_ingress()
         await asyncio.to_thread(self._record_lease_info)
+        await self._refresh_connectors()  # before the sweep: runs of a paused connector wait at once
         self._tasks += [  # the ingress task is already in the list
             asyncio.create_task(self.runner.serve(), name="runner"),
             asyncio.create_task(self._renew_lease(), name="lease"),
             asyncio.create_task(self._command_loop(), name="commands"),
             asyncio.create_task(self._watch_lease_lost(), name="lease-watch"),
+            asyncio.create_task(self._connector_loop(), name="connectors"),
         ]
         self.reconciler = Reconciler(self.env)
         self._scheduler = build_scheduler(self.poll, self._sweep, poll_s=self.settings.schedule.hubspot_poll_s,
@@ -247,8 +251,14 @@ class Engine:
         # re-armed after each pass, never overlapping
         while True:
             try:
-                to_start = await self.writer.run(
-                    lambda c: command_exec.execute_queued(c, self.audit, has_role=self.settings.has_role))
+                try:
+                    to_start = await self.writer.run(
+                        lambda c: command_exec.execute_queued(c, self.audit, has_role=self.settings.has_role,
+                                                              on_executed=self._command_executed))
+                finally:
+                    if self._connectors_changed:  # committed or rolled back: read what the store holds
+                        self._connectors_changed = False
+                        await self._refresh_connectors(settled=True)
                 for run_id in to_start:
                     self.runner.submit(run_id)
             except LeaseLost:
@@ -257,6 +267,39 @@ class Engine:
             except Exception:
                 log.exception("command execution failed")
             await asyncio.sleep(0.3)
+
+    def _command_executed(self, cmd: dict, status: str) -> None:
+        # in the writer's transaction: the loop re-reads the store once it has committed
+        if cmd["kind"] in connector_state.KINDS and status == "done":
+            if cmd["kind"] == "pause_connector":  # held from now on, before the command shows done
+                self.runner.gate.hold(cmd["target"].partition(":")[2], cmd["actor"])
+            self._connectors_changed = True
+
+    async def _refresh_connectors(self, *, settled: bool = False) -> None:
+        """Re-read which connectors are paused (releasing the runs of a resumed one)."""
+        states = await asyncio.to_thread(lambda: self.env.read(connector_state.read_states))
+        self.runner.gate.apply(states, settled=settled)
+
+    async def _connector_loop(self, every_s: float = 2.0) -> None:
+        """Every few seconds: refresh the paused connectors from the store (the command loop does at
+        once after a pause or resume), and record each client's rate-limit governor for the console
+        (connector_health)."""
+        last: tuple = ((), 0.0)
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self._refresh_connectors()
+                now = time.time()
+                rows = connector_state.health_rows(self.env.clients, self.lease.holder, now)
+                seen = tuple(tuple(sorted((k, v) for k, v in r.items() if k != "recorded_at")) for r in rows)
+                if rows and (seen != last[0] or now - last[1] >= 5 * every_s):  # unchanged: a write now and then
+                    await self.writer.run(lambda c: connector_state.record_health(c, rows))
+                    last = (seen, now)
+            except LeaseLost:
+                self._stopping.set()
+                return
+            except Exception:
+                log.exception("connector refresh failed")
 
     async def wait(self) -> None:
         await self._stopping.wait()

@@ -104,21 +104,32 @@ def _governance(conn: Connection, audit: AuditLog, cmd: dict, has_role) -> tuple
 GOVERNANCE_KINDS = ("resolve_conflict", "approve", "reject")
 
 
-def execute_queued(conn: Connection, audit: AuditLog, limit: int = 50, *, has_role=lambda operator, role: False) -> list[int]:
-    """Execute queued commands (inside the writer's transaction); returns the runs to start."""
+def execute_queued(conn: Connection, audit: AuditLog, limit: int = 50, *, has_role=lambda operator, role: False,
+                   on_executed=None) -> list[int]:
+    """Execute queued commands (inside the writer's transaction); returns the runs to start.
+    ``on_executed(command, status)`` is called for each one executed (the engine refreshes its
+    connector cache after a pause or resume)."""
+    from opsconsole.engine import connector_state, exception_commands
     from opsconsole.engine.governance import GovernanceError
 
     to_start: list[int] = []
-    queued = list(conn.execute(select(commands).where(commands.c.status == "queued").order_by(commands.c.id).limit(limit)).mappings())
+    # "running": a bulk command on exceptions between two of its batches
+    queued = list(conn.execute(select(commands).where(commands.c.status.in_(("queued", "running")))
+                               .order_by(commands.c.id).limit(limit)).mappings())
     for cmd in queued:
+        if cmd["kind"] in exception_commands.KINDS:  # acknowledge, assign, resolve, bulk_*: updates its own row
+            to_start += exception_commands.execute(conn, audit, dict(cmd), has_role)
+            continue
         status, result = "done", ""
         try:
-            if cmd["kind"] not in ("retry", "replay", *GOVERNANCE_KINDS):
+            if cmd["kind"] not in ("retry", "replay", *GOVERNANCE_KINDS, *connector_state.KINDS):
                 raise CommandError(f"unknown command {cmd['kind']!r}")
             nested = conn.begin_nested()
             try:
                 if cmd["kind"] in GOVERNANCE_KINDS:
                     run_id, result = _governance(conn, audit, dict(cmd), has_role)
+                elif cmd["kind"] in connector_state.KINDS:
+                    run_id, result = None, connector_state.execute(conn, dict(cmd), has_role)
                 else:
                     run_id, result = reset_run(conn, cmd["kind"], cmd["target"], cmd["params"] or {})
             except Exception:
@@ -132,6 +143,8 @@ def execute_queued(conn: Connection, audit: AuditLog, limit: int = 50, *, has_ro
         conn.execute(update(commands).where(commands.c.id == cmd["id"]).values(status=status, result=result, finished_at=time.time()))
         audit.append(conn, "engine", f"command.{status}", f"command:{cmd['id']}",
                      {"kind": cmd["kind"], "target": cmd["target"], "result": result, "requested_by": cmd["actor"]})
+        if on_executed is not None:
+            on_executed(dict(cmd), status)
     return to_start
 
 

@@ -19,6 +19,7 @@ from canonical.mapping import MappingError
 from connectors.errors import CallRecord, ConnectorError
 from connectors.http import call_recorder
 from opsconsole.engine import backoff, records
+from opsconsole.engine.connector_state import ConnectorGate
 from opsconsole.engine.lease import LeaseLost
 from opsconsole.engine.logs import correlation
 from opsconsole.engine.runtime import EngineEnv
@@ -59,6 +60,8 @@ class Runner:
         self._tasks: set[asyncio.Task] = set()
         self._fresh: dict[int, dict] = {}
         self.lease_lost: asyncio.Event = asyncio.Event()
+        self.gate = ConnectorGate()
+        """Which connectors are paused (the engine keeps it in step with the store)."""
         self.stats = {"runs_started": 0, "runs_succeeded": 0, "runs_failed": 0, "retries": 0}
 
     # --- scheduling -----------------------------------------------------------------------
@@ -263,6 +266,8 @@ class Runner:
             state.results[spec.name] = existing
             return True
         while True:
+            # nothing is sent to a paused system (a skipped step sends nothing: it goes on)
+            await self._hold_if_paused(wf, seq, spec, state, attempts, payload, started)
             attempts += 1
             calls.clear()
             tp = self.env.traceparent(state)
@@ -288,6 +293,26 @@ class Runner:
             state.results[spec.name] = sent.response  # the hooks in the commit read the confirmation
             await self.env.writer.run(write_done)
             return True
+
+    async def _hold_if_paused(self, wf: Workflow, seq: int, spec: StepSpec, state: RunState, attempts: int,
+                              payload: Any, started: float) -> None:
+        """If the step's target system is paused, record the run as waiting at this step (no attempt
+        counted, no exception) and park it, without holding a runner slot, until the connector is
+        resumed. The account lock stays held, so the account's later runs keep their order."""
+        if not self.gate.is_paused(spec.system):
+            return
+        note = self.gate.describe(spec.system)
+        await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
+            run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
+            idempotency_key=wf.idempotency_key(spec, state), status="waiting", attempts=attempts, request=payload,
+            error=note, started_at=started, run_status="waiting")))
+        log.info("run %s waits at %s: %s", state.run_id, spec.name, note,
+                 extra={"run_id": state.run_id, "step": spec.name})
+        self._sem.release()  # a parked run does not hold one of the runner's slots
+        try:
+            await self.gate.wait(spec.system, state.run_id)
+        finally:
+            await self._sem.acquire()  # woken oldest first: the slots go to them in that order
 
     async def _failed_call(self, wf: Workflow, seq: int, spec: StepSpec, state: RunState, calls: list[CallRecord],
                            err: ConnectorError, attempts: int, started: float, payload: Any) -> bool:

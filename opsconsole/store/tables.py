@@ -104,6 +104,10 @@ exceptions = Table(
 Index("ix_exc_state", exceptions.c.state, exceptions.c.created_at)
 Index("ix_exc_run", exceptions.c.run_id)
 Index("ix_exc_created", exceptions.c.created_at)
+# migration 0007: the exceptions filter's facets (category:, workflow:, owner:), each then by state
+Index("ix_exc_category", exceptions.c.category, exceptions.c.state, exceptions.c.created_at)
+Index("ix_exc_workflow", exceptions.c.workflow, exceptions.c.state, exceptions.c.created_at)
+Index("ix_exc_owner", exceptions.c.owner, exceptions.c.state)
 
 xrefs = Table(
     "xrefs", metadata,
@@ -156,6 +160,7 @@ spans = Table(
 )
 Index("ix_spans_corr", spans.c.correlation_id, spans.c.started_at)
 Index("ix_spans_run", spans.c.run_id)
+Index("ix_spans_system", spans.c.system, spans.c.started_at)  # migration 0006: the Connectors pane
 
 lease = Table(
     "lease", metadata,
@@ -203,6 +208,30 @@ rejected_webhooks = Table(
     Column("at", Float, nullable=False),
 )
 Index("ix_rejected_at", rejected_webhooks.c.at)
+Index("ix_rejected_source", rejected_webhooks.c.source, rejected_webhooks.c.at)  # migration 0006
+
+# --- connectors (migration 0006): paused by an operator (a command), and the engine's view of each --------
+connector_state = Table(
+    "connector_state", metadata,
+    Column("system", String(32), primary_key=True),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("paused_by", String(64), nullable=False, default=""),
+    Column("paused_at", Float),
+    Column("reason", Text, nullable=False, default=""),
+    Column("updated_at", Float, nullable=False),
+)
+
+connector_health = Table(
+    "connector_health", metadata,
+    Column("system", String(32), primary_key=True),
+    Column("budget_left", Integer),  # the governor's budget left in the vendor's window (None: unknown)
+    Column("budget_limit", Integer),
+    Column("blocked_for_s", Float, nullable=False, default=0.0),  # a 429's wait still in force
+    Column("throttled", Integer, nullable=False, default=0),  # 429s seen since the engine started
+    Column("vendor_said_at", Float),  # when the vendor's rate-limit headers were last read
+    Column("recorded_at", Float, nullable=False),  # when the engine wrote this row
+    Column("holder", String(128), nullable=False, default=""),  # the engine (lease holder) that wrote it
+)
 
 # --- governance: the golden record, conflicts, corrections (data/ownership.toml decides) -------
 golden_fields = Table(

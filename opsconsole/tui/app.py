@@ -18,13 +18,14 @@ from textual.reactive import reactive
 from textual.timer import Timer
 
 from opsconsole.services import OPEN_STATES, ActionRefused, Services
-from opsconsole.tui import decisions
+from opsconsole.tui import decisions, exception_actions
 from opsconsole.tui.commands import OpsCommands
 from opsconsole.tui.messages import (
     ActionFailed, ActionRefusedNotice, CommandProgress, CommandQueued, RetryPreview, StatusFailed, StatusLoaded,
 )
 from opsconsole.tui.safe import clean
 from opsconsole.tui.screens.confirm import ConfirmScreen
+from opsconsole.tui.screens.exception import ExceptionScreen
 from opsconsole.tui.screens.conflict import ConflictScreen
 from opsconsole.tui.screens.correction import CorrectionScreen
 from opsconsole.tui.screens.help import HelpScreen
@@ -33,8 +34,12 @@ from opsconsole.tui.screens.note import NoteScreen
 from opsconsole.tui.screens.replay import ReplayScreen
 from opsconsole.tui.screens.target import Target
 from opsconsole.tui.screens.trace import TraceScreen
+from opsconsole.tui.screens.trace_finder import TraceFinderScreen
 from opsconsole.tui.widgets.approvals_table import ApprovalsTable
+from opsconsole.tui.widgets.audit_table import AuditTable
 from opsconsole.tui.widgets.conflicts_table import ConflictsTable
+from opsconsole.tui.widgets.exceptions_table import ExceptionsTable
+from opsconsole.tui.widgets.connectors_table import ConnectorsTable
 from opsconsole.tui.widgets.filter_bar import FilterBar
 from opsconsole.tui.widgets.live_table import LiveTable
 from opsconsole.viewmodels import CommandReceipt, Counts, EngineStatus
@@ -50,6 +55,7 @@ class OpsConsoleApp(App):
     BINDINGS = [
         Binding("r", "retry", "Retry", id="exceptions.retry"),
         Binding("p", "replay", "Replay", id="replay.dry_run"),
+        Binding("T", "find_trace", "Find trace", show=False, id="trace.find"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -135,14 +141,33 @@ class OpsConsoleApp(App):
         if isinstance(self.screen, MainScreen):
             self.screen.open_trace()
 
+    def action_find_trace(self, query: str = "") -> None:
+        """Ask for a correlation id, business key, vendor id or company name and open its trace."""
+        if isinstance(self.screen, TraceFinderScreen):
+            self.screen.query_one("#finder-input").focus()
+            return
+        self.push_screen(TraceFinderScreen(self.services, query, search=bool(query)))
+
+    def action_verify_audit(self) -> None:
+        main = self._to_main()
+        if main is None:
+            return
+        if main.active_pane != "audit":
+            main.action_view("audit")  # showing the audit pane verifies its chain
+        else:
+            main.table("audit").action_verify()  # type: ignore[attr-defined]
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
         sections = [
             ("console", self.BINDINGS), ("panes", MainScreen.BINDINGS), ("tables", LiveTable.BINDINGS),
+            ("exceptions", ExceptionsTable.BINDINGS), ("exception", ExceptionScreen.BINDINGS[:3]),
             ("conflicts", ConflictsTable.BINDINGS), ("approvals", ApprovalsTable.BINDINGS),
+            ("connectors", ConnectorsTable.BINDINGS[1:]),
             ("filter", FilterBar.BINDINGS), ("trace", TraceScreen.BINDINGS), ("replay", ReplayScreen.BINDINGS),
-            ("conflict", ConflictScreen.BINDINGS[:2]), ("correction", CorrectionScreen.BINDINGS[:2]),
+            ("audit", AuditTable.BINDINGS), ("find trace", TraceFinderScreen.BINDINGS),
+            ("conflict", ConflictScreen.BINDINGS[:3]), ("correction", CorrectionScreen.BINDINGS[:3]),
             ("confirm", ConfirmScreen.BINDINGS), ("note", NoteScreen.BINDINGS), ("help", HelpScreen.BINDINGS),
         ]
         self.push_screen(HelpScreen(sections, self.keymap))
@@ -166,6 +191,14 @@ class OpsConsoleApp(App):
         if self.read_only:
             self.notify("read-only console: retry is disabled", title="refused", severity="warning",
                         markup=False)
+            return
+        why = exception_actions.refusal(self, "retry", None)  # the support role
+        if why:
+            self.notify(clean(why), title="refused", severity="warning", markup=False)
+            return
+        table = self._marked_exceptions()
+        if table is not None:  # marked rows: one bulk retry, after a preview of the count
+            exception_actions.act(self, "retry", None, table)
             return
         target = self._target()
         if target is not None:
@@ -245,6 +278,37 @@ class OpsConsoleApp(App):
             return
         decisions.decide(self, row, decision)
 
+    def action_connector_pause(self, pause: bool) -> None:
+        main = self._main()
+        if main is None or self.screen is not main or main.active_pane != "connectors":
+            self.notify("select a connector first (5 shows the connectors)", severity="warning", markup=False)
+            return
+        main.query_one(ConnectorsTable).action_pause(pause)
+
+    # --- exceptions (the palette's; the pane and the detail screen bind the keys) ---
+    def _marked_exceptions(self) -> ExceptionsTable | None:
+        """The exceptions table, when it is the pane shown and has marked rows."""
+        if isinstance(self.screen, MainScreen) and self.screen.is_mounted and self.screen.active_pane == "exceptions":
+            table = self.screen.query_one(ExceptionsTable)
+            return table if table.has_marks else None
+        return None
+
+    def action_exception(self, verb: str) -> None:
+        """acknowledge, assign, resolve; mark, mark_all, sort (the exceptions pane's keys)."""
+        if isinstance(self.screen, ExceptionScreen):
+            self.screen.action_exception(verb)
+            return
+        main = self._main()
+        if main is None or self.screen is not main or main.active_pane != "exceptions":
+            self.notify("select an exception first (2 shows the exceptions)", severity="warning", markup=False)
+            return
+        table = main.query_one(ExceptionsTable)
+        actions = {"mark": table.action_mark, "mark_all": table.action_mark_all, "sort": table.action_cycle_sort}
+        if verb in actions:
+            actions[verb]()
+        else:
+            table.action_exception(verb)
+
     def action_open_detail(self) -> None:
         if isinstance(self.screen, MainScreen):
             if self.screen.active_pane == "dashboard":  # no rows there: says "nothing selected"
@@ -286,6 +350,7 @@ class OpsConsoleApp(App):
 
     def on_command_progress(self, message: CommandProgress) -> None:
         state = message.state
+        exception_actions.track_progress(self, state)  # a bulk command's "n of N", under the exceptions
         if state.status in ("done", "failed"):
             text = f"{state.kind} {state.target} {state.status}" + (f": {clean(state.result)}" if state.result else "")
             self.notify(text, title=f"command {state.command_id}",

@@ -18,20 +18,20 @@ def audit() -> None:
 def audit_verify(as_json: bool) -> None:
     """Check every entry's MAC, the chain's order, and the head kept outside the store.
 
-    Exit status 0 when the chain is intact, 1 when an entry was edited, removed, reordered or cut off.
+    Exit status 0 when the chain is intact, 1 when an entry was edited, removed, reordered or cut off,
+    2 when the audit key is not available to this operator (the chain cannot be verified).
     """
     from opsconsole.cli import _settings
-    from opsconsole.engine.app import audit_log
-    from opsconsole.store.db import make_engine
+    from opsconsole.engine.audit import AuditKeyUnavailable, verify_audit
 
-    settings = _settings()
-    log = audit_log(settings)
-    engine = make_engine(settings.store_url, write=False)
     try:
-        with engine.connect() as conn:
-            result = log.verify(conn)
-    finally:
-        engine.dispose()
+        result = verify_audit(_settings())
+    except AuditKeyUnavailable as exc:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "entries": 0, "message": f"cannot verify: {exc}"}))
+        else:
+            click.echo(f"cannot verify: {exc}", err=True)
+        sys.exit(2)
     if as_json:
         click.echo(json.dumps({"ok": result.ok, "entries": result.entries, "message": result.message}))
     else:

@@ -9,6 +9,7 @@ from opsconsole.tui.commands import COMMANDS, OpsCommands
 from opsconsole.tui.screens.confirm import ConfirmScreen
 from opsconsole.tui.screens.conflict import ConflictScreen
 from opsconsole.tui.screens.correction import CorrectionScreen
+from opsconsole.tui.screens.exception import ExceptionScreen
 from opsconsole.tui.screens.help import HelpScreen
 from opsconsole.tui.screens.main import MainScreen
 from opsconsole.tui.screens.note import NoteScreen
@@ -16,6 +17,7 @@ from opsconsole.tui.screens.replay import ReplayScreen
 from opsconsole.tui.screens.trace import TraceScreen
 from opsconsole.tui.widgets.approvals_table import ApprovalsTable
 from opsconsole.tui.widgets.conflicts_table import ConflictsTable
+from opsconsole.tui.widgets.exceptions_table import ExceptionsTable
 from opsconsole.tui.widgets.filter_bar import FilterBar
 from opsconsole.tui.widgets.live_table import LiveTable
 
@@ -24,7 +26,7 @@ from .test_panes import make_app, row_keys, settle
 
 # the detail screens reuse their pane's decision bindings (the same objects, so one keymap entry remaps both)
 _CLASSES = (OpsConsoleApp, MainScreen, LiveTable, ConflictsTable, ApprovalsTable, FilterBar, TraceScreen, ReplayScreen,
-            ConflictScreen, CorrectionScreen, ConfirmScreen, NoteScreen, HelpScreen)
+            ConflictScreen, CorrectionScreen, ConfirmScreen, NoteScreen, HelpScreen, ExceptionsTable, ExceptionScreen)
 ALL_BINDINGS = list({id(b): b for cls in _CLASSES for b in cls.BINDINGS}.values())
 
 
@@ -37,7 +39,9 @@ def test_every_binding_has_a_unique_id():
 def test_commands_are_named_area_verb():
     names = [name for name, _, _ in COMMANDS]
     for required in ("exceptions: retry", "runs: open trace", "replay: dry run", "view: runs", "view: exceptions",
-                     "filter: clear", "view: conflicts", "view: approvals", "conflicts: keep", "approvals: reject"):
+                     "filter: clear", "view: conflicts", "view: approvals", "conflicts: keep", "approvals: reject",
+                     "exceptions: acknowledge", "exceptions: assign", "exceptions: resolve", "exceptions: mark",
+                     "exceptions: mark all", "exceptions: sort", "exceptions: open detail"):
         assert required in names
     assert all(": " in name for name in names)
 

@@ -126,7 +126,9 @@ async def test_enter_on_exception_opens_its_run_and_detail(seeded_services):
         await settle(app, pilot)
         table = app.screen.table("exceptions")
         table.move_cursor(row=row_keys(table).index("12"))
-        await pilot.press("enter")
+        await pilot.press("enter")  # the exception's detail (tests/tui/test_exceptions_pane.py), then its trace
+        await settle(app, pilot)
+        await pilot.press("t")
         await settle(app, pilot)
         screen = app.screen
         assert isinstance(screen, TraceScreen)
@@ -145,6 +147,8 @@ async def test_malformed_event_exception_shows_without_a_run(seeded_services):
         table = app.screen.table("exceptions")
         table.move_cursor(row=row_keys(table).index("13"))
         await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("t")
         await settle(app, pilot)
         text = screen_text(app)
         assert "a malformed event, no run" in text and "amount is not a decimal" in text

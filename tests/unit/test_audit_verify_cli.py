@@ -65,3 +65,27 @@ def test_each_kind_of_tampering_fails_verification(chained, tamper, message):
     assert code == 1 and report["ok"] is False and report["message"] == message
     text = CliRunner().invoke(main, ["audit", "verify"]).output
     assert text.strip() == f"TAMPERED: {message}"
+
+
+def test_without_the_key_it_says_it_cannot_verify(chained, monkeypatch):
+    monkeypatch.delenv("TEST_AUDIT_KEY")
+    result = CliRunner().invoke(main, ["audit", "verify", "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.output) == {
+        "ok": False, "entries": 0,
+        "message": "cannot verify: credential 'env:TEST_AUDIT_KEY': environment variable TEST_AUDIT_KEY is not set"}
+
+
+def test_the_console_and_the_cli_share_one_check(chained):
+    import os
+    from pathlib import Path
+
+    from opsconsole.engine.audit import verify_audit
+
+    settings = load_settings(Path(os.environ["OPSCONSOLE_CONFIG"]))
+    result = verify_audit(settings)
+    assert (result.ok, result.entries, result.head, result.broken_at) == (True, 5, "head matches", None)
+    with chained.begin() as c:
+        c.execute(update(audit).where(audit.c.id == 3).values(actor="mallory"))
+    result = verify_audit(settings)
+    assert (result.ok, result.entries, result.broken_at) == (False, 2, 3)

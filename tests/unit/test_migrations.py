@@ -12,12 +12,19 @@ from opsconsole.store.migrate import alembic_config, head_revision, upgrade
 from opsconsole.store.tables import metadata
 
 
+def _described_in_code(name, type_, parent_names) -> bool:
+    """The SQLite full-text index of runs (migration 0008) is a virtual table with shadow tables of
+    its own, outside the tables in code (opsconsole/run_search.py queries it)."""
+    return not (type_ == "table" and name.startswith("runs_search"))
+
+
 def test_migrated_schema_equals_the_tables_in_code(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     upgrade(url)
     engine = create_engine(url)
     with engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        context = MigrationContext.configure(conn, opts={"include_name": _described_in_code})
+        assert compare_metadata(context, metadata) == []
         assert MigrationContext.configure(conn).get_current_revision() == head_revision()
     engine.dispose()
 

@@ -123,6 +123,8 @@ class ConflictScreen(ConflictActions, Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="conflict.back"),
         Binding("ctrl+r", "reload", "Reload", id="conflict.reload"),
+        # t is "take" here: the trace is on T (elsewhere T asks for a trace to find)
+        Binding("T", "trace", "Trace", id="conflict.trace"),
         *CONFLICT_BINDINGS,
     ]
 
@@ -150,6 +152,20 @@ class ConflictScreen(ConflictActions, Screen):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_trace(self) -> None:
+        """The held run's trace, or the runs of the conflict's record to pick from."""
+        row = self.current_conflict()
+        if row is None:
+            self.notify("the conflict is still loading", severity="warning", markup=False)
+        elif row.run_id is not None:
+            from opsconsole.tui.screens.trace import TraceScreen
+
+            self.app.push_screen(TraceScreen(self.services, row.run_id))
+        else:
+            from opsconsole.tui.screens.trace_finder import TraceFinderScreen
+
+            self.app.push_screen(TraceFinderScreen(self.services, row.canonical_id, search=True))
 
     def action_reload(self) -> None:
         self._load(self.conflict_id)

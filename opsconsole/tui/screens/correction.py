@@ -59,6 +59,7 @@ class CorrectionScreen(CorrectionActions, Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="correction.back"),
         Binding("ctrl+r", "reload", "Reload", id="correction.reload"),
+        Binding("t,T", "trace", "Trace", id="correction.trace"),
         *APPROVAL_BINDINGS,
     ]
 
@@ -83,6 +84,22 @@ class CorrectionScreen(CorrectionActions, Screen):
 
     def action_back(self) -> None:
         self.dismiss()
+
+    def action_trace(self) -> None:
+        """The trace of the run that applies the correction, or (none yet) the runs of its record."""
+        row = self.row
+        if row is None:
+            self.notify("the correction is still loading", severity="warning", markup=False)
+        elif row.run_id is not None:
+            from opsconsole.tui.screens.trace import TraceScreen
+
+            self.app.push_screen(TraceScreen(self.services, row.run_id))
+        else:
+            from opsconsole.tui.screens.trace_finder import TraceFinderScreen
+
+            self.notify(f"correction {row.id} has no run yet (it runs once approved): the runs of its record",
+                        markup=False)
+            self.app.push_screen(TraceFinderScreen(self.services, row.canonical_id, search=True))
 
     def action_reload(self) -> None:
         self._load(self.correction_id)

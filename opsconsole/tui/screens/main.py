@@ -1,5 +1,5 @@
-"""The main screen: the live panes as tabs (0 Dashboard, 1 Runs, 2 Exceptions, 3 Conflicts, 4 Approvals),
-the filter and the status lines."""
+"""The main screen: the live panes as tabs (0 Dashboard, 1 Runs, 2 Exceptions, 3 Conflicts, 4 Approvals,
+5 Connectors, 6 Audit), the filter and the status lines."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ from opsconsole.tui.messages import TableTotals
 from opsconsole.tui.safe import clean
 from opsconsole.tui.screens.target import Target
 from opsconsole.tui.widgets.approvals_table import ApprovalsTable
+from opsconsole.tui.widgets.audit_table import AuditChain, AuditTable
 from opsconsole.tui.widgets.conflicts_table import ConflictsTable
+from opsconsole.tui.widgets.connectors_table import ConnectorsTable
 from opsconsole.tui.widgets.dashboard import DashboardView
 from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.tui.widgets.exceptions_table import ExceptionsTable
@@ -26,8 +28,9 @@ from opsconsole.tui.widgets.status_line import StatusLine
 from opsconsole.viewmodels import ConflictRow, CorrectionRow, Counts, ExceptionRow, RunRow
 
 # each tab is labelled with the key that shows it (the footer has no room for five pane keys at 80 columns)
-PANES = {"dashboard": "0 Dashboard", "runs": "1 Runs", "exceptions": "2 Exceptions", "conflicts": "3 Conflicts", "approvals": "4 Approvals"}
-HINTED = ("conflicts", "approvals")
+PANES = {"dashboard": "0 Dashboard", "runs": "1 Runs", "exceptions": "2 Exceptions", "conflicts": "3 Conflicts", "approvals": "4 Approvals",
+         "connectors": "5 Connectors", "audit": "6 Audit"}
+HINTED = ("exceptions", "conflicts", "approvals")
 """Panes with a line under the table about the row under the cursor."""
 DASHBOARD = "dashboard"
 """The one pane that is not a table (no filter, no row under a cursor)."""
@@ -40,6 +43,8 @@ class MainScreen(Screen):
         Binding("2", "view('exceptions')", "Exceptions", show=False, id="app.view_exceptions"),
         Binding("3", "view('conflicts')", "Conflicts", show=False, id="app.view_conflicts"),
         Binding("4", "view('approvals')", "Approvals", show=False, id="app.view_approvals"),
+        Binding("5", "view('connectors')", "Connectors", show=False, id="app.view_connectors"),
+        Binding("6", "view('audit')", "Audit", show=False, id="app.view_audit"),
         Binding("slash", "filter", "Filter", key_display="/", id="app.filter"),
     ]
 
@@ -59,12 +64,19 @@ class MainScreen(Screen):
                 yield RunsTable(self.services, refresh_s=self.refresh_s, id="runs-table")
             with TabPane(PANES["exceptions"], id="exceptions"):
                 yield ExceptionsTable(self.services, refresh_s=self.refresh_s, id="exceptions-table")
+                yield Static(id="exceptions-hint", classes="pane-hint")
             with TabPane(PANES["conflicts"], id="conflicts"):
                 yield ConflictsTable(self.services, refresh_s=self.refresh_s, id="conflicts-table")
                 yield Static(id="conflicts-hint", classes="pane-hint")
             with TabPane(PANES["approvals"], id="approvals"):
                 yield ApprovalsTable(self.services, refresh_s=self.refresh_s, id="approvals-table")
                 yield Static(id="approvals-hint", classes="pane-hint")
+            with TabPane(PANES["connectors"], id="connectors"):
+                yield ConnectorsTable(self.services, refresh_s=self.refresh_s, id="connectors-table")
+                yield Static(id="connectors-hint", classes="pane-hint")
+            with TabPane(PANES["audit"], id="audit"):
+                yield AuditChain(self.services, id="audit-chain")
+                yield AuditTable(self.services, refresh_s=self.refresh_s, id="audit-table")
         yield FilterBar(id="filter")
         yield StatusLine(id="status-line")
         yield Footer(compact=True)
@@ -105,6 +117,8 @@ class MainScreen(Screen):
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         widget = self.pane_widget()
         widget.reload()  # it skipped its polls while hidden
+        if hasattr(widget, "pane_opened"):  # the audit pane verifies its chain when shown
+            widget.pane_opened()
         filter_bar = self.query_one(FilterBar)
         if isinstance(widget, DashboardView):
             self._close_filter()
@@ -145,7 +159,7 @@ class MainScreen(Screen):
             label = f"{label} ({self._totals[pane]})"
         table = self.table(pane)
         if table.filter_text:
-            label += f" /{clean(table.filter_text)} [{table.row_total}]"
+            label += f" /{clean(table.filter_text)} [{table.row_total}{'' if table.row_total_exact else '+'}]"
         tab = self.query_one(TabbedContent).get_tab(pane)
         if tab.label_text != label:
             tab.label = label
@@ -156,6 +170,9 @@ class MainScreen(Screen):
             self.notify("the dashboard has nothing to filter", severity="warning", markup=False)
             return
         filter_bar = self.query_one(FilterBar)
+        if not hasattr(self, "_filter_hint"):
+            self._filter_hint = filter_bar.placeholder
+        filter_bar.placeholder = getattr(self.table(), "FILTER_HINT", "") or self._filter_hint  # the audit pane's tokens
         filter_bar.value = self.table().filter_text
         filter_bar.display = True
         filter_bar.focus()

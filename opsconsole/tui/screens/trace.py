@@ -1,5 +1,7 @@
 """The trace of one run: its steps (system, operation, status, duration), a step's request and
-response, the spans of its correlation id, and, for an exception, its category, error and payload."""
+response, the spans of its correlation id across CRM, engine, ERP and customer success (each with the
+request and response it carried: Tab to the spans, the one under the cursor shows below), and, for an
+exception, its category, error and payload."""
 
 from __future__ import annotations
 
@@ -24,6 +26,8 @@ from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.tui.widgets.runs_table import status_text
 from opsconsole.viewmodels import ExceptionDetail, RunDetail, SpanView, StepView
 
+SPAN_COLUMNS = (("n", "#"), ("system", "system"), ("operation", "operation"), ("status", "status"),
+                ("http", "HTTP"), ("ms", "ms"), ("at", "at"))
 STEP_COLUMNS = (("seq", "#"), ("name", "step"), ("system", "system"), ("operation", "operation"),
                 ("status", "status"), ("attempts", "att"), ("duration", "ms"), ("error", "error"))
 
@@ -64,6 +68,30 @@ def step_panel(step: StepView) -> Group:
     return Group(*parts)
 
 
+def span_panel(index: int, span: SpanView) -> Group:
+    """One span: where and when, then the request and the response it carried."""
+    head = Text.assemble(
+        (f"span {index + 1} ", "bold"), (clean(span.system), "bold"), " ", clean(span.operation), "  ",
+        status_text(span.status), "  ", ("HTTP ", "dim"), str(span.http_status or "—"), "  ",
+        duration_ms(span.duration_ms), (" ms", "dim"), "  ", ("at ", "dim"),
+        f"{span.started_at:%Y-%m-%d %H:%M:%S.%f}"[:-3],
+        "  ", ("span id ", "dim"), clean(span.span_id),
+    )
+    return Group(head, Text("request", style="bold underline"), pretty_json(span.request),
+                 Text("response", style="bold underline"), pretty_json(span.response))
+
+
+def spans_caption(spans: list[SpanView]) -> Text:
+    if not spans:
+        return Text("no spans recorded for this trace", style="dim")
+    systems: dict[str, int] = {}
+    for span in spans:
+        systems[span.system] = systems.get(span.system, 0) + 1
+    across = ", ".join(f"{clean(name)} {n}" for name, n in systems.items())
+    return Text.assemble((f"spans of this trace: {len(spans)}", "bold"), f" ({across})",
+                         ("  · Tab selects one: its request and response show below", "dim"))
+
+
 def spans_table(spans: list[SpanView]) -> Table:
     table = Table(title="spans of this trace", title_justify="left", box=None, expand=False, pad_edge=False)
     for name, justify in (("system", "left"), ("operation", "left"), ("status", "left"), ("HTTP", "right"),
@@ -99,6 +127,8 @@ class TraceScreen(Screen):
         with VerticalScroll(id="trace-detail"):
             yield Static(id="step-detail")
             yield Static(id="spans")
+            yield DataTable(id="spans-table", cursor_type="row")
+            yield Static(id="span-detail")
             yield Static(id="exception-payload")
         yield Footer(compact=True)
 
@@ -106,6 +136,8 @@ class TraceScreen(Screen):
         steps = self.query_one("#steps", DataTable)
         for key, label in STEP_COLUMNS:
             steps.add_column(label, key=key)
+        for key, label in SPAN_COLUMNS:
+            self.query_one("#spans-table", DataTable).add_column(label, key=key)
         steps.loading = True
         self.query_one("#trace-exception").display = False
         steps.focus()
@@ -158,7 +190,21 @@ class TraceScreen(Screen):
                           plain(trunc(clean(step.error), 40), style="red"), key=str(i))
             if step.status == "failed":
                 failed = i
-        self.query_one("#spans", Static).update(spans_table(self.detail.spans if self.detail else []))
+        spans = self.detail.spans if self.detail else []
+        self.query_one("#spans", Static).update(spans_caption(spans))
+        span_rows = self.query_one("#spans-table", DataTable)
+        span_cursor = span_rows.cursor_row
+        span_rows.clear()
+        for i, span in enumerate(spans):
+            span_rows.add_row(str(i + 1), plain(span.system), plain(trunc(clean(span.operation), 34)),
+                              status_text(span.status), str(span.http_status or ""), duration_ms(span.duration_ms),
+                              f"{span.started_at:%H:%M:%S}", key=str(i))
+        span_rows.display = bool(spans)
+        if spans:
+            span_rows.move_cursor(row=min(span_cursor, len(spans) - 1), animate=False)
+            self._show_span(span_rows.cursor_row)
+        else:
+            self.query_one("#span-detail", Static).update("")
         if steps.row_count:
             steps.move_cursor(row=cursor if cursor else (failed or 0), animate=False)
             self._show_step(steps.cursor_row)
@@ -166,7 +212,15 @@ class TraceScreen(Screen):
             self.query_one("#step-detail", Static).update(Text("no steps recorded", style="dim"))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_step(event.cursor_row)
+        if event.data_table.id == "spans-table":
+            self._show_span(event.cursor_row)
+        else:
+            self._show_step(event.cursor_row)
+
+    def _show_span(self, index: int) -> None:
+        if self.detail is None or not 0 <= index < len(self.detail.spans):
+            return
+        self.query_one("#span-detail", Static).update(span_panel(index, self.detail.spans[index]))
 
     def _show_step(self, index: int) -> None:
         if self.detail is None or not 0 <= index < len(self.detail.steps):

@@ -24,6 +24,17 @@ class FilterBar(Input):
     def __init__(self, **kwargs) -> None:
         super().__init__(placeholder="filter: key, workflow, status, error…  (Enter keeps, Esc clears)", **kwargs)
 
+    def show_error(self, error: str) -> None:
+        """Say what is wrong with the text typed (e.g. "age: use >1h, <30m, >2d") under it, in red;
+        "" clears it."""
+        from rich.text import Text
+
+        self.set_class(bool(error), "-filter-error")
+        self.border_subtitle = Text(error) if error else None
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.show_error("")  # the pane that checks its filter (exceptions) says again if it is wrong
+
     def action_clear(self) -> None:
         self.value = ""
         self.post_message(self.Closed(cleared=True))

@@ -51,6 +51,8 @@ class LiveTable(DataTable):
         self.filter_text = ""
         self.window_offset = 0
         self.row_total = 0
+        self.row_total_exact = True
+        """False: ``row_total`` is a floor (a filter most rows match; the count stopped at a cap)."""
         self.last_problem = ""
         self._gen = 0
         self._in_flight = False
@@ -166,6 +168,7 @@ class LiveTable(DataTable):
         self.last_problem = ""
         page = message.page
         self.row_total = page.total
+        self.row_total_exact = page.exact
         if not page.rows and self.window_offset > 0 and page.total > 0:
             self.window_offset = max(0, page.total - self.WINDOW)
             self.reload()

@@ -1,0 +1,73 @@
+"""The runs filter on a large store: the trigram index (migration 0008) answers sparse terms, a
+newest-first scan answers dense ones with a capped count; both match the same runs."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, insert, select, text, update
+
+from opsconsole import run_search
+from opsconsole.store.migrate import upgrade
+from opsconsole.store.tables import runs
+
+
+def _run(i: int, key: str, *, error: str = "", status: str = "succeeded", workflow: str = "quote_to_order") -> dict:
+    return dict(id=i, workflow=workflow, business_key=key, account_key="a", correlation_id=f"{i:032x}",
+                status=status, current_step="", mapping_version="1", attempt=1, created_at=float(i),
+                updated_at=float(i), last_error=error, context={})
+
+
+@pytest.fixture
+def conn(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(insert(runs), [_run(i, f"hubspot:quote:{400_000_000 + i}") for i in range(1, 3001)])
+        c.execute(insert(runs), [_run(3001, "xero:invoice:INV-0042:t", error="Xero 422: Account code '999' invalid",
+                                      status="failed")])
+    with engine.connect() as c:
+        yield c
+    engine.dispose()
+
+
+def _page(conn, term, offset=0, limit=10):
+    rows, total, exact = run_search.page(conn, runs, [], term, [runs.c.id], offset, limit)
+    return [r["id"] for r in rows], total, exact
+
+
+def _like_ids(conn, term):
+    return [r[0] for r in conn.execute(select(runs.c.id).where(run_search.match_condition(runs, term))
+                                       .order_by(runs.c.id.desc()))]
+
+
+def test_a_sparse_term_is_answered_from_the_index_exactly(conn):
+    assert _page(conn, "400000123") == ([123], 1, True)
+    assert _page(conn, "account CODE '999'") == ([3001], 1, True)  # case-insensitive, like LIKE
+    assert _page(conn, "4000012") == (list(range(1299, 1289, -1)), 100, True)  # 400001200-400001299
+    assert _page(conn, "nothing like this") == ([], 0, True)
+
+
+def test_a_dense_term_scans_newest_first_with_a_capped_count(conn, monkeypatch):
+    monkeypatch.setattr(run_search, "COUNT_CAP", 1000)
+    ids, total, exact = _page(conn, "quote")  # every run (key or workflow): part of a workflow name, scanned
+    assert (ids, total, exact) == (list(range(3001, 2991, -1)), 1000, False)
+    assert _page(conn, "fail") == ([3001], 1, True)  # part of a status name: scanned, exact under the cap
+    assert _page(conn, "42") == ([3001, 2942, 2842, 2742, 2642, 2542, 2442, 2429, 2428, 2427], 61, True)
+
+
+@pytest.mark.parametrize("term", ["400000123", "4000012", "account code", "quote", "fail", "42", "0000000000000000000000000000bb"])
+def test_both_ways_match_what_a_substring_scan_matches(conn, term):
+    ids, total, _ = _page(conn, term, limit=5000)
+    assert ids == _like_ids(conn, term)
+
+
+def test_the_index_follows_inserts_error_changes_and_deletes(conn):
+    conn.execute(update(runs).where(runs.c.id == 7).values(last_error="Intercom 404: contact gone"))
+    assert _page(conn, "contact gone") == ([7], 1, True)
+    conn.execute(update(runs).where(runs.c.id == 7).values(last_error=""))
+    assert _page(conn, "contact gone") == ([], 0, True)
+    conn.execute(insert(runs), [_run(5000, "hubspot:company:777:1", error="HubSpot 409: conflict")])
+    assert _page(conn, "409: conf") == ([5000], 1, True)
+    conn.execute(runs.delete().where(runs.c.id == 5000))
+    assert conn.execute(text("SELECT count(*) FROM runs_search WHERE runs_search MATCH '\"409: conf\"'")).scalar() == 0
