@@ -23,7 +23,7 @@ demo: $(VENV)/.installed  ## the console on a fresh demo store, sandboxes and en
 	$(BIN)/opsconsole demo
 
 test: $(VENV)/.installed-test  ## the whole suite (CI=true: a skipped test fails the run)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 bench: $(VENV)/.installed  ## prints one JSON object of figures
 	$(BIN)/python -m benchmarks.run
