@@ -8,7 +8,7 @@ On SQLite the store keeps a trigram full-text index of the runs' business keys a
   index: the matching ids, newest first, and their exact count;
 - a **dense** term (many matches; under three characters, which a trigram index cannot answer; or
   part of a workflow or status name) is answered by scanning newest first, which stops as soon as
-  the page is full, with its count capped at :data:`COUNT_CAP` (shown as "10000+").
+  the page is full, with its count capped at :data:`COUNT_CAP` (shown as "1000+": counting further would scan on).
 
 Either way a run matches when its business key, last error, workflow or status contains the term
 (case-insensitive for ASCII, as LIKE) or its correlation id starts with it.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, and_, func, literal_column, or_, select, text
 
-COUNT_CAP = 10_000
+COUNT_CAP = 1_000
 SPARSE = 2_000
 """At most this many index matches: answer from the index (else scan newest first)."""
 STATUSES = ("pending", "running", "waiting", "succeeded", "failed", "scheduled", "superseded")
