@@ -111,6 +111,8 @@ class XeroGovernor(Governor):
         self.max_concurrent = max_concurrent
         self.in_flight = 0
         """Requests holding a slot now."""
+        self.minute_limit_seen = 0
+        """The most ``X-MinLimit-Remaining`` ever said (a first answer of a window is the limit less one)."""
         self._slot: asyncio.Semaphore | None = None
         self._slot_loop: asyncio.AbstractEventLoop | None = None
 
@@ -133,6 +135,8 @@ class XeroGovernor(Governor):
             elif rl.problem == "appminute":
                 rl.app_minute_remaining = 0
         rl.remaining = rl.minute_remaining
+        if rl.minute_remaining is not None and rl.minute_remaining > self.minute_limit_seen:
+            self.minute_limit_seen = rl.minute_remaining  # a tenant (or sandbox) allowed more than documented
         return seen
 
     def budget_low(self) -> bool:
@@ -151,7 +155,9 @@ class XeroGovernor(Governor):
         self.rate_limit.minute_remaining = self.rate_limit.app_minute_remaining = None
 
     def limit(self) -> int | None:
-        return XERO_MINUTE_LIMIT
+        """The documented 60 a minute, or more once the vendor said more remained (Xero sends no limit
+        header, only what remains)."""
+        return max(XERO_MINUTE_LIMIT, self.minute_limit_seen)
 
     def slot(self) -> XeroGovernor:
         """The 5-concurrent limiter: ``await acquire()`` before sending, ``release()`` after."""

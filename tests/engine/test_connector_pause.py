@@ -139,8 +139,10 @@ async def test_the_engine_records_each_governors_budget(engine, sandboxes, setti
 
         row = await wait_for(recorded, timeout=10)
         governor = engine.env.clients["xero"].governor.state()
-        assert row.budget_limit == governor["limit"] == 60
-        assert row.budget_left == governor["budget_left"]
+        # the sandbox allows more than Xero's documented 60 a minute: the governor learns it from
+        # X-MinLimit-Remaining, so what remains never shows above the limit
+        assert row.budget_limit == governor["limit"] == engine.env.clients["xero"].governor.minute_limit_seen > 60
+        assert row.budget_left == governor["budget_left"] <= row.budget_limit
         assert row.last_success_at is not None and row.calls_hour > 0
     finally:
         services.close()
