@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from textual.message import Message
 
@@ -131,3 +131,19 @@ class DashboardLoaded(Message):
 class DashboardFailed(Message):
     gen: int
     error: str
+
+
+def post_detail(widget: Any, fetch: Callable[[], Any]) -> None:
+    """In a detail screen's thread worker: ``fetch()`` and post :class:`DetailLoaded` with what it
+    returned or :class:`DetailFailed` with what it raised, unless the worker was cancelled meanwhile."""
+    from textual.worker import get_current_worker
+
+    worker = get_current_worker()
+    try:
+        detail = fetch()
+    except Exception as exc:
+        if not worker.is_cancelled:
+            widget.post_message(DetailFailed(f"{type(exc).__name__}: {exc}"))
+        return
+    if not worker.is_cancelled:
+        widget.post_message(DetailLoaded(detail))

@@ -14,11 +14,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import get_current_worker
 
 from opsconsole.tui.decisions import CONFLICT_BINDINGS, RESOLUTIONS, conflict_refusal, value_str
 from opsconsole.tui.fmt import age
-from opsconsole.tui.messages import DetailFailed, DetailLoaded
+from opsconsole.tui.messages import DetailFailed, DetailLoaded, post_detail
 from opsconsole.tui.safe import clean, plain
 from opsconsole.tui.widgets.conflicts_table import BILLING_MARK, OWNER_MARK, ConflictActions, kind_text
 from opsconsole.tui.widgets.engine_bar import EngineBar
@@ -175,15 +174,7 @@ class ConflictScreen(ConflictActions, Screen):
 
     @work(thread=True, exclusive=True, group="conflict")
     def _load(self, conflict_id: int) -> None:
-        worker = get_current_worker()
-        try:
-            detail = self.services.conflict_detail(conflict_id)
-        except Exception as exc:
-            if not worker.is_cancelled:
-                self.post_message(DetailFailed(f"{type(exc).__name__}: {exc}"))
-            return
-        if not worker.is_cancelled:
-            self.post_message(DetailLoaded(detail))
+        post_detail(self, lambda: self.services.conflict_detail(conflict_id))
 
     def on_detail_failed(self, message: DetailFailed) -> None:
         self.query_one("#conflict-head", Static).update(plain(message.error, style="bold red"))

@@ -12,11 +12,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import get_current_worker
 
 from opsconsole.tui.decisions import APPROVAL_BINDINGS, correction_refusal, value_str
 from opsconsole.tui.fmt import age
-from opsconsole.tui.messages import DetailFailed, DetailLoaded
+from opsconsole.tui.messages import DetailFailed, DetailLoaded, post_detail
 from opsconsole.tui.safe import clean, plain
 from opsconsole.tui.widgets.approvals_table import CorrectionActions
 from opsconsole.tui.widgets.engine_bar import EngineBar
@@ -109,15 +108,7 @@ class CorrectionScreen(CorrectionActions, Screen):
 
     @work(thread=True, exclusive=True, group="correction")
     def _load(self, correction_id: int) -> None:
-        worker = get_current_worker()
-        try:
-            row = self.services.correction(correction_id)
-        except Exception as exc:
-            if not worker.is_cancelled:
-                self.post_message(DetailFailed(f"{type(exc).__name__}: {exc}"))
-            return
-        if not worker.is_cancelled:
-            self.post_message(DetailLoaded(row))
+        post_detail(self, lambda: self.services.correction(correction_id))
 
     def on_detail_failed(self, message: DetailFailed) -> None:
         self.query_one("#correction-text", Static).update(plain(message.error, style="bold red"))

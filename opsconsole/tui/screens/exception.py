@@ -15,12 +15,11 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
-from textual.worker import get_current_worker
 
 from opsconsole.tui import exception_actions
 from opsconsole.tui.exception_actions import VERB_BINDINGS
 from opsconsole.tui.fmt import age
-from opsconsole.tui.messages import DetailFailed, DetailLoaded
+from opsconsole.tui.messages import DetailFailed, DetailLoaded, post_detail
 from opsconsole.tui.safe import clean, plain, pretty_json
 from opsconsole.tui.screens.target import Target
 from opsconsole.tui.screens.trace import spans_table
@@ -140,15 +139,7 @@ class ExceptionScreen(Screen):
 
     @work(thread=True, exclusive=True, group="exception")
     def _load(self, exception_id: int) -> None:
-        worker = get_current_worker()
-        try:
-            detail = self.services.exception_detail(exception_id)
-        except Exception as exc:
-            if not worker.is_cancelled:
-                self.post_message(DetailFailed(f"{type(exc).__name__}: {exc}"))
-            return
-        if not worker.is_cancelled:
-            self.post_message(DetailLoaded(detail))
+        post_detail(self, lambda: self.services.exception_detail(exception_id))
 
     def on_detail_failed(self, message: DetailFailed) -> None:
         self.query_one("#exception-text", Static).update(plain(message.error, style="bold red"))
