@@ -11,16 +11,20 @@ partition of business keys (:meth:`owns`) without touching the engine.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from opsconsole.store.tables import lease as lease_table
 
 ENGINE_LEASE = "engine"
+
+log = logging.getLogger(__name__)
 
 
 class LeaseLost(RuntimeError):
@@ -66,7 +70,20 @@ class Lease:
         self._check_stmt = select(lease_table.c.holder, lease_table.c.fencing).where(lease_table.c.name == name)
 
     def try_acquire(self) -> bool:
-        """Take the lease if it is free, expired or already ours. Returns whether we hold it."""
+        """Take the lease if it is free, expired or already ours. Returns whether we hold it.
+
+        A store whose write lock stays taken past the busy timeout (a holder frozen inside a
+        transaction) counts as "not yet": the caller waits and asks again, it does not crash.
+        """
+        try:
+            return self._try_acquire()
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig):
+                raise
+            log.warning("store is locked by another writer; waiting for the lease")
+            return False
+
+    def _try_acquire(self) -> bool:
         now = time.time()
         with self.engine.begin() as conn:
             current = read_lease(conn, self.name)

@@ -35,6 +35,25 @@ def _signed_post(url: str, event_id: int, quote_id: str) -> int:
         return 0  # the old worker already shut its ingress
 
 
+def _freeze_between_transactions(pid: int, db) -> None:
+    """SIGSTOP the worker at a moment it holds no write lock. Frozen inside a transaction it would
+    keep SQLite's lock and nobody could take over until it thaws (the successor then waits, see
+    test_a_store_locked_by_a_frozen_writer_is_not_acquired_yet); this test is about the other case."""
+    for _ in range(200):
+        os.kill(pid, signal.SIGSTOP)
+        probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.02)
+        finally:
+            probe.close()
+    raise AssertionError("the worker never left its write transaction")
+
+
 @pytest.fixture
 def sandbox(tmp_path):
     sb = SandboxProcess(tmp_path / "sandboxes", companies=6, scenario=False)
@@ -77,7 +96,7 @@ def test_a_worker_that_lost_the_lease_cannot_commit(tmp_path, sandbox):
     a = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_a, **common), name="a")
     assert a.wait_running(), a.output()[-3000:]
     fencing_a = _lease(db)[1]
-    os.kill(a.proc.pid, signal.SIGSTOP)  # a "pause": a GC stall, a frozen VM
+    _freeze_between_transactions(a.proc.pid, db)  # a "pause": a GC stall, a frozen VM
     try:
         b = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port_b, **common), name="b")
         assert b.wait_running(15), b.output()[-3000:]

@@ -113,3 +113,21 @@ def test_release_lets_a_successor_in_at_once(url):
     with eng.begin() as c:
         c.execute(update(lease_table).values(expires_at=0))
     assert a.try_acquire() and a.fencing == 3
+
+
+def test_a_store_locked_by_a_frozen_writer_is_not_acquired_yet(url, tmp_path, monkeypatch):
+    """A holder stopped inside a write transaction keeps SQLite's write lock: the next worker
+    must wait and ask again, not crash on "database is locked"."""
+    import sqlite3
+
+    from opsconsole.store import db
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 50)
+    eng = make_engine(url, write=True)
+    frozen = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    frozen.execute("BEGIN IMMEDIATE")
+    b = Lease(eng, "b", ttl_s=5)
+    assert b.try_acquire() is False and b.fencing is None
+    frozen.execute("ROLLBACK")
+    assert b.try_acquire() is True and b.fencing == 1
+    frozen.close()
+    eng.dispose()
