@@ -10,6 +10,7 @@ import click
 
 from connectors.settings import FAULT_PROFILES
 from opsconsole import __version__
+from opsconsole.verbs._common import as_option
 
 
 def _settings(**overrides):
@@ -30,7 +31,19 @@ def _settings(**overrides):
     return load_settings(path, **overrides)
 
 
-@click.group(invoke_without_command=True)
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RuntimeError as exc:  # a store of another schema: the message says what to do, no traceback
+            from opsconsole.store.migrate import SchemaMismatch
+
+            if isinstance(exc, SchemaMismatch):
+                raise click.ClickException(str(exc)) from None
+            raise
+
+
+@click.group(cls=_Main, invoke_without_command=True)
 @click.version_option(__version__, prog_name="opsconsole")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -154,7 +167,7 @@ def _holder_alive(holder: str) -> bool:
 @main.command()
 @click.option("--attach", is_flag=True, help="Only watch: never run the engine, even if nobody does.")
 @click.option("--read-only", is_flag=True, help="Disable every action (retry, replay).")
-@click.option("--as", "operator", metavar="NAME", help="Operator name (forced commands in authorized_keys set it).")
+@as_option  # once only: a second --as must not override the one a forced command in authorized_keys sets
 def console(attach: bool, read_only: bool, operator: str | None) -> None:
     """Open the console. It runs the engine unless another process holds the lease (then it attaches).
 
@@ -176,7 +189,7 @@ def console(attach: bool, read_only: bool, operator: str | None) -> None:
 @click.option("--companies", type=int, help="Companies (each with a quote) seeded in the CRM sandbox "
               "(default: data/demo/scenario.toml).")
 @click.option("--read-only", is_flag=True, help="Disable every action.")
-@click.option("--as", "operator", metavar="NAME", help="Operator name.")
+@as_option
 def demo(companies: int | None, read_only: bool, operator: str | None) -> None:
     """Start the demo on a fresh store under ./var: sandboxes, engine and console.
 
@@ -200,22 +213,6 @@ def worker() -> None:
     logs.configure(settings.log_file or str(Path(settings.var_dir) / "opsconsole.log"))
     reason = run_worker(settings)
     click.echo(f"engine stopped: {reason}")
-
-
-@main.group()
-def db() -> None:
-    """Store maintenance."""
-
-
-@db.command("upgrade")
-@click.option("--url", help="Store URL (default: the settings' store_url).")
-def db_upgrade(url: str | None) -> None:
-    """Create the store or migrate it to this version's schema."""
-    from opsconsole.store.migrate import head_revision, upgrade
-
-    url = url or _settings().store_url
-    upgrade(url)
-    click.echo(f"store at {url} is at schema {head_revision()}")
 
 
 @main.group()
@@ -382,20 +379,25 @@ def sandbox_crm_set(company_id: str, assignments: tuple[str, ...]) -> None:
 
 
 def _register_verbs() -> None:
-    from opsconsole.verbs.audit import audit
-    from opsconsole.verbs.mappings import mappings
-
-    main.add_command(audit)
-    main.add_command(mappings)
+    """The verbs live in opsconsole/verbs/, one module each (imported here, so `--help` lists them)."""
     from opsconsole.verbs.approvals import approvals
+    from opsconsole.verbs.audit import audit
     from opsconsole.verbs.conflicts import conflicts
-
-    main.add_command(conflicts)
-    main.add_command(approvals)
+    from opsconsole.verbs.connectors import connectors
+    from opsconsole.verbs.db import db, erase
+    from opsconsole.verbs.exceptions import exceptions
+    from opsconsole.verbs.export import export
+    from opsconsole.verbs.mappings import mappings
     from opsconsole.verbs.milestones import milestones
+    from opsconsole.verbs.replay import replay
+    from opsconsole.verbs.runs import runs
+    from opsconsole.verbs.status import status
+    from opsconsole.verbs.sync import sync
+    from opsconsole.verbs.trace import trace
 
-    main.add_command(milestones)
-    from opsconsole.verbs.sync import sync; main.add_command(sync)  # noqa: E702
+    for verb in (status, runs, exceptions, trace, replay, conflicts, approvals, connectors, audit, mappings,
+                 milestones, sync, db, erase, export):
+        main.add_command(verb)
 
 
 _register_verbs()

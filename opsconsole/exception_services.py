@@ -20,7 +20,7 @@ from opsconsole.viewmodels import BulkPreview, CommandReceipt, ExceptionDetail, 
 
 SUPPORT_ROLE = "support"
 OPEN_STATES = ("open", "acknowledged")
-VERBS = ("acknowledge", "assign", "resolve", "retry")
+VERBS = ("acknowledge", "assign", "resolve", "retry", "replay")
 """What can be done to marked exceptions in bulk (one command each)."""
 
 SUGGESTIONS = {
@@ -204,9 +204,12 @@ class ExceptionServices:
         cats = dict(sorted(((k, n) for k, n in by_cat), key=lambda kv: (-kv[1], kv[0])))
         return BulkPreview(sum(cats.values()), cats, dict(by_state), selection)
 
-    def bulk(self, verb: str, preview: BulkPreview, *, reason: str = "", to: str | None = None) -> CommandReceipt:
+    def bulk(self, verb: str, preview: BulkPreview, *, reason: str = "", to: str | None = None,
+             from_step: str = "", mapping: str = "original") -> CommandReceipt:
         """One command for the whole selection (``preview.selection``); the engine executes it in
-        batches, showing "n of N" in the command's result while it runs."""
+        batches, showing "n of N" in the command's result while it runs. A replay starts each run
+        from ``from_step`` (default: its failed step; a run whose workflow has no such step is
+        skipped) with the ``mapping`` it ran with ("original") or the "current" one."""
         from opsconsole.services import ActionRefused
 
         if verb not in VERBS:
@@ -219,6 +222,12 @@ class ExceptionServices:
             params["reason"] = reason.strip()
         if verb == "assign":
             params["to"] = self.check_assignee(to)
+        if verb == "replay":
+            if mapping not in ("original", "current"):
+                raise ActionRefused(f"mapping must be 'original' or 'current', not {mapping!r}")
+            params["mapping"] = mapping
+            if from_step:
+                params["from_step"] = from_step
         if preview.total == 0:
             raise ActionRefused("no exceptions are marked")
         target = "exceptions:marked" if "ids" in preview.selection else "exceptions:filter"
@@ -230,4 +239,26 @@ def preview_question(verb: str, preview: BulkPreview) -> str:
     """'Resolve 37 exceptions (validation: 30, rate_limit: 7)?'"""
     cats = ", ".join(f"{k}: {n}" for k, n in preview.by_category.items())
     noun = "exception" if preview.total == 1 else "exceptions"
+    if verb == "replay":
+        return f"Replay the runs of {preview.total} {noun} ({cats})?"
     return f"{verb.capitalize()} {preview.total} {noun} ({cats})?"
+
+
+def preview_detail(verb: str, preview: BulkPreview, *, reason: str = "", to: str | None = None,
+                   from_step: str = "", mapping: str = "original") -> list[str]:
+    """The lines under the preview question: the selection's states now, what will be skipped,
+    and what the action carries (owner, reason, a replay's step and mapping)."""
+    states = ", ".join(f"{n} {s}" for s, n in sorted(preview.by_state.items()))
+    lines = [f"now: {states}" if states else "nothing matches any more"]
+    applies = ("open",) if verb == "acknowledge" else OPEN_STATES
+    skipped = sum(n for s, n in preview.by_state.items() if s not in applies)
+    if skipped:
+        lines.append(f"{skipped} will be skipped (not in a state to {verb})")
+    if to:
+        lines.append(f"owner: {to}")
+    if reason:
+        lines.append(f"reason: {reason}")
+    if verb == "replay":
+        lines.append(f"each run from {'step ' + from_step if from_step else 'its failed step'}, "
+                     f"with {'the current mapping' if mapping == 'current' else 'the mapping it ran with'}")
+    return lines

@@ -20,18 +20,19 @@ from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.lease import read_lease
 from opsconsole.exception_services import SUGGESTIONS, ExceptionServices  # noqa: F401 (SUGGESTIONS: one table)
 from opsconsole.governance_services import GovernanceServices
-from opsconsole import run_search
+from opsconsole import run_counts, run_search
 from opsconsole.settings import Settings
 from opsconsole.store.db import make_engine
 from opsconsole.store.tables import (
     commands, conflicts, corrections, exceptions, inbox, rejected_webhooks, runs, spans, steps,
 )
 from opsconsole.viewmodels import (
-    CommandReceipt, CommandState, Counts, EngineStatus, ExceptionDetail, ExceptionRow, Page, ReplayPlan, RunDetail,
+    BackgroundCommand, CommandReceipt, CommandState, Counts, EngineStatus, ExceptionDetail, ExceptionRow, Page, ReplayPlan, RunDetail,
     RunRow, SpanView, StepView,
 )
 
 OPEN_STATES = ("open", "acknowledged")
+BACKGROUND_SHOWN = 5
 
 
 
@@ -75,12 +76,21 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
         self.read_only = read_only
         self.engine_mode = engine_mode
         self._read: Engine = make_engine(settings.store_url, write=False)
+        from opsconsole.store.migrate import check_schema
+
+        try:  # every console and CLI verb: never attach to a store of another schema (SchemaMismatch)
+            check_schema(self._read)
+        except BaseException:
+            self._read.dispose()
+            raise
         self._write: Engine = make_engine(settings.store_url, write=True)
         if audit is None:
             from opsconsole.engine.app import audit_log
 
             audit = audit_log(settings)
         self.audit = audit
+        self._run_counter: bool | None = None
+        """Whether the store keeps runs per status in a table (opsconsole/run_counts.py); looked up once."""
 
     def close(self) -> None:
         self._read.dispose()
@@ -94,20 +104,30 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
                 conn.rollback()
 
     # --- queries ---------------------------------------------------------------------------
-    def runs(self, *, offset: int = 0, limit: int = 50, status: Iterable[str] | None = None, text: str = "") -> Page[RunRow]:
+    def runs(self, *, offset: int = 0, limit: int = 50, status: Iterable[str] | None = None,
+             workflows: Iterable[str] | None = None, text: str = "") -> Page[RunRow]:
         """Newest first. ``text`` filters as the console's `/` does, in bounded time on a large store
-        (opsconsole/run_search.py: a capped total, ``Page.exact`` False, for a term most runs match)."""
+        (opsconsole/run_search.py: a capped total, ``Page.exact`` False, for a term most runs match).
+        ``status``, ``workflows``: only runs in these (ix_runs_status, ix_runs_key)."""
         cond = [runs.c.status.in_(tuple(status))] if status else []
+        if workflows:
+            cond.append(runs.c.workflow.in_(tuple(workflows)))
 
         def q(c):
             if text:
-                return run_search.page(c, runs, cond, text, (runs, _RETRIES), offset, limit)
+                return (*run_search.page(c, runs, cond, text, (runs, _RETRIES), offset, limit),
+                        run_search.scope(c, runs, text))
             rows = c.execute(select(runs, _RETRIES).where(*cond).order_by(runs.c.id.desc()).offset(offset).limit(limit)).mappings().all()
-            total = c.execute(select(func.count()).select_from(runs).where(*cond)).scalar()
-            return rows, total, True
-        rows, total, exact = self._q(q)
+            if cond:
+                total = c.execute(select(func.count()).select_from(runs).where(*cond)).scalar()
+            else:  # the runs per status table: no count over a million rows on every poll
+                if self._run_counter is None:
+                    self._run_counter = run_counts.has_counter(c)
+                total = sum(run_counts.runs_by_status(c, counter=self._run_counter).values())
+            return rows, total, True, ""
+        rows, total, exact, scope = self._q(q)
         now = self.clock()
-        return Page([_run_row(r, now) for r in rows], total, offset, limit, exact)
+        return Page([_run_row(r, now) for r in rows], total, offset, limit, exact, scope)
 
     # exceptions(), exception_detail() and the verbs on exceptions: opsconsole/exception_services.py
 
@@ -138,7 +158,9 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
 
     def counts(self) -> Counts:
         def q(c):
-            by_status = dict(c.execute(select(runs.c.status, func.count()).group_by(runs.c.status)).all())
+            if self._run_counter is None:
+                self._run_counter = run_counts.has_counter(c)
+            by_status = run_counts.runs_by_status(c, counter=self._run_counter)
             by_cat = dict(c.execute(select(exceptions.c.category, func.count()).where(
                 exceptions.c.state.in_(OPEN_STATES)).group_by(exceptions.c.category)).all())
             inbox_n = c.execute(select(func.max(inbox.c.id))).scalar() or 0
@@ -147,11 +169,16 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
             # the panes' tab counts, live even while their tables are hidden (indexed by state)
             open_conflicts = c.execute(select(func.count()).select_from(conflicts).where(conflicts.c.state == "open")).scalar()
             pending = c.execute(select(func.count()).select_from(corrections).where(corrections.c.state == "pending")).scalar()
-            return by_status, by_cat, inbox_n, rejected, last, open_conflicts, pending
-        by_status, by_cat, inbox_n, rejected, last, open_conflicts, pending = self._q(q)
+            # bulk work in the engine, for every console (ix_commands_status: a few rows at most)
+            background = c.execute(select(commands.c.id, commands.c.kind, commands.c.actor, commands.c.status,
+                                          commands.c.result)
+                                   .where(commands.c.status.in_(("queued", "running")), commands.c.kind.like("bulk\\_%", escape="\\"))
+                                   .order_by(commands.c.id).limit(BACKGROUND_SHOWN)).all()
+            return by_status, by_cat, inbox_n, rejected, last, open_conflicts, pending, background
+        by_status, by_cat, inbox_n, rejected, last, open_conflicts, pending, background = self._q(q)
         last_txt = f"{last['source']}: {last['reason']} at {_dt(last['at']):%H:%M:%S}" if last else ""
         return Counts(by_status, sum(by_cat.values()), by_cat, inbox_n, rejected, last_txt, open_conflicts or 0,
-                      pending or 0)
+                      pending or 0, tuple(BackgroundCommand(*row) for row in background))
 
     def engine_status(self) -> EngineStatus:
         info = self._q(read_lease)
@@ -197,6 +224,7 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
         return asyncio.run(plan_replay(self.settings, self._read, run_id, from_step, mapping))
 
     def replay(self, run_id: int, from_step: str, mapping: str = "original") -> CommandReceipt:
+        self._check_support("replay")
         if mapping not in ("original", "current"):
             raise ActionRefused(f"mapping must be 'original' or 'current', not {mapping!r}")
         return self._command("replay", f"run:{run_id}", {"from_step": from_step, "mapping": mapping},

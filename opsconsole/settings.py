@@ -42,6 +42,47 @@ class ScheduleSettings(BaseModel):
     """How often open invoices are re-aged (one that moved to an older bucket is re-read and sent on)."""
 
 
+class AlertSettings(BaseModel):
+    """Alerting (engine/alerting.py): ``[alerts] webhooks = ["https://hooks.slack.com/..."]``."""
+
+    webhooks: list[str] = Field(default_factory=list)
+    """Slack-compatible incoming-webhook URLs; each incident's alert and resolution go to every one.
+    Empty: no alerting job."""
+    check_s: float = 60.0
+    """How often the engine evaluates incidents (SLA breaches, connectors, the lease)."""
+    connector_down_s: float = 300.0
+    """A connector has stopped succeeding when its last call failed and none succeeded for this long."""
+    timeout_s: float = 5.0
+    """Timeout of one delivery."""
+    attempts: int = 3
+    """Delivery attempts per check (backoff doubling from ``backoff_s``); then it is recorded as
+    failed and tried again at a later check."""
+    backoff_s: float = 0.5
+    """First delay between delivery attempts."""
+    max_per_check: int = 50
+    """At most this many notices are posted per check (the rest wait for the next)."""
+
+
+class RetentionSettings(BaseModel):
+    """How long each kind of data is kept, in days (0: for ever); ``opsconsole db prune`` and the
+    engine's prune job apply it. The audit log is never pruned (docs/ops.md)."""
+
+    inbox_raw_days: float = 30.0
+    """An event's raw body is stripped after this many days (the inbox row, its key and status stay,
+    so a re-delivered event is still recognised as a duplicate)."""
+    succeeded_runs_days: float = 90.0
+    """Succeeded runs, with their steps, are deleted this many days after they last changed."""
+    spans_days: float = 30.0
+    """Trace spans (with their request and response payloads) are deleted after this many days."""
+    closed_exceptions_days: float = 180.0
+    """Resolved and closed exceptions are deleted this many days after they were resolved or closed."""
+    prune_every_s: float = 3600.0
+    """How often the engine prunes by these rules and gives the freed pages back (incremental vacuum);
+    0: never (only ``opsconsole db prune`` does)."""
+    batch_rows: int = 500
+    """Rows per pruning transaction: small, so the engine's writer is never held up for long."""
+
+
 class WorkflowSettings(BaseModel):
     """How one workflow is triggered (engine/triggers.py): ``[workflows.<name>]``."""
 
@@ -103,6 +144,10 @@ class Settings(BaseSettings):
     """Retry budget and backoff."""
     schedule: ScheduleSettings = ScheduleSettings()
     """Scheduled jobs."""
+    retention: RetentionSettings = RetentionSettings()
+    """How long inbox raw bodies, succeeded runs, spans and closed exceptions are kept (``[retention]``)."""
+    alerts: AlertSettings = AlertSettings()
+    """Alert webhooks and how often incidents are evaluated."""
     workflows: dict[str, WorkflowSettings] = Field(default_factory=dict)
     """Sync mode per workflow, e.g. ``[workflows.cs_company_to_crm] trigger = "scheduled"``."""
     http_transport: str = "aiohttp"

@@ -17,6 +17,8 @@ class Page(Generic[T]):
     limit: int
     exact: bool = True
     """False: ``total`` is a floor (the count stopped at a cap: "10000+")."""
+    scope: str = ""
+    """Not empty: the filter looked in this part of the store only ("newest 100k runs")."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,23 @@ class Counts:
     last_rejected: str
     conflicts_open: int = 0
     corrections_pending: int = 0
+    background: tuple["BackgroundCommand", ...] = ()
+    """Bulk commands queued or running in the engine, whoever asked (every console shows them)."""
+
+
+@dataclass(frozen=True)
+class BackgroundCommand:
+    """A bulk command the engine is working through: "replay by alice: 400 of 1200"."""
+
+    id: int
+    kind: str
+    actor: str
+    status: str
+    result: str
+
+    @property
+    def verb(self) -> str:
+        return self.kind.removeprefix("bulk_")
 
 
 @dataclass(frozen=True)

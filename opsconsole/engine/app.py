@@ -28,28 +28,13 @@ from opsconsole.engine.scheduler import HubSpotPoll, build_scheduler
 from opsconsole.engine.workflows import WORKFLOWS
 from opsconsole.settings import Settings, resolve_secret
 from opsconsole.store.db import make_engine
-from opsconsole.store.migrate import current_revision, head_revision, upgrade
 from opsconsole.store.writer import Writer
 
 log = logging.getLogger("opsconsole.engine")
 
 
-class SchemaMismatch(RuntimeError):
-    pass
-
-
-def ensure_schema(url: str) -> None:
-    """Create a new store; refuse one whose schema differs from this version's."""
-    eng = make_engine(url, write=False)
-    try:
-        current = current_revision(eng)
-    finally:
-        eng.dispose()
-    head = head_revision()
-    if current is None:
-        upgrade(url)
-    elif current != head:
-        raise SchemaMismatch(f"the store is at schema {current}, this opsconsole needs {head}: run `opsconsole db upgrade`")
+# the engine creates a new store and upgrades an older one on start; it refuses a store newer than its code
+from opsconsole.store.migrate import SchemaMismatch, ensure_schema  # noqa: E402,F401 (re-exported)
 
 
 def audit_log(settings: Settings) -> AuditLog:
@@ -154,6 +139,19 @@ class Engine:
                  "receivables re-check: invoices ageing into a new bucket"),
                 (self.renewal_batch.run, self.triggers["renewal_readiness"].every_s, "renewal_readiness",
                  "renewal readiness batch")]
+        from opsconsole.store.hygiene import PruneJob  # [retention]: batches through the writer, then vacuum
+
+        self.prune_job = PruneJob(self.settings.retention, self.write_engine,
+                                  lambda op: self.writer.run_sync(op, timeout=60), log)
+        if self.settings.retention.prune_every_s > 0:  # 0: only `opsconsole db prune` prunes
+            jobs.append((self.prune_job.run, self.settings.retention.prune_every_s, "prune",
+                         "store hygiene: prune by retention, incremental vacuum"))
+        if self.settings.alerts.webhooks:  # incidents: SLA breaches, failing connectors, a lost lease
+            from opsconsole.engine.alerting import Alerter
+
+            self.alerter = Alerter(self.settings, lambda fn: asyncio.to_thread(self.env.read, fn), self.writer.run,
+                                   holder=self.lease.holder, systems=tuple(self.env.clients))
+            jobs.append((self.alerter.run, self.settings.alerts.check_s, "alerting", "alerting: incidents to webhooks"))
         for name in sorted(triggers.held_workflows(self.triggers)):
             if name in ("delivery_risk", "renewal_readiness"):
                 continue
@@ -187,7 +185,8 @@ class Engine:
         intercom_secrets = [resolve_secret(s) for s in self.settings.intercom.webhook_secret.split(",") if s]
         app = build_ingress(self.env, public_url=lambda: self.public_url, secrets=secrets_, xero_secrets=xero_secrets,
                             intercom_secrets=intercom_secrets, audit=self.audit,
-                            on_runs=lambda accepted: [self.runner.submit(a.run_id, a.run_row) for a in accepted], health=self.health)
+                            on_runs=lambda accepted: [self.runner.submit(a.run_id, a.run_row) for a in accepted], health=self.health,
+                            metrics=self.metrics)
         # lifespan off: the ingress has no start-up work, and a lifespan task outliving a stopped
         # loop is noise on the operator's terminal
         self._server = make_server(app, self.settings.ingress_host, self.settings.ingress_port, loop="none",
@@ -223,7 +222,26 @@ class Engine:
             "queued": self.runner.queue.qsize() if self.runner else 0,
             "stats": dict(self.runner.stats) if self.runner else {},
             "writer": {"commits": self.writer.commits, "ops": self.writer.ops} if self.writer else {},
+            **self._store_health(),
         }
+
+    def _store_health(self) -> dict:
+        """The lease, last successes, queue depth and exceptions from the store (opsconsole/health.py)."""
+        from opsconsole import health as store_health
+
+        try:
+            with self.read_engine.connect() as conn:
+                return store_health.report(conn, self.settings)
+        except Exception as exc:  # /healthz must answer even when the store does not
+            return {"healthy": False, "problems": [f"store unreadable: {type(exc).__name__}"]}
+
+    def metrics(self) -> bytes:
+        """``GET /metrics``: Prometheus text from the store (opsconsole/health.py)."""
+        from opsconsole import health as store_health
+
+        if getattr(self, "_metrics", None) is None:
+            self._metrics = store_health.MetricsExporter(self.read_engine, self.settings)
+        return self._metrics.render()
 
     async def _sweep(self) -> None:
         if self.runner:
@@ -310,6 +328,9 @@ class Engine:
 
     async def stop(self, drain_s: float = 5.0) -> None:
         """Stop taking events, let in-flight steps finish, release the lease."""
+        from opsconsole.engine.alerting import alert_if_lease_lost
+
+        await alert_if_lease_lost(self.settings, self.write_engine, self.lease, self.stop_reason)  # if it was lost
         if self._server is not None:
             self._server.should_exit = True
             ingress = next((t for t in self._tasks if t.get_name() == "ingress"), None)

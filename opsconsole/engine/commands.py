@@ -130,7 +130,9 @@ def execute_queued(conn: Connection, audit: AuditLog, limit: int = 50, *, has_ro
                     run_id, result = _governance(conn, audit, dict(cmd), has_role)
                 elif cmd["kind"] in connector_state.KINDS:
                     run_id, result = None, connector_state.execute(conn, dict(cmd), has_role)
-                else:
+                else:  # retry, replay: the support role, checked again here under the settings in force
+                    if not has_role(cmd["actor"], "support"):
+                        raise CommandError(f"{cmd['actor']} does not hold the support role")
                     run_id, result = reset_run(conn, cmd["kind"], cmd["target"], cmd["params"] or {})
             except Exception:
                 nested.rollback()

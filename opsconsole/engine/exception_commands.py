@@ -1,5 +1,6 @@
 """The engine's half of the operator verbs on exceptions: acknowledge, assign, resolve (one
-exception each) and their bulk forms (bulk_acknowledge, bulk_assign, bulk_resolve, bulk_retry).
+exception each) and their bulk forms (bulk_acknowledge, bulk_assign, bulk_resolve, bulk_retry,
+bulk_replay: the runs of the selected exceptions replayed, e.g. after an outage).
 
 Every change re-checks the actor's support role and the exception's state here, and writes one
 audit entry per exception (actor, ``exception.<verb>``, ``exception:<id>``, detail). A bulk command
@@ -21,12 +22,13 @@ from opsconsole.store.exception_query import conditions
 from opsconsole.store.tables import commands, exceptions
 
 SINGLE = ("acknowledge", "assign", "resolve")
-BULK = ("bulk_acknowledge", "bulk_assign", "bulk_resolve", "bulk_retry")
+BULK = ("bulk_acknowledge", "bulk_assign", "bulk_resolve", "bulk_retry", "bulk_replay")
 KINDS = SINGLE + BULK
 BULK_BATCH = 200
 SUPPORT = "support"
 OPEN = DEFAULT_STATES
-PAST = {"acknowledge": "acknowledged", "assign": "assigned", "resolve": "resolved", "retry": "retried"}
+PAST = {"acknowledge": "acknowledged", "assign": "assigned", "resolve": "resolved", "retry": "retried",
+        "replay": "replayed"}
 
 HasRole = Callable[[str, str], bool]
 
@@ -63,16 +65,18 @@ def apply(conn: Connection, audit: AuditLog, verb: str, exception_id: int, actor
     elif verb == "resolve":
         values.update(state="resolved", resolution=params["reason"], owner=owner or actor)
         detail["reason"] = params["reason"]
-    elif verb == "retry":
+    elif verb in ("retry", "replay"):
         from opsconsole.engine.commands import CommandError, reset_run
 
         if row["run_id"] is None:
             raise Skip(f"exception {exception_id} is a malformed event with no run")
+        # replay: from the step asked for (or the failed one), with the mapping asked for
+        how = {k: params[k] for k in ("from_step", "mapping") if params.get(k)} if verb == "replay" else {}
         try:
-            run_id, what = reset_run(conn, "retry", f"exception:{exception_id}", {})
+            run_id, what = reset_run(conn, verb, f"exception:{exception_id}", how)
         except CommandError as exc:
             raise Skip(str(exc)) from None
-        detail["run"] = run_id
+        detail.update(run=run_id, **how)
         values = {}
     else:
         raise ValueError(f"no verb {verb!r}")

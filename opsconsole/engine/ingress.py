@@ -32,13 +32,15 @@ MAX_BODY = 5 * 1024 * 1024  # HubSpot batches at most 100 events; anything near 
 
 
 class Ingress:
-    """ASGI app: ``POST /webhooks/{hubspot,xero,intercom}`` and ``GET /healthz``."""
+    """ASGI app: ``POST /webhooks/{hubspot,xero,intercom}``, ``GET /healthz`` and ``GET /metrics``."""
 
     def __init__(self, env: EngineEnv, *, public_url: Callable[[], str], secrets: list[str],
                  on_runs: Callable[[list], None], health: Callable[[], dict],
                  xero_secrets: list[str] | None = None, intercom_secrets: list[str] | None = None,
-                 audit=None) -> None:
+                 audit=None, metrics: Callable[[], bytes] | None = None) -> None:
         self.env = env
+        self.metrics = metrics
+        """``GET /metrics``: Prometheus text exposition (None: 404)."""
         self.public_url = public_url
         self.secrets = secrets
         self.xero_secrets = xero_secrets or []
@@ -65,6 +67,13 @@ class Ingress:
             return await _respond(send, status, payload)
         if path == "/healthz" and method == "GET":
             return await _respond(send, 200, {**self.health(), "ingress": dict(self.stats)})
+        if path == "/metrics" and method == "GET" and self.metrics is not None:
+            import asyncio
+
+            body = await asyncio.to_thread(self.metrics)  # reads the store: off the event loop
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-length", str(len(body)).encode()), (b"content-type", b"text/plain; version=0.0.4; charset=utf-8")]})
+            return await send({"type": "http.response.body", "body": body})
         return await _respond(send, 404, {"status": "error", "message": f"no route {path}"})
 
     async def hubspot(self, scope, body: bytes) -> tuple[int, dict | None]:

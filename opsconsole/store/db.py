@@ -31,6 +31,10 @@ def _sqlite_pragmas(dbapi_connection, *, immediate: bool) -> None:
     dbapi_connection.isolation_level = None
     cur = dbapi_connection.cursor()
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # a new file only, before WAL (an older store: `opsconsole db vacuum`, once); on an existing store the
+    # pragma would take the write lock on every connect
+    if cur.execute("PRAGMA page_count").fetchone()[0] == 0:
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cur.execute("PRAGMA journal_mode=WAL")
     # FULL: an acknowledged event survives a power loss (WAL + NORMAL could lose the last commits)
     cur.execute("PRAGMA synchronous=FULL")

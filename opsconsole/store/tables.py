@@ -54,6 +54,7 @@ Index("ix_runs_updated", runs.c.updated_at)
 Index("ix_runs_status", runs.c.status, runs.c.updated_at)
 Index("ix_runs_key", runs.c.workflow, runs.c.business_key)
 Index("ix_runs_corr", runs.c.correlation_id)
+Index("ix_runs_last_finished", runs.c.workflow, runs.c.status, runs.c.finished_at)  # 0009: health's last success
 
 steps = Table(
     "steps", metadata,
@@ -353,3 +354,28 @@ renewals = Table(
     Column("evaluated_at", Float, nullable=False),
 )
 Index("ix_renewals_readiness", renewals.c.readiness, renewals.c.renewal_on)
+
+# --- alerting (migration 0009): one row per incident and its notices' delivery (engine/alerting.py) ----
+incidents = Table(
+    "incidents", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(128), nullable=False),  # sla:exception:12 | connector:xero | lease:engine
+    Column("kind", String(16), nullable=False),  # sla | connector | lease
+    Column("subject", String(128), nullable=False, default=""),
+    Column("correlation_id", String(64), nullable=False, default=""),
+    Column("summary", Text, nullable=False),
+    Column("state", String(16), nullable=False, default="open"),  # open -> resolved
+    Column("resolution", Text, nullable=False, default=""),
+    Column("opened_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    Column("alerted_at", Float),  # the alert reached every webhook
+    Column("resolution_sent_at", Float),  # the resolution reached every webhook
+    Column("delivery", String(16), nullable=False, default="pending"),  # pending | failed | sent (nothing owed)
+    Column("delivered", JSON, nullable=False, default=list),  # webhooks that took the notice in flight
+    Column("attempts", Integer, nullable=False, default=0),  # of the notice in flight
+    Column("last_error", Text, nullable=False, default=""),
+    Column("next_attempt_at", Float),
+)
+Index("ix_incidents_key", incidents.c.key, incidents.c.state)
+Index("ix_incidents_state", incidents.c.state, incidents.c.kind)
+Index("ix_incidents_delivery", incidents.c.delivery, incidents.c.next_attempt_at)

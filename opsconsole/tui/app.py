@@ -80,6 +80,8 @@ class OpsConsoleApp(App):
         self.refresh_s = refresh_s
         self.keymap = dict(keymap or {})
         self._status_timer: Timer | None = None
+        self._tracked: set[int] = set()
+        """Commands whose end this console reports (those it queued, and bulk work it saw finish)."""
 
     def on_mount(self) -> None:
         if self.keymap:
@@ -98,7 +100,12 @@ class OpsConsoleApp(App):
         self.post_message(StatusLoaded(counts, engine))
 
     def on_status_loaded(self, message: StatusLoaded) -> None:
+        before = {c.id for c in self.counts.background} if self.counts is not None else set()
         self.counts, self.engine = message.counts, message.engine
+        # bulk work someone else asked for finished: say how it ended here too (ours are tracked already)
+        for command_id in sorted(before - {c.id for c in message.counts.background} - self._tracked):
+            self._tracked.add(command_id)
+            self._poll_command(command_id, 0)
         self._arm_status()
 
     def on_status_failed(self, message: StatusFailed) -> None:
@@ -252,6 +259,10 @@ class OpsConsoleApp(App):
 
     # --- replay -------------------------------------------------------------------------------
     def action_replay(self) -> None:
+        table = self._marked_exceptions()
+        if table is not None:  # marked rows (after an outage): one bulk replay, after a preview of the count
+            exception_actions.act(self, "replay", None, table)
+            return
         target = self._target()
         if target is None:
             return
@@ -333,6 +344,7 @@ class OpsConsoleApp(App):
     def track_command(self, receipt: CommandReceipt) -> None:
         """Say the command was queued, then poll its state until the engine finishes it."""
         self.notify(clean(receipt.message), title=f"command {receipt.command_id}", markup=False)
+        self._tracked.add(receipt.command_id)
         self._poll_command(receipt.command_id, 0)
 
     def _poll_command(self, command_id: int, polls: int) -> None:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from textual.binding import Binding
 
-from opsconsole.exception_services import preview_question
+from opsconsole.exception_services import preview_detail, preview_question
 from opsconsole.services import ActionRefused
 from opsconsole.tui.messages import ActionFailed, ActionRefusedNotice, CommandQueued
 from opsconsole.tui.safe import clean
@@ -69,7 +69,7 @@ def act(app: Any, verb: str, row: ExceptionRow | None, table: Any = None) -> Non
         _ask_assignee(app, row, table if marked else None)
     elif verb == "resolve":
         _ask_reason(app, row, table if marked else None)
-    elif verb == "retry" and marked:
+    elif verb in ("retry", "replay") and marked:
         _bulk(app, table, verb)
 
 
@@ -130,16 +130,9 @@ def _bulk(app: Any, table: Any, verb: str, *, reason: str = "", to: str | None =
 
 
 def bulk_detail(verb: str, preview: BulkPreview, reason: str = "", to: str | None = None) -> str:
-    states = ", ".join(f"{n} {s}" for s, n in sorted(preview.by_state.items()))
-    lines = [f"now: {states}" if states else "nothing matches any more"]
-    applies = {"acknowledge": ("open",), "retry": ("open", "acknowledged")}.get(verb, ("open", "acknowledged"))
-    skipped = sum(n for s, n in preview.by_state.items() if s not in applies)
-    if skipped:
-        lines.append(f"{skipped} will be skipped (not in a state to {verb})")
-    if to:
-        lines.append(f"owner: {to}")
-    if reason:
-        lines.append(f"reason: {reason}")
+    lines = preview_detail(verb, preview, reason=reason, to=to)
+    if verb == "replay":
+        lines.append("(`opsconsole replay --filter` chooses the step and the mapping.)")
     lines.append("One command; the engine works through it in batches (n of N), even if this console closes.")
     return "\n".join(lines)
 

@@ -10,6 +10,7 @@ stays queued too).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from datetime import datetime
@@ -140,38 +141,64 @@ def systems_in(rows_values: list[dict]) -> list[str]:
     return [s for s in SYSTEM_ORDER if s in seen] + sorted(seen - set(SYSTEM_ORDER))
 
 
-def decide(services, queue: Callable[[], Any], *, kind: str, target: str, wait: bool, timeout: float,
-           as_json: bool) -> None:
-    """Queue one decision (``queue`` returns the service's receipt), optionally wait for the engine
-    to execute it, report, and exit with the status the module docstring gives."""
-    from opsconsole.engine.governance import GovernanceError
-    from opsconsole.services import ActionRefused
-
+def _finisher(kind: str, target: str, as_json: bool, extra: dict | None) -> Callable[..., None]:
     def finish(code: int, command: int | None, status: str, result: str, *, err: str = "") -> None:
         if as_json:
-            emit_json({"command": command, "kind": kind, "target": target, "status": status, "result": result})
+            emit_json({"command": command, "kind": kind, "target": target, "status": status, "result": result,
+                       **(extra or {})})
         elif not err:
             click.echo(result)
         if err:
             click.echo(err, err=True)
         sys.exit(code)
+    return finish
 
+
+def decide(services, queue: Callable[[], Any], *, kind: str, target: str, wait: bool, timeout: float,
+           as_json: bool, extra: dict | None = None) -> None:
+    """Queue one decision (``queue`` returns the service's receipt), optionally wait for the engine
+    to execute it, report, and exit with the status the module docstring gives. ``extra``: more keys
+    for the JSON document (a bulk action's preview)."""
+    from opsconsole.engine.governance import GovernanceError
+    from opsconsole.services import ActionRefused
+
+    finish = _finisher(kind, target, as_json, extra)
     try:
         receipt = queue()
     except (ActionRefused, GovernanceError) as exc:
         finish(REFUSED, None, "refused", str(exc), err=f"refused: {exc}")
     if not wait:
         finish(DONE, receipt.command_id, "queued", f"{receipt.message} (command {receipt.command_id})")
+    _report(services, receipt.command_id, timeout, finish, progress=not as_json)
+
+
+def follow(services, command_id: int, *, timeout: float, as_json: bool) -> None:
+    """Watch a command already queued (by anyone, from any terminal) until it ends or ``timeout``
+    passes, with a progress bar for bulk work; exit as :func:`decide` does."""
     try:
-        state = _wait(services, receipt.command_id, timeout)
-    except KeyboardInterrupt:  # the decision is the engine's now; Ctrl-C only stops watching it
-        click.echo(f"stopped waiting: command {receipt.command_id} stays queued", err=True)
+        state = services.command(command_id)
+    except KeyError:
+        click.echo(f"no command {command_id}", err=True)
+        sys.exit(REFUSED)
+    _report(services, command_id, timeout, _finisher(state.kind, state.target, as_json, None), progress=not as_json)
+
+
+def _report(services, command_id: int, timeout: float, finish: Callable[..., None], *, progress: bool) -> None:
+    try:
+        state = _wait(services, command_id, timeout, progress=progress)
+    except KeyboardInterrupt:  # the command is the engine's now; Ctrl-C only stops watching it
+        click.echo(f"stopped watching: command {command_id} goes on in the engine "
+                   f"(`opsconsole replay --follow {command_id}` watches it again)", err=True)
         sys.exit(130)
     if state.status == "done":
         finish(DONE, state.command_id, "done", state.result)
     if state.status == "failed":
         finish(REFUSED, state.command_id, "failed", state.result,
                err=f"command {state.command_id} failed: {state.result}")
+    if state.status == "running":  # a bulk command between two of its batches: the engine goes on with it
+        why = (f"command {state.command_id} is still running ({state.result}) after {timeout:g} s: "
+               "the engine goes on with it")
+        finish(TIMED_OUT, state.command_id, "running", why, err=why)
     engine = services.engine_status()
     if engine.alive:
         why = (f"the engine ({engine.holder}) has not executed command {state.command_id} within {timeout:g} s: "
@@ -182,11 +209,48 @@ def decide(services, queue: Callable[[], Any], *, kind: str, target: str, wait: 
     finish(TIMED_OUT, state.command_id, "queued", why, err=why)
 
 
-def _wait(services, command_id: int, timeout: float):
+def action_options(fn: Callable) -> Callable:
+    """``--wait/--no-wait``, ``--timeout``, ``--json`` and ``--as``: the options of a verb that queues a command."""
+    for option in reversed((
+        click.option("--wait/--no-wait", default=True, show_default=True,
+                     help="Wait for the engine to execute the command and print its result."),
+        click.option("--timeout", type=click.FloatRange(0), default=30.0, show_default=True, metavar="SECONDS",
+                     help="How long --wait waits."),
+        click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON (see below)."),
+        as_option,
+    )):
+        fn = option(fn)
+    return fn
+
+
+def shown(page: Any, noun: str) -> str:
+    """"1-50 of 1000+ runs" for the footer of a page (a capped count shows as N+)."""
+    total = f"{page.total}{'' if getattr(page, 'exact', True) else '+'}"
+    return f"{page.offset + 1}-{page.offset + len(page.rows)} of {total} {noun}"
+
+
+_N_OF = re.compile(r"(\d+) of (\d+)")
+
+
+def _wait(services, command_id: int, timeout: float, *, progress: bool = True):
+    """Poll the command until it is no longer queued or running, or ``timeout`` passes. On stderr:
+    a spinner while it waits, a progress bar once a bulk command reports "n of N"."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     deadline = time.monotonic() + max(0.0, timeout)
-    with stderr().status(f"waiting for the engine to execute command {command_id}…"):
+    err = stderr()
+    # on a terminal only: a script reading stderr gets the outcome line, not bar frames
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, transient=False, disable=not progress or not err.is_terminal)
+    with bar:
+        task = bar.add_task(f"command {command_id}: waiting for the engine", total=None)
         while True:
             state = services.command(command_id)
-            if state.status != "queued" or time.monotonic() >= deadline:
+            seen = _N_OF.search(state.result or "")
+            if seen:
+                done, total = int(seen.group(1)), int(seen.group(2))
+                bar.update(task, completed=done, total=max(total, done),
+                           description=f"command {command_id} {state.kind.removeprefix('bulk_')}")
+            if state.status not in ("queued", "running") or time.monotonic() >= deadline:
                 return state
             time.sleep(min(0.2, max(0.01, deadline - time.monotonic())))

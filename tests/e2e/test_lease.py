@@ -113,3 +113,33 @@ def test_a_worker_that_lost_the_lease_cannot_commit(tmp_path, sandbox):
     # b is unaffected and accepts the same event
     assert _signed_post(f"http://127.0.0.1:{port_b}/webhooks/hubspot", 990001, sandbox.quote_ids()[1]) == 200
     assert b.stop() == 0
+
+
+def _run_states(db) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select status, current_step from runs where workflow='quote_to_order'").fetchall()
+
+
+def test_sigterm_drains_the_steps_in_flight_and_releases_the_lease(tmp_path, sandbox):
+    """systemd stops the worker with SIGTERM (docs/ops.md): the ingress closes, the runs in flight finish
+    their steps (within the drain time), the writer commits them, and the lease is released at once."""
+    db = tmp_path / "store.db"
+    port = free_port()
+    w = WorkerProcess(tmp_path, worker_env(tmp_path, sandbox.info, ingress_port=port, OPSCONSOLE_LEASE_TTL_S="3"),
+                      name="w")
+    assert w.wait_running(), w.output()[-3000:]
+    # every ERP answer late: the run is still in the middle of its steps when SIGTERM comes
+    sandbox.http.post(f"{sandbox.info.xero_url}/_sandbox/faults", json={"profile": "slow", "delay": 0.5}).raise_for_status()
+    sandbox.webhooks(target_url=f"http://127.0.0.1:{port}/webhooks/hubspot")
+    sandbox.approve([sandbox.quote_ids()[0]])
+    wait_until(lambda: any(status == "running" for status, _ in _run_states(db)), 15, 0.05, message="a run in flight")
+    assert sandbox.xero_state()["counts"]["invoices"] == 0  # not done yet: the invoice is its last ERP write
+    w.proc.send_signal(signal.SIGTERM)
+    assert w.proc.wait(20) == 0, w.output()[-3000:]
+    assert "engine stopped: signal SIGTERM" in w.output() and "Traceback" not in w.output()
+    # drained: the run in flight went on to the end; nothing was left half done
+    assert sandbox.xero_state()["counts"]["invoices"] == 1
+    assert [status for status, _ in _run_states(db)] == ["succeeded"], _run_states(db)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("select count(*) from steps where status not in ('succeeded', 'skipped')").fetchone()[0] == 0
+    assert _lease(db)[2] == 0.0  # released: a successor need not wait for the TTL

@@ -147,3 +147,47 @@ async def test_star_again_clears_and_space_excludes_from_all(seeded_services):
         assert table.selection_args() == {"filter_text": "", "exclude": [14]}
         await pilot.press("asterisk")
         assert not table.has_marks
+
+
+async def test_bulk_replay_runs_in_the_engine_and_every_console_sees_its_progress(seeded_services, monkeypatch):
+    """After an outage: marked exceptions' runs replayed by one command; a second console (another
+    operator's) shows "replay by alice: 1 of 2" while the engine works and says when it is done."""
+    from opsconsole.services import Services
+
+    monkeypatch.setattr(exception_commands, "BULK_BATCH", 1)
+    watcher = Services(seeded_services.settings, operator="bob", clock=seeded_services.clock)
+    app, other = make_app(seeded_services), make_app(watcher)
+    async with app.run_test(size=(100, 30)) as pilot, other.run_test(size=(120, 30)) as other_pilot:
+        await settle(app, pilot)
+        await show_exceptions(app, pilot, "12")
+        await pilot.press("space", "space")  # 12, 11
+        await pilot.press("p")
+        await settle(app, pilot)
+        assert app.screen.question == "Replay the runs of 2 exceptions (rate_limit: 1, rejected_by_target: 1)?"
+        assert "each run from its failed step, with the mapping it ran with" in app.screen.detail
+        await pilot.press("y")
+        await settle(app, pilot)
+        (cmd,) = store_rows(seeded_services, t.commands)
+        assert (cmd["kind"], cmd["actor"], cmd["params"]["mapping"]) == ("bulk_replay", "alice", "original")
+
+        def engine_pass() -> list[int]:
+            with seeded_services._write.begin() as conn:
+                row = store_rows(seeded_services, t.commands)[0]
+                return exception_commands.execute(conn, seeded_services.audit, row,
+                                                  seeded_services.settings.has_role)
+
+        first = engine_pass()
+        other._poll_status()
+        await settle(other, other_pilot)
+        assert "replay by alice: 1 of 2 (command 1)" in screen_text(other)
+        second = engine_pass() + engine_pass()  # the last pass finds the selection done
+        assert store_rows(seeded_services, t.commands)[0]["status"] == "done"
+        assert sorted(first + second) == [2, 4]
+        runs = {r["id"]: r for r in store_rows(seeded_services, t.runs)}
+        assert [runs[i]["status"] for i in (2, 4)] == ["pending", "pending"]
+        other._poll_status()
+        await settle(other, other_pilot)
+        await settle(other, other_pilot)
+        assert "replay by alice" not in screen_text(other)
+        assert "bulk_replay exceptions:marked done: replayed 2 of 2" in notifications(other)
+    watcher.close()

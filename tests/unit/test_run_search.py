@@ -71,3 +71,29 @@ def test_the_index_follows_inserts_error_changes_and_deletes(conn):
     assert _page(conn, "409: conf") == ([5000], 1, True)
     conn.execute(runs.delete().where(runs.c.id == 5000))
     assert conn.execute(text("SELECT count(*) FROM runs_search WHERE runs_search MATCH '\"409: conf\"'")).scalar() == 0
+
+
+def test_a_term_under_three_characters_looks_in_the_newest_runs_only(conn, monkeypatch):
+    monkeypatch.setattr(run_search, "SHORT_SCAN", 1000)
+    conn.execute(update(runs).where(runs.c.id == 5).values(last_error="zq"))
+    conn.execute(update(runs).where(runs.c.id == 2990).values(last_error="zq"))
+    assert _page(conn, "zq") == ([2990], 1, True)  # run 5 is older than the newest 1000
+    assert run_search.scope(conn, runs, "zq") == "newest 1k runs"
+    assert run_search.scope(conn, runs, "zqx") == ""
+    assert _page(conn, "zqx") == ([], 0, True)
+
+
+def test_a_dense_indexed_term_pages_newest_first_from_the_index(conn, monkeypatch):
+    monkeypatch.setattr(run_search, "COUNT_CAP", 1000)
+    monkeypatch.setattr(run_search, "COUNT_WINDOW", 2000)
+    # every run's key holds "hubspot:quote:4000", too many for an exact count
+    assert _page(conn, "quote:4000", limit=5) == ([3000, 2999, 2998, 2997, 2996], 1000, False)
+    # the last page ends the matches: their number is known exactly
+    assert _page(conn, "quote:4000", offset=2990, limit=20) == (list(range(10, 0, -1)), 3000, True)
+    # other conditions leave the first window short: the window grows until the page is full
+    failed = [runs.c.status == "failed"]
+    rows, total, exact = run_search.page(conn, runs, failed, "quote:40000000", [runs.c.id], 0, 5)
+    assert ([r["id"] for r in rows], total, exact) == ([], 0, True)
+    conn.execute(update(runs).where(runs.c.id.in_([3, 4])).values(status="failed"))
+    rows, total, exact = run_search.page(conn, runs, failed, "quote:40000000", [runs.c.id], 0, 5)
+    assert ([r["id"] for r in rows], total, exact) == ([4, 3], 2, True)

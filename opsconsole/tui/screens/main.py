@@ -116,7 +116,7 @@ class MainScreen(Screen):
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         widget = self.pane_widget()
-        widget.reload()  # it skipped its polls while hidden
+        widget.shown()  # it skipped its polls while hidden
         if hasattr(widget, "pane_opened"):  # the audit pane verifies its chain when shown
             widget.pane_opened()
         filter_bar = self.query_one(FilterBar)
@@ -131,7 +131,7 @@ class MainScreen(Screen):
 
     def on_screen_resume(self) -> None:
         if self.is_mounted:
-            self.pane_widget().reload()
+            self.pane_widget().shown()
 
     def _counts_changed(self, counts: Counts | None) -> None:
         if counts is not None:
@@ -159,7 +159,8 @@ class MainScreen(Screen):
             label = f"{label} ({self._totals[pane]})"
         table = self.table(pane)
         if table.filter_text:
-            label += f" /{clean(table.filter_text)} [{table.row_total}{'' if table.row_total_exact else '+'}]"
+            scope = f" in {table.row_scope}" if table.row_scope else ""
+            label += f" /{clean(table.filter_text)} [{table.row_total}{'' if table.row_total_exact else '+'}{scope}]"
         tab = self.query_one(TabbedContent).get_tab(pane)
         if tab.label_text != label:
             tab.label = label

@@ -164,6 +164,11 @@ class DashboardView(VerticalScroll):
     def is_live(self) -> bool:
         return self.screen.is_current and self.is_on_screen
 
+    def shown(self) -> None:
+        """The pane was just shown: fetch, unless a fetch is already on its way."""
+        if not self._in_flight:
+            self.reload()
+
     def reload(self) -> None:
         """Fetch now, or as soon as the fetch in flight returns (never two at once)."""
         if self._timer is not None:

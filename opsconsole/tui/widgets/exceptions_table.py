@@ -30,7 +30,8 @@ class ExceptionsTable(LiveTable):
     BINDINGS = [
         Binding("enter", "select_cursor", "Detail", id="exceptions.open"),
         *VERB_BINDINGS,
-        Binding("space", "mark", "Mark", id="exceptions.mark"),
+        # not in the footer (the pane's hint line says it): at 80 columns "? Help" must stay in sight
+        Binding("space", "mark", "Mark", show=False, id="exceptions.mark"),
         Binding("asterisk", "mark_all", "Mark all", key_display="*", show=False, id="exceptions.mark_all"),
         Binding("s", "cycle_sort", "Sort", show=False, id="exceptions.sort"),
     ]
@@ -181,7 +182,7 @@ class ExceptionsTable(LiveTable):
             text.append("  ·  ", style="dim")
             what = (f"all {'…' if n is None else n} matching" if self.all_filter is not None else str(n))
             text.append(f"{MARK} {what} marked", style="bold yellow")
-            text.append(" (a/A/R/r; * clears)" if self.all_filter is not None else " (a/A/R/r)", style="dim")
+            text.append(" (a/A/R/r/p; * clears)" if self.all_filter is not None else " (a/A/R/r/p)", style="dim")
         else:
             text.append("  ·  space marks, * marks all matching", style="dim")
         progress = exception_actions.progress_text(self.app)

@@ -52,6 +52,8 @@ class LiveTable(DataTable):
         self.window_offset = 0
         self.row_total = 0
         self.row_total_exact = True
+        self.row_scope = ""
+        """Not empty: the filter looked in this part of the store only (a term too short to index)."""
         """False: ``row_total`` is a floor (a filter most rows match; the count stopped at a cap)."""
         self.last_problem = ""
         self._gen = 0
@@ -73,7 +75,8 @@ class LiveTable(DataTable):
     def on_mount(self) -> None:
         for key, label in self.COLUMNS:
             self.add_column(label, key=key)
-        self.reload()
+        # no fetch here: the screen fetches the pane it shows (on_screen_resume, on a tab opened),
+        # so at start the first pane's query does not queue behind six hidden ones on a large store
 
     def on_resize(self, event: events.Resize) -> None:
         if self.FLEX is None or not event.size.width:
@@ -100,6 +103,12 @@ class LiveTable(DataTable):
         if text != self.filter_text:
             self.filter_text = text
             self.window_offset = 0
+            self.reload()
+
+    def shown(self) -> None:
+        """The pane was just shown: fetch, unless a fetch is already on its way (the screen showing
+        and its tab activating at start would otherwise fetch the same window twice)."""
+        if not self._in_flight:
             self.reload()
 
     def reload(self) -> None:
@@ -169,6 +178,7 @@ class LiveTable(DataTable):
         page = message.page
         self.row_total = page.total
         self.row_total_exact = page.exact
+        self.row_scope = page.scope
         if not page.rows and self.window_offset > 0 and page.total > 0:
             self.window_offset = max(0, page.total - self.WINDOW)
             self.reload()

@@ -1,4 +1,5 @@
-"""The status line: runs by status, open exceptions, webhooks rejected for bad signatures."""
+"""The status line: runs by status, open exceptions, webhooks rejected for bad signatures, and the
+bulk commands the engine is working through (every console shows them, whoever asked)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def count_segments(counts: Counts | None, read_only: bool = False) -> list[Text]
     if counts.last_rejected:
         rejected.append(f" (last {clean(counts.last_rejected)})", style="dim")
     segments.append(rejected)
+    for cmd in counts.background:  # bulk work in the engine, whoever asked for it
+        segments.append(Text(f"{cmd.verb} by {clean(cmd.actor)}: {clean(cmd.result) or 'queued'} (command {cmd.id})",
+                             style="bold cyan"))
     return segments
 
 
