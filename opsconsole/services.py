@@ -20,6 +20,7 @@ from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.lease import read_lease
 from opsconsole.exception_services import SUGGESTIONS, ExceptionServices  # noqa: F401 (SUGGESTIONS: one table)
 from opsconsole.governance_services import GovernanceServices
+from opsconsole.masking import PII_ROLE, mask_pii
 from opsconsole import run_counts, run_search
 from opsconsole.settings import Settings
 from opsconsole.store.db import make_engine
@@ -34,6 +35,20 @@ from opsconsole.viewmodels import (
 OPEN_STATES = ("open", "acknowledged")
 BACKGROUND_SHOWN = 5
 
+
+
+class _Masker:
+    """Masks personal data out of payloads (when ``on``), counting the values masked."""
+
+    def __init__(self, on: bool) -> None:
+        self.on, self.count = on, 0
+
+    def __call__(self, payload: Any) -> Any:
+        if not self.on or payload is None:
+            return payload
+        masked, n = mask_pii(payload)
+        self.count += n
+        return masked
 
 
 class ActionRefused(Exception):
@@ -147,14 +162,17 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
             return run, st, sp, ex, ev
         run, st, sp, ex, ev = self._q(q)
         now = self.clock()
+        mask = _Masker(not self.settings.has_role(self.operator, PII_ROLE))
         step_views = [StepView(s["seq"], s["name"], s["target_system"], s["operation"], s["status"], s["attempts"],
                                s["idempotency_key"],
                                (s["finished_at"] - s["started_at"]) * 1000 if s["finished_at"] and s["started_at"] else None,
-                               s["request"], s["response"], s["error"] or "", s["error_category"] or "") for s in st]
+                               mask(s["request"]), mask(s["response"]), s["error"] or "", s["error_category"] or "")
+                      for s in st]
         span_views = [SpanView(s["span_id"], s["system"], s["operation"], s["status"], s["http_status"],
-                               _dt(s["started_at"]), s["duration_ms"], s["request"], s["response"]) for s in sp]
+                               _dt(s["started_at"]), s["duration_ms"], mask(s["request"]), mask(s["response"]))
+                      for s in sp]
         return RunDetail(_run_row(run, now), step_views, span_views, [_exc_row(e, now) for e in ex],
-                         dict(ev) if ev else None)
+                         dict(ev) if ev else None, mask.count)
 
     def counts(self) -> Counts:
         def q(c):

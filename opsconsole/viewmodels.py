@@ -92,6 +92,8 @@ class RunDetail:
     spans: list[SpanView]
     exceptions: list[ExceptionRow]
     inbox_event: dict | None = None
+    masked: int = 0
+    """Personal values masked out of the steps' and spans' payloads (the operator lacks the pii role)."""
 
 
 @dataclass(frozen=True)
