@@ -21,7 +21,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, Integer, and_, func, literal_column, or_, select, text, union
 
 COUNT_CAP = 1_000
-COUNT_WINDOW = 20_000
+COUNT_WINDOW = 5_000
 """Index matches a capped count looks at (then "1000+" may be a floor when other conditions apply)."""
 SHORT_SCAN = 100_000
 """A term under three characters is looked for in this many newest runs."""

@@ -8,6 +8,8 @@ executes; the console then polls the command's state.
 
 from __future__ import annotations
 
+import os
+
 from functools import partial
 from typing import Any
 
@@ -48,6 +50,10 @@ COMMAND_POLL_S = 0.5
 COMMAND_POLL_MAX = 1200  # ten minutes, then the audit pane is where to look
 
 
+FIRST_STATUS_S = 0.2
+"""Seconds after start before the first status poll."""
+
+
 class OpsConsoleApp(App):
     TITLE = "opsconsole"
     CSS_PATH = "app.tcss"
@@ -74,6 +80,10 @@ class OpsConsoleApp(App):
             keymap: binding id -> keys, e.g. ``{"exceptions.retry": "ctrl+r"}``.
         """
         super().__init__()
+        # no animations unless TEXTUAL_ANIMATIONS asks: a tab's sliding underline or a smooth scroll
+        # costs each keystroke a few frames of repaint, which over SSH is bandwidth and latency
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            self.animation_level = "none"
         self.services = services
         self.engine_label = engine_label
         self.read_only = read_only or bool(getattr(services, "read_only", False))
@@ -87,7 +97,8 @@ class OpsConsoleApp(App):
         if self.keymap:
             self.set_keymap(self.keymap)
         self.push_screen(MainScreen(self.services, refresh_s=self.refresh_s))
-        self._poll_status()
+        # the status counts a moment later: at start they would compete with the first pane's fetch
+        self._status_timer = self.set_timer(FIRST_STATUS_S, self._poll_status, name="status-first")
 
     # --- live status -------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="status")

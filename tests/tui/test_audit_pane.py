@@ -80,9 +80,13 @@ async def test_search_narrows_to_exact_rows(audit_services, query, ids):
         assert table.row_total == len(ids)
         from textual.widgets import TabbedContent
 
+        # while typing, the bar says how many match; Enter keeps the filter and the tab says it
+        assert str(app.screen.query_one("#filter-matches").text) == f"{len(ids)} matching"
+        await pilot.press("enter")
+        await settle(app, pilot)
         label = app.screen.query_one(TabbedContent).get_tab("audit").label_text
-        assert label.startswith("6 Audit /") and label.endswith(f"[{len(ids)}]")  # the tab says how many match
-        await pilot.press("escape")
+        assert label.startswith("6 Audit /") and label.endswith(f"[{len(ids)}]")
+        await pilot.press("slash", "escape")
         await settle(app, pilot)
         assert len(row_keys(table)) == len(AUDIT)
 

@@ -145,7 +145,7 @@ async def test_dashboard_pane_shows_the_exact_numbers(dashboard_services):
 
         await pilot.press("slash")  # the binding is off here: no filter bar
         await settle(app, pilot)
-        assert not main.query_one("FilterBar").display
+        assert not main.filter_open
         await pilot.press("1")
         await settle(app, pilot)
         assert main.active_pane == "runs"

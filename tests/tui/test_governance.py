@@ -85,8 +85,11 @@ async def test_filter_narrows_the_conflicts(seeded_services):
         await pilot.press("slash", *"payment")
         await settle(app, pilot)
         assert row_keys(app.screen.table("conflicts")) == ["21"]
-        assert "3 Conflicts (3) /payment [1]" in screen_text(app)
-        await pilot.press("escape")
+        assert "1 matching" in screen_text(app)  # beside the filter bar while it is open
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "3 Conflicts (3) /payment [1]" in screen_text(app)  # the tab keeps it
+        await pilot.press("slash", "escape")
         await settle(app, pilot)
         assert row_keys(app.screen.table("conflicts")) == [str(i) for i in OPEN_CONFLICT_IDS]
 

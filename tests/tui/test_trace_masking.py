@@ -49,5 +49,5 @@ async def test_the_trace_says_how_many_values_it_masked(seeded_services):
         await pilot.press("enter")
         await settle(app, pilot)
         text = screen_text(app)
-        assert "run 4" in text and "7 personal values masked (the pii role shows them)" in text
+        assert "run 4" in text and "7 personal values masked" in text
         assert "ann@example.com" not in text

@@ -8,6 +8,7 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
@@ -21,7 +22,7 @@ from opsconsole.tui.widgets.connectors_table import ConnectorsTable
 from opsconsole.tui.widgets.dashboard import DashboardView
 from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.tui.widgets.exceptions_table import ExceptionsTable
-from opsconsole.tui.widgets.filter_bar import FilterBar
+from opsconsole.tui.widgets.filter_bar import FilterBar, FilterMatches
 from opsconsole.tui.widgets.live_table import LiveTable
 from opsconsole.tui.widgets.runs_table import RunsTable
 from opsconsole.tui.widgets.status_line import StatusLine
@@ -77,14 +78,18 @@ class MainScreen(Screen):
             with TabPane(PANES["audit"], id="audit"):
                 yield AuditChain(self.services, id="audit-chain")
                 yield AuditTable(self.services, refresh_s=self.refresh_s, id="audit-table")
-        yield FilterBar(id="filter")
+        with Horizontal(id="filter-row"):
+            yield FilterBar(id="filter")
+            yield FilterMatches(id="filter-matches")
         yield StatusLine(id="status-line")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one(FilterBar).display = False
+        self.query_one("#filter-row").display = False
         self.watch(self.app, "counts", self._counts_changed, init=True)
         self.query_one("#runs-table").focus()
+        self.pane_widget().shown()  # now, not at the first resume: the fetch overlaps the first layout
+        self._resumed = False
 
     # --- panes -------------------------------------------------------------------------------
     @property
@@ -123,13 +128,16 @@ class MainScreen(Screen):
         if isinstance(widget, DashboardView):
             self._close_filter()
             widget.focus()
-        elif filter_bar.display:
+        elif self.filter_open:
             filter_bar.value = widget.filter_text
         else:
             widget.focus()
         self.refresh_bindings()
 
     def on_screen_resume(self) -> None:
+        if not getattr(self, "_resumed", True):  # the first resume: on_mount fetched already
+            self._resumed = True
+            return
         if self.is_mounted:
             self.pane_widget().shown()
 
@@ -152,15 +160,22 @@ class MainScreen(Screen):
         self._update_hint(message.pane)
 
     def _relabel(self, pane: str) -> None:
+        """The pane's tab label: its count, and its filter with the rows matching. While the filter
+        bar is open on that pane, the matches show on the bar instead: a tab label that changes width
+        relays the whole screen out, which on every keystroke would cost more than the query."""
         label = PANES[pane]
         if pane == "exceptions" and self._exceptions_open is not None:
             label = f"{label} ({self._exceptions_open})"
         elif pane in self._totals:
             label = f"{label} ({self._totals[pane]})"
         table = self.table(pane)
+        matches = f"{table.row_total}{'' if table.row_total_exact else '+'}"
+        scope = f" in {table.row_scope}" if table.row_scope else ""
+        if self.filter_open and pane == self.active_pane:
+            self.query_one(FilterMatches).text = f"{matches} matching{scope}" if table.filter_text else ""
+            return
         if table.filter_text:
-            scope = f" in {table.row_scope}" if table.row_scope else ""
-            label += f" /{clean(table.filter_text)} [{table.row_total}{'' if table.row_total_exact else '+'}{scope}]"
+            label += f" /{clean(table.filter_text)} [{matches}{scope}]"
         tab = self.query_one(TabbedContent).get_tab(pane)
         if tab.label_text != label:
             tab.label = label
@@ -175,7 +190,8 @@ class MainScreen(Screen):
             self._filter_hint = filter_bar.placeholder
         filter_bar.placeholder = getattr(self.table(), "FILTER_HINT", "") or self._filter_hint  # the audit pane's tokens
         filter_bar.value = self.table().filter_text
-        filter_bar.display = True
+        self.query_one("#filter-row").display = True
+        self._relabel(self.active_pane)
         filter_bar.focus()
 
     @on(FilterBar.Changed, "#filter")
@@ -187,8 +203,16 @@ class MainScreen(Screen):
         self._close_filter()
         self.table().focus()
 
+    @property
+    def filter_open(self) -> bool:
+        return self.query_one("#filter-row").display
+
     def _close_filter(self) -> None:
-        self.query_one(FilterBar).display = False
+        if self.filter_open:
+            self.query_one("#filter-row").display = False
+            self.query_one(FilterMatches).text = ""
+            if self.active_pane != DASHBOARD:
+                self._relabel(self.active_pane)  # the tab takes the filter and its matches
 
     def clear_filter(self) -> None:
         """Clear the active pane's filter (the command palette's "filter: clear")."""

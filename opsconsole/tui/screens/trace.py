@@ -39,8 +39,8 @@ def run_header(detail: RunDetail) -> Text:
         clean(run.business_key), "  ", status_text(run.status), "  ", ("step ", "dim"), clean(run.current_step),
         "\n", ("correlation ", "dim"), clean(run.correlation_id), "  ", ("mapping ", "dim"),
         clean(run.mapping_version), "  ", ("attempt ", "dim"), str(run.attempt), "  ", ("age ", "dim"), age(run.age_s),
-        (f"  {detail.masked} personal value{'s' if detail.masked != 1 else ''} masked (the pii role shows them)"
-         if detail.masked else "", "yellow"),
+        (f"  {detail.masked} personal value{'s' if detail.masked != 1 else ''} masked" if detail.masked else "",
+         "yellow"),
     )
 
 

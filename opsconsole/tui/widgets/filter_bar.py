@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Input
 
 
@@ -41,3 +44,15 @@ class FilterBar(Input):
 
     def action_done(self) -> None:
         self.post_message(self.Closed(cleared=False))
+
+
+class FilterMatches(Widget):
+    """Beside the filter bar while it is open: how many rows the filter matches ("43 matching").
+    A fixed width and a plain repaint: no relayout on a keystroke."""
+
+    DEFAULT_CSS = "FilterMatches { width: 32; height: 1; background: $panel; color: $text-muted; }"
+
+    text: reactive[str] = reactive("", layout=False)
+
+    def render(self) -> Text:
+        return Text(self.text, no_wrap=True, overflow="ellipsis", justify="right")

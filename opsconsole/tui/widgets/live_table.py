@@ -88,8 +88,9 @@ class LiveTable(DataTable):
             self.redraw()
 
     def redraw(self) -> None:
-        """Rebuild the rows (and the columns' widths, which otherwise only grow) from a fresh fetch,
-        keeping the cursor on its row: for cells whose width follows the table's."""
+        """Rebuild the rows (and the columns' widths, which otherwise only grow) from the rows last
+        fetched, keeping the cursor on its row: for cells whose width follows the table's. No new
+        fetch: a pane shown for the first time resizes while its first fetch is on its way."""
         key = self.key_at_cursor()
         if key is not None:
             self._pending_cursor = (key, 0)
@@ -97,7 +98,8 @@ class LiveTable(DataTable):
         self._cells.clear()
         for column, label in self.COLUMNS:
             self.add_column(label, key=column)
-        self.reload()
+        if self._rows:
+            self._apply([(k, self.cells(row)) for k, row in self._rows.items()])
 
     def set_filter(self, text: str) -> None:
         if text != self.filter_text:
