@@ -37,7 +37,9 @@ def _refuse(as_json: bool, message: str, **doc: Any) -> None:
 
 
 def _counts_table(title: str, counts: dict[str, int]) -> Table:
-    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left")
+    # the title as wide as it needs: a two-column table would wrap it
+    t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left",
+              min_width=len(title))
     t.add_column("KIND")
     t.add_column("ROWS", justify="right")
     for kind, n in counts.items():
