@@ -375,7 +375,11 @@ class OpsConsoleApp(App):
         state = message.state
         exception_actions.track_progress(self, state)  # a bulk command's "n of N", under the exceptions
         if state.status in ("done", "failed"):
-            text = f"{state.kind} {state.target} {state.status}" + (f": {clean(state.result)}" if state.result else "")
+            what = f"{state.kind} {state.target}"
+            if state.kind.startswith("bulk_"):  # "replay of the marked exceptions", not "bulk_replay exceptions:marked"
+                which = {"filter": "filtered"}.get(state.target.partition(":")[2], state.target.partition(":")[2])
+                what = f"{state.kind.removeprefix('bulk_')} of the {which} exceptions"
+            text = f"{what} {state.status}" + (f": {clean(state.result)}" if state.result else "")
             self.notify(text, title=f"command {state.command_id}",
                         severity="error" if state.status == "failed" else "information", markup=False)
             if isinstance(self.screen, TraceScreen):

@@ -87,7 +87,7 @@ async def test_bulk_resolve_previews_the_exact_count_and_the_engine_works_in_bat
         assert len(entries) == 137 and entries[0] == ("alice", "exception.resolve", "exception:100")
         await pilot.pause(0.8)
         await settle(app, pilot)
-        assert "bulk_resolve exceptions:filter done: resolved 137 of 137" in notifications(app)
+        assert "resolve of the filtered exceptions done: resolved 137 of 137" in notifications(app)
         assert row_keys(table) == []
 
 
@@ -189,5 +189,5 @@ async def test_bulk_replay_runs_in_the_engine_and_every_console_sees_its_progres
         await settle(other, other_pilot)
         await settle(other, other_pilot)
         assert "replay by alice" not in screen_text(other)
-        assert "bulk_replay exceptions:marked done: replayed 2 of 2" in notifications(other)
+        assert "replay of the marked exceptions done: replayed 2 of 2" in notifications(other)
     watcher.close()
