@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -33,7 +34,9 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+@functools.lru_cache(maxsize=1)
 def head_revision() -> str:
+    """The newest migration this code ships (read once per process: every Services checks it)."""
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
