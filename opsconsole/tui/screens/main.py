@@ -109,6 +109,8 @@ class MainScreen(Screen):
         return self.query_one(DashboardView)
 
     def action_view(self, pane: str) -> None:
+        if pane != self.active_pane:
+            self.pane_widget(pane).shown()  # fetch while the tab switches (its activation skips a 2nd fetch)
         self.query_one(TabbedContent).active = pane
         self._close_filter()
         self.pane_widget(pane).focus()
