@@ -56,15 +56,32 @@ def db() -> None:
     """Store maintenance: schema, backups, retention, space (docs/ops.md)."""
 
 
-@db.command("upgrade")
+@db.command("upgrade", epilog=EXIT_HELP + """
+\b
+With --json: {"status": "done" | "refused", "from": "0009" | null, "to": "0010", "error": "..."}
+("from": null for a new store).""")
 @click.option("--url", help="Store URL (default: the settings' store_url).")
-def db_upgrade(url: str | None) -> None:
-    """Create the store or migrate it to this version's schema."""
-    from opsconsole.store.migrate import head_revision, upgrade
+@click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
+def db_upgrade(url: str | None, as_json: bool) -> None:
+    """Create the store or migrate it to this version's schema (a store newer than this opsconsole
+    is refused)."""
+    from opsconsole.store.db import make_engine
+    from opsconsole.store.migrate import current_revision, head_revision, mismatch_message, schema_status, upgrade
 
     url = url or _settings().store_url
+    engine = make_engine(url, write=False)
+    try:
+        before = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if schema_status(before, head) == "newer":
+        _refuse(as_json, mismatch_message("newer", before, head), **{"from": before, "to": head})
     upgrade(url)
-    click.echo(f"store at {url} is at schema {head_revision()}")
+    if as_json:
+        emit_json({"status": "done", "from": before, "to": head})
+        return
+    click.echo(f"store at {url} is at schema {head}" + (f" (was {before})" if before and before != head else ""))
 
 
 @db.command("backup", epilog=EXIT_HELP + """
