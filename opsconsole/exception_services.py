@@ -197,12 +197,14 @@ class ExceptionServices:
             by_state = c.execute(select(exceptions.c.state, func.count()).where(*cond)
                                  .group_by(exceptions.c.state)).all()
             max_id = c.execute(select(func.max(exceptions.c.id)).where(*cond)).scalar()
-            return by_cat, by_state, max_id
-        by_cat, by_state, max_id = self._q(q)
+            no_run = c.execute(select(func.count()).select_from(exceptions)
+                               .where(*cond, exceptions.c.run_id.is_(None))).scalar()
+            return by_cat, by_state, max_id, no_run
+        by_cat, by_state, max_id, no_run = self._q(q)
         if ids is None:
             selection["max_id"] = max_id or 0
         cats = dict(sorted(((k, n) for k, n in by_cat), key=lambda kv: (-kv[1], kv[0])))
-        return BulkPreview(sum(cats.values()), cats, dict(by_state), selection)
+        return BulkPreview(sum(cats.values()), cats, dict(by_state), selection, no_run or 0)
 
     def bulk(self, verb: str, preview: BulkPreview, *, reason: str = "", to: str | None = None,
              from_step: str = "", mapping: str = "original") -> CommandReceipt:
@@ -254,6 +256,8 @@ def preview_detail(verb: str, preview: BulkPreview, *, reason: str = "", to: str
     skipped = sum(n for s, n in preview.by_state.items() if s not in applies)
     if skipped:
         lines.append(f"{skipped} will be skipped (not in a state to {verb})")
+    if verb in ("retry", "replay") and preview.without_run:
+        lines.append(f"{preview.without_run} will be skipped (malformed events: no run to {verb})")
     if to:
         lines.append(f"owner: {to}")
     if reason:

@@ -120,6 +120,8 @@ class BulkPreview:
     by_state: dict[str, int]
     selection: dict
     """What the command carries: {"ids": [...]} or {"filter": text, "exclude": [...], "now": t, "max_id": n}."""
+    without_run: int = 0
+    """Malformed events among them: no run, so a retry or replay skips them."""
 
 
 @dataclass(frozen=True)

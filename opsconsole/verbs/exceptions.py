@@ -55,7 +55,8 @@ One command is queued; the engine works through it in batches ("n of N")."""
 
 ACTION_EPILOG = (BULK_HELP + "\n\n" + common.ACTION_JSON_HELP
                  + """\n\b\nA bulk action's document also has "preview": {"filter": "TEXT", "total": N,
-  "by_category": {...}, "by_state": {...}}, and its "status" may be "running" (the engine is
+  "without_run": N (malformed events: a retry or replay skips them), "by_category": {...},
+  "by_state": {...}}, and its "status" may be "running" (the engine is
   between two batches when --timeout ran out; exit status 3).\n\n""" + common.EXIT_HELP)
 
 
@@ -240,7 +241,8 @@ def bulk_action(services, verb: str, text: str, yes: bool, wait: bool, timeout: 
         preview = services.bulk_preview(filter_text=text)
     except FilterError as exc:
         raise click.UsageError(f"--filter: {exc}") from None
-    doc = {"preview": {"filter": text, "total": preview.total, "by_category": preview.by_category,
+    doc = {"preview": {"filter": text, "total": preview.total, "without_run": preview.without_run,
+                       "by_category": preview.by_category,
                        "by_state": preview.by_state}}
 
     def refuse(why: str, shown: str = "") -> None:

@@ -95,9 +95,14 @@ def test_a_filter_previews_the_count_and_queues_nothing_without_yes(store):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert (doc["status"], doc["command"]) == ("preview", None)
-    assert doc["preview"] == {"filter": "category:downstream_5xx system:xero", "total": 4,
+    assert doc["preview"] == {"filter": "category:downstream_5xx system:xero", "total": 4, "without_run": 0,
                               "by_category": {"downstream_5xx": 4}, "by_state": {"open": 4}}
     assert doc["result"] == "Replay the runs of 4 exceptions (downstream_5xx: 4)?"
+    r = cli("replay", "--filter", "state:open", "--dry-run", "--as", "sam")  # the malformed event has no run
+    assert r.exit_code == 0 and r.stdout.splitlines() == [
+        "Replay the runs of 5 exceptions (downstream_5xx: 4, validation: 1)?", "now: 5 open",
+        "1 will be skipped (malformed events: no run to replay)",
+        "each run from its failed step, with the mapping it ran with"]
     r = cli("replay", "--filter", "category:downstream_5xx", "--as", "sam")  # not a terminal, no --yes
     assert r.exit_code == 1 and "add --yes" in r.stderr
     assert "each run from its failed step, with the mapping it ran with" in r.stdout

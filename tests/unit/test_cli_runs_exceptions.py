@@ -333,7 +333,7 @@ def test_bulk_without_yes_previews_the_count_and_queues_nothing(store):
     doc = doc_of("exceptions", "ack", "--filter", "state:all", "--json", code=1)
     assert doc == {"command": None, "kind": "bulk_acknowledge", "target": "exceptions:filter", "status": "refused",
                    "result": "not queued: add --yes to acknowledge these 4 exceptions",
-                   "preview": {"filter": "state:all", "total": 4, "by_state": {"open": 3, "resolved": 1},
+                   "preview": {"filter": "state:all", "total": 4, "without_run": 1, "by_state": {"open": 3, "resolved": 1},
                                "by_category": {"rate_limit": 1, "rejected_by_target": 1, "timeout": 1,
                                                "validation": 1}}}
     assert store.commands() == 0
@@ -344,7 +344,7 @@ def test_bulk_with_yes_queues_one_command_the_engine_executes(store):
         doc = doc_of("exceptions", "resolve", "--filter", "system:xero", "--reason", "outage over", "--yes", "--json")
     assert doc == {"command": 1, "kind": "bulk_resolve", "target": "exceptions:filter", "status": "done",
                    "result": "resolved 2 of 2",
-                   "preview": {"filter": "system:xero", "total": 2, "by_state": {"open": 2},
+                   "preview": {"filter": "system:xero", "total": 2, "without_run": 0, "by_state": {"open": 2},
                                "by_category": {"rejected_by_target": 1, "timeout": 1}}}
     assert [store.exception_state(i)[0] for i in (1, 2, 3)] == ["resolved", "resolved", "open"]
     with store.engine_running():
