@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Connection, func, select
 
-from opsconsole.store.tables import exceptions, runs, steps
+from opsconsole.store.tables import commands, exceptions, runs, steps
 
 QUEUE_STATES = ("pending", "waiting", "running")
 EXCEPTION_STATES = ("open", "acknowledged")
@@ -98,6 +98,19 @@ def past_sla(conn: Connection, settings: Any, now: float) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def background_commands(conn: Connection, limit: int = 20) -> list[dict]:
+    """Bulk commands running or queued in the engine, oldest first: one ix_commands_status
+    (status, id) range per status, so no sort."""
+    rows = []
+    for status in ("running", "queued"):
+        rows += conn.execute(select(commands.c.id, commands.c.kind, commands.c.actor, commands.c.status,
+                                    commands.c.result, commands.c.created_at)
+                             .where(commands.c.status == status, commands.c.kind.like("bulk\\_%", escape="\\"))
+                             .order_by(commands.c.id).limit(limit)).all()
+    return [{"command": r.id, "kind": r.kind, "actor": r.actor, "status": r.status, "progress": r.result or "",
+             "queued_at": r.created_at} for r in sorted(rows, key=lambda r: r.id)[:limit]]
+
+
 def report(conn: Connection, settings: Any, now: float | None = None, workflows: list[str] | None = None) -> dict:
     """The health report (JSON-ready; times as seconds since the epoch, ages in seconds)."""
     now = clock() if now is None else now
@@ -120,6 +133,7 @@ def report(conn: Connection, settings: Any, now: float | None = None, workflows:
         "oldest_open_exception": None if oldest is None else {
             "id": oldest.id, "category": oldest.category, "age_s": round(now - oldest.created_at, 3)},
         "exceptions_past_sla": breaches,
+        "bulk_commands": background_commands(conn),
     }
 
 

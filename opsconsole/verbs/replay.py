@@ -33,7 +33,7 @@ runs of the matching open and acknowledged exceptions are replayed, each from --
 its failed step; a run whose workflow has no such step is skipped) with the --mapping given. The
 count is previewed first (--dry-run: only that); --yes queues it without asking. The engine works
 through it in batches: killing this command (or losing the SSH session) does not stop it; every
-console's status line and `opsconsole replay --follow COMMAND` show its progress. Replaying needs
+console's status line, `opsconsole status` and `opsconsole replay --follow COMMAND` show its progress. Replaying needs
 the support role.
 
 {PLAN_JSON}

@@ -30,7 +30,12 @@ their SLA: the reasons are listed); 2 usage error; 3 the store cannot be read.
    "last_success": {"WORKFLOW": {"at": EPOCH_S|null, "age_s": S|null}, ...},
    "queue": {"pending": N, "waiting": N, "running": N, "depth": pending+waiting},
    "oldest_open_exception": {"id": N, "category": "...", "age_s": S} | null,
-   "exceptions_past_sla": {"CATEGORY": N, ...}}"""
+   "exceptions_past_sla": {"CATEGORY": N, ...},
+   "bulk_commands": [{"command": N, "kind": "bulk_replay", "actor": "alice",
+                      "status": "queued"|"running", "progress": "200 of 450",
+                      "queued_at": EPOCH_S}, ...]}
+(bulk work the engine is going through, whoever asked: `opsconsole replay
+--follow COMMAND` watches one to its end)"""
 
 
 @click.command("status", epilog=EPILOG)
@@ -95,6 +100,9 @@ def _print(r: dict) -> None:
     past = r["exceptions_past_sla"]
     t.add_row("past SLA", Text("none", style="dim") if not past else Text(
         ", ".join(f"{cat}: {n}" for cat, n in past.items()), style="red"))
+    for cmd in r.get("bulk_commands", []):
+        t.add_row(Text(f"bulk work: command {cmd['command']}", style="cyan"),
+                  common.cell(f"{cmd['kind'].removeprefix('bulk_')} by {cmd['actor']}: {cmd['progress'] or cmd['status']}"))
     for workflow, last in r["last_success"].items():
         t.add_row(Text(f"last success: {workflow}"), _when(last["at"], last["age_s"]))
     out.print(t)

@@ -126,6 +126,10 @@ def test_a_bulk_replay_survives_the_cli_being_killed_and_completes(store, tmp_pa
         (cmd,) = _commands(store)
         assert (cmd["kind"], cmd["status"], cmd["result"]) == ("bulk_replay", "running",
                                                                f"{exception_commands.BULK_BATCH} of {n}")
+        # any other terminal sees it
+        doc = json.loads(cli("status", "--json").stdout)
+        assert [(c["command"], c["kind"], c["actor"], c["status"], c["progress"]) for c in doc["bulk_commands"]] == [
+            (cmd["id"], "bulk_replay", "sam", "running", f"{exception_commands.BULK_BATCH} of {n}")]
         os.kill(proc.pid, signal.SIGKILL)  # the SSH session drops
         proc.wait(10)
     finally:

@@ -77,6 +77,7 @@ def test_status_json_on_a_seeded_store_is_degraded_with_exact_values(store):
         "queue": {"pending": 2, "waiting": 1, "running": 1, "depth": 3},
         "oldest_open_exception": {"id": 4, "category": "made_up", "age_s": 18000.0},
         "exceptions_past_sla": {"downstream_5xx": 1, "made_up": 1},
+        "bulk_commands": [],
     }
 
 
