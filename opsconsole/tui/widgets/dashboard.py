@@ -15,13 +15,13 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
-from textual.timer import Timer
 from textual.widgets import Sparkline, Static
 from textual.worker import get_current_worker
 
 from opsconsole.tui.fmt import age
 from opsconsole.tui.messages import DashboardFailed, DashboardLoaded
 from opsconsole.tui.safe import clean
+from opsconsole.tui.widgets.live_poll import LivePoll
 from opsconsole.viewmodels import BusinessMilestones, Dashboard, ExceptionAges, Throughput
 
 WIDE = 124
@@ -120,7 +120,7 @@ class ThroughputRow(Horizontal):
         return throughput_stats(self.throughput).plain
 
 
-class DashboardView(VerticalScroll):
+class DashboardView(LivePoll, VerticalScroll):
     """The dashboard pane (``services.dashboard()``), refreshed every ``refresh_s`` while shown."""
 
     PANE = "dashboard"
@@ -128,12 +128,8 @@ class DashboardView(VerticalScroll):
     def __init__(self, services: Any, *, refresh_s: float = 1.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
-        self.refresh_s = refresh_s
+        self._init_poll(refresh_s)
         self.dashboard: Dashboard | None = None
-        self.last_problem = ""
-        self._gen = 0
-        self._in_flight = False
-        self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Content.styled("Throughput per workflow, last 60 minutes", "bold"), id="dash-throughput-title")
@@ -161,33 +157,9 @@ class DashboardView(VerticalScroll):
             self.set_class(compact, "-compact")
             self._render_sections()
 
-    def is_live(self) -> bool:
-        return self.screen.is_current and self.is_on_screen
-
-    def shown(self) -> None:
-        """The pane was just shown: fetch, unless a fetch is already on its way."""
-        if not self._in_flight:
-            self.reload()
-
-    def reload(self) -> None:
-        """Fetch now, or as soon as the fetch in flight returns (never two at once)."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self._gen += 1
-        if not self._in_flight:
-            self._start()
-
     def _start(self) -> None:
         self._in_flight = True
         self._fetch(self._gen)
-
-    def _returned(self, gen: int) -> bool:
-        self._in_flight = False
-        if gen != self._gen:
-            self._start()
-            return False
-        return True
 
     @work(thread=True, exclusive=True, group="dashboard")
     def _fetch(self, gen: int) -> None:
@@ -200,18 +172,6 @@ class DashboardView(VerticalScroll):
             return
         if not worker.is_cancelled:
             self.post_message(DashboardLoaded(gen, dashboard))
-
-    def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(self.refresh_s, self._tick, name="dashboard-refresh")
-
-    def _tick(self) -> None:
-        self._timer = None
-        if self.is_live():
-            self.reload()
-        else:
-            self._arm()
 
     def on_dashboard_failed(self, message: DashboardFailed) -> None:
         message.stop()

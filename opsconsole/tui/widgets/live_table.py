@@ -14,17 +14,17 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import events, work
 from textual.binding import Binding
-from textual.timer import Timer
 from textual.widgets import DataTable
 from textual.worker import get_current_worker
 
 from opsconsole.tui.messages import PageFailed, PageLoaded, TableTotals
+from opsconsole.tui.widgets.live_poll import LivePoll
 from opsconsole.viewmodels import Page
 
 Cell = str | Text
 
 
-class LiveTable(DataTable):
+class LiveTable(LivePoll, DataTable):
     """Base of the live tables (runs, exceptions, conflicts, approvals); subclasses say what to fetch
     and how a row looks."""
 
@@ -47,18 +47,14 @@ class LiveTable(DataTable):
     def __init__(self, services: Any, *, refresh_s: float = 1.0, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", **kwargs)
         self.services = services
-        self.refresh_s = refresh_s
+        self._init_poll(refresh_s)
         self.filter_text = ""
         self.window_offset = 0
         self.row_total = 0
         self.row_total_exact = True
+        """False: ``row_total`` is a floor (a filter most rows match; the count stopped at a cap)."""
         self.row_scope = ""
         """Not empty: the filter looked in this part of the store only (a term too short to index)."""
-        """False: ``row_total`` is a floor (a filter most rows match; the count stopped at a cap)."""
-        self.last_problem = ""
-        self._gen = 0
-        self._in_flight = False
-        self._timer: Timer | None = None
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._rows: dict[str, Any] = {}
         self._pending_cursor: tuple[str, int] | None = None
@@ -107,32 +103,9 @@ class LiveTable(DataTable):
             self.window_offset = 0
             self.reload()
 
-    def shown(self) -> None:
-        """The pane was just shown: fetch, unless a fetch is already on its way (the screen showing
-        and its tab activating at start would otherwise fetch the same window twice)."""
-        if not self._in_flight:
-            self.reload()
-
-    def reload(self) -> None:
-        """Fetch the current window now, or as soon as the fetch in flight returns (never two at once)."""
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self._gen += 1
-        if not self._in_flight:
-            self._start()
-
     def _start(self) -> None:
         self._in_flight = True
         self._fetch(self._gen, self.window_offset, self.filter_text)
-
-    def _returned(self, gen: int) -> bool:
-        """A fetch came back; whether it is current (else the newer request is fetched now)."""
-        self._in_flight = False
-        if gen != self._gen:
-            self._start()
-            return False
-        return True
 
     @work(thread=True, exclusive=True, group="page")
     def _fetch(self, gen: int, offset: int, text: str) -> None:
@@ -145,22 +118,6 @@ class LiveTable(DataTable):
             return
         if not worker.is_cancelled:
             self.post_message(PageLoaded(gen, page))
-
-    def _arm(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-        self._timer = self.set_timer(self.refresh_s, self._tick, name=f"{self.PANE}-refresh")
-
-    def _tick(self) -> None:
-        self._timer = None
-        if self.is_live():
-            self.reload()
-        else:
-            self._arm()
-
-    def is_live(self) -> bool:
-        """Whether this table is on the current screen and its pane is the one shown."""
-        return self.screen.is_current and self.is_on_screen
 
     # --- applying a window -------------------------------------------------------------------
     def on_page_failed(self, message: PageFailed) -> None:

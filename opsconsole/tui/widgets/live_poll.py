@@ -1,0 +1,69 @@
+"""What every live pane shares: fetch in a thread worker, never two fetches at once, a newer request
+supersedes the one in flight (a generation number), and a poll every ``refresh_s`` while the pane
+is shown (a hidden pane skips its polls and fetches when shown again).
+
+A widget mixes it in and provides ``_start`` (set ``_in_flight`` and start its worker with
+``self._gen``) and a ``PANE`` name; its message handlers call ``_returned(gen)`` first.
+"""
+
+from __future__ import annotations
+
+from textual.timer import Timer
+
+
+class LivePoll:
+    PANE = "pane"
+
+    refresh_s: float
+    _gen: int
+    _in_flight: bool
+    _timer: Timer | None
+
+    def _init_poll(self, refresh_s: float) -> None:
+        self.refresh_s = refresh_s
+        self.last_problem = ""
+        self._gen = 0
+        self._in_flight = False
+        self._timer = None
+
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def is_live(self) -> bool:
+        """Whether this pane is on the current screen and is the one shown."""
+        return self.screen.is_current and self.is_on_screen  # type: ignore[attr-defined]
+
+    def shown(self) -> None:
+        """The pane was just shown: fetch, unless a fetch is already on its way (the key that shows
+        a pane and its tab's activation would otherwise fetch the same thing twice)."""
+        if not self._in_flight:
+            self.reload()
+
+    def reload(self) -> None:
+        """Fetch now, or as soon as the fetch in flight returns (never two at once)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._gen += 1
+        if not self._in_flight:
+            self._start()
+
+    def _returned(self, gen: int) -> bool:
+        """A fetch came back; whether it is current (else the newer request is fetched now)."""
+        self._in_flight = False
+        if gen != self._gen:
+            self._start()
+            return False
+        return True
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(self.refresh_s, self._tick, name=f"{self.PANE}-refresh")  # type: ignore[attr-defined]
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self.is_live():
+            self.reload()
+        else:
+            self._arm()
