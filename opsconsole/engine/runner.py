@@ -180,6 +180,10 @@ class Runner:
         if row and row["status"] == "waiting" and row["next_attempt_at"]:
             await asyncio.sleep(max(0.0, row["next_attempt_at"] - time.time()))
         started = time.time()
+        if state.context.get("source") is None:
+            # the source is read from the system the event came from: not while it is paused
+            source = state.business_key.partition(":")[0]
+            await self._hold_if_paused(wf, 0, spec, state, attempts, None, started, system=source)
         while True:
             attempts += 1
             calls.clear()
@@ -295,22 +299,24 @@ class Runner:
             return True
 
     async def _hold_if_paused(self, wf: Workflow, seq: int, spec: StepSpec, state: RunState, attempts: int,
-                              payload: Any, started: float) -> None:
-        """If the step's target system is paused, record the run as waiting at this step (no attempt
-        counted, no exception) and park it, without holding a runner slot, until the connector is
-        resumed. The account lock stays held, so the account's later runs keep their order."""
-        if not self.gate.is_paused(spec.system):
+                              payload: Any, started: float, *, system: str | None = None) -> None:
+        """If the step's target system (or ``system``: step 0's source) is paused, record the run as
+        waiting at this step (no attempt counted, no exception) and park it, without holding a runner
+        slot, until the connector is resumed. The account lock stays held, so the account's later
+        runs keep their order."""
+        system = system or spec.system
+        if not self.gate.is_paused(system):
             return
-        note = self.gate.describe(spec.system)
+        note = self.gate.describe(system)
         await self.env.writer.run(lambda c: records.write_step(c, records.StepWrite(
-            run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
+            run_id=state.run_id, seq=seq, name=spec.name, target_system=system, operation=spec.operation,
             idempotency_key=wf.idempotency_key(spec, state), status="waiting", attempts=attempts, request=payload,
             error=note, started_at=started, run_status="waiting")))
         log.info("run %s waits at %s: %s", state.run_id, spec.name, note,
                  extra={"run_id": state.run_id, "step": spec.name})
         self._sem.release()  # a parked run does not hold one of the runner's slots
         try:
-            await self.gate.wait(spec.system, state.run_id)
+            await self.gate.wait(system, state.run_id)
         finally:
             await self._sem.acquire()  # woken oldest first: the slots go to them in that order
 

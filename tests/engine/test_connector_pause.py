@@ -146,3 +146,30 @@ async def test_the_engine_records_each_governors_budget(engine, sandboxes, setti
         assert row.last_success_at is not None and row.calls_hour > 0
     finally:
         services.close()
+
+
+async def test_a_paused_source_is_not_read_either(tmp_path, sandboxes):
+    """HubSpot paused: the quote's webhook is accepted, but its run does not read the quote from
+    HubSpot: it waits at step 0 (no attempt, no exception) and goes on when HubSpot is resumed."""
+    settings = make_settings(tmp_path, sandboxes, roles=ROLES)
+    engine = Engine(settings)
+    assert await engine.start(wait_for_lease=False)
+    sandboxes.hubspot.target_url = f"{engine.ingress_url}/webhooks/hubspot"
+    services = Services(settings, operator="alice", audit=engine.audit, engine_mode="engine")
+    try:
+        await _done(services, services.pause_connector("hubspot", "CRM migration"))
+        (quote,) = _ordinary(sandboxes, 1)
+        sandboxes.approve(quote)
+        step0 = select(runs.c.status, steps.c.seq, steps.c.target_system, steps.c.status, steps.c.attempts).join(
+            steps, steps.c.run_id == runs.c.id)
+        assert await wait_for(lambda: q(engine, step0)) == [("waiting", 0, "hubspot", "waiting", 0)]
+        await asyncio.sleep(1.2)  # sweeps pass: still parked, still nothing read from HubSpot
+        assert q(engine, select(func.count()).select_from(spans).where(spans.c.system == "hubspot"))[0][0] == 0
+        assert q(engine, select(func.count()).select_from(exceptions))[0][0] == 0
+        assert services.connector("hubspot").waiting_steps == 1
+        await _done(services, services.resume_connector("hubspot"))
+        await wait_for(lambda: q(engine, select(runs.c.status)) == [("succeeded",)])
+        assert q(engine, select(func.count()).select_from(spans).where(spans.c.system == "hubspot"))[0][0] >= 1
+    finally:
+        services.close()
+        await engine.stop(drain_s=2)
