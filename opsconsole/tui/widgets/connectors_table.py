@@ -157,8 +157,9 @@ class ConnectorsTable(LiveTable):
             return
         if pause:
             question = f"Pause {row.id}?"
-            detail = (f"No step is sent to {row.id} until you resume it: each run waits at its {row.id} step "
-                      f"(no attempt counted, nothing dropped). Webhooks are still accepted and stored.")
+            detail = (f"No step is sent to {row.id} until you resume it: each run waits at its {row.id} step, "
+                      f"or before reading its source from {row.id} (no attempt counted, nothing dropped). "
+                      "Webhooks are still accepted and stored.")
             call = partial(self.services.pause_connector, row.id)
         else:
             question = f"Resume {row.id}? ({_steps(row.waiting_steps)} waiting)"
