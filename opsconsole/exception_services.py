@@ -13,7 +13,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select
 
 from opsconsole.filters import SORTS, FilterError, parse
-from opsconsole.masking import PII_ROLE, mask_pii
+from opsconsole.masking import PII_ROLE, Masker
 from opsconsole.store.exception_query import ORDER_BY, conditions
 from opsconsole.store.tables import exceptions, spans
 from opsconsole.viewmodels import BulkPreview, CommandReceipt, ExceptionDetail, ExceptionRow, Page, SpanView
@@ -98,13 +98,12 @@ class ExceptionServices:
                                .order_by(spans.c.started_at).limit(200)).mappings().all()
             return row, sp
         row, sp = self._q(q)
-        payload, masked = row["payload"], 0
-        if not self.settings.has_role(self.operator, PII_ROLE):
-            payload, masked = mask_pii(payload)
+        mask = Masker(not self.settings.has_role(self.operator, PII_ROLE))
+        payload = mask(row["payload"])
         span_views = [SpanView(s["span_id"], s["system"], s["operation"], s["status"], s["http_status"],
                                _dt(s["started_at"]), s["duration_ms"], None, None) for s in sp]
         return ExceptionDetail(_exc_row(row, self.clock()), payload, suggestion(row["category"], row["system"] or ""),
-                               masked, row["resolution"] or "", span_views, self.why_not_support() or "")
+                               mask.count, row["resolution"] or "", span_views, self.why_not_support() or "")
 
     def known_operators(self) -> list[str]:
         """The operators named in the settings' roles (whom an exception can be assigned to)."""

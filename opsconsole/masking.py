@@ -75,3 +75,18 @@ def mask_pii(data: Any, *, _in_person: bool = False) -> tuple[Any, int]:
         masked, n = _EMAIL.subn(MASK, data)
         return masked, n
     return data, 0
+
+
+class Masker:
+    """Masks personal data out of payloads when ``on`` (the operator lacks the pii role), counting
+    the values masked across every payload it is given (a run's steps and spans, an exception's)."""
+
+    def __init__(self, on: bool) -> None:
+        self.on, self.count = on, 0
+
+    def __call__(self, payload: Any) -> Any:
+        if not self.on or payload is None:
+            return payload
+        masked, n = mask_pii(payload)
+        self.count += n
+        return masked

@@ -20,7 +20,7 @@ from opsconsole.engine.audit import AuditLog
 from opsconsole.engine.lease import read_lease
 from opsconsole.exception_services import SUGGESTIONS, ExceptionServices  # noqa: F401 (SUGGESTIONS: one table)
 from opsconsole.governance_services import GovernanceServices
-from opsconsole.masking import PII_ROLE, mask_pii
+from opsconsole.masking import PII_ROLE, Masker
 from opsconsole import run_counts, run_search
 from opsconsole.settings import Settings
 from opsconsole.store.db import make_engine
@@ -35,20 +35,6 @@ from opsconsole.viewmodels import (
 OPEN_STATES = ("open", "acknowledged")
 BACKGROUND_SHOWN = 5
 
-
-
-class _Masker:
-    """Masks personal data out of payloads (when ``on``), counting the values masked."""
-
-    def __init__(self, on: bool) -> None:
-        self.on, self.count = on, 0
-
-    def __call__(self, payload: Any) -> Any:
-        if not self.on or payload is None:
-            return payload
-        masked, n = mask_pii(payload)
-        self.count += n
-        return masked
 
 
 class ActionRefused(Exception):
@@ -162,7 +148,7 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
             return run, st, sp, ex, ev
         run, st, sp, ex, ev = self._q(q)
         now = self.clock()
-        mask = _Masker(not self.settings.has_role(self.operator, PII_ROLE))
+        mask = Masker(not self.settings.has_role(self.operator, PII_ROLE))
         step_views = [StepView(s["seq"], s["name"], s["target_system"], s["operation"], s["status"], s["attempts"],
                                s["idempotency_key"],
                                (s["finished_at"] - s["started_at"]) * 1000 if s["finished_at"] and s["started_at"] else None,

@@ -15,10 +15,9 @@ from typing import Any, Callable
 
 from textual.binding import Binding
 
-from opsconsole.services import ActionRefused
 from opsconsole.tui.fmt import trunc
-from opsconsole.tui.messages import ActionFailed, ActionRefusedNotice, CommandQueued
 from opsconsole.tui.safe import clean
+from opsconsole.tui.submit import submit_in_worker
 from opsconsole.viewmodels import CommandReceipt, ConflictRow, CorrectionRow
 
 CONFLICT_BINDINGS = [
@@ -191,19 +190,6 @@ def _confirm_then_submit(app: Any, question: str, detail: str, call: Callable[[]
 
     def answered(yes: bool | None) -> None:
         if yes:
-            app.run_worker(partial(_submit, app, call, title), thread=True, group="decision")
+            submit_in_worker(app, call, title, "decision")
 
     app.push_screen(ConfirmScreen(question, detail), answered)
-
-
-def _submit(app: Any, call: Callable[[], CommandReceipt], title: str) -> None:
-    """In a thread worker: write the command; the app says it was queued and tracks it."""
-    try:
-        receipt = call()
-    except ActionRefused as exc:
-        app.post_message(ActionRefusedNotice(str(exc)))
-        return
-    except Exception as exc:
-        app.post_message(ActionFailed(title, f"{type(exc).__name__}: {exc}"))
-        return
-    app.post_message(CommandQueued(receipt))

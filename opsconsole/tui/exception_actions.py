@@ -17,8 +17,9 @@ from textual.binding import Binding
 
 from opsconsole.exception_services import preview_detail, preview_question
 from opsconsole.services import ActionRefused
-from opsconsole.tui.messages import ActionFailed, ActionRefusedNotice, CommandQueued
+from opsconsole.tui.messages import ActionFailed
 from opsconsole.tui.safe import clean
+from opsconsole.tui.submit import submit_in_worker
 from opsconsole.viewmodels import BulkPreview, CommandReceipt, CommandState, ExceptionRow
 
 VERB_BINDINGS = [
@@ -154,19 +155,7 @@ def _confirm_bulk(app: Any, table: Any, verb: str, preview: BulkPreview, reason:
 
 # --- queue ------------------------------------------------------------------------------------------
 def _submit_in_worker(app: Any, call: Callable[[], CommandReceipt], title: str) -> None:
-    app.run_worker(partial(_submit, app, call, title), thread=True, group="exceptions-action")
-
-
-def _submit(app: Any, call: Callable[[], CommandReceipt], title: str) -> None:
-    try:
-        receipt = call()
-    except ActionRefused as exc:
-        app.post_message(ActionRefusedNotice(str(exc)))
-        return
-    except Exception as exc:
-        app.post_message(ActionFailed(title, f"{type(exc).__name__}: {exc}"))
-        return
-    app.post_message(CommandQueued(receipt))
+    submit_in_worker(app, call, title, "exceptions-action")
 
 
 # --- progress of bulk commands (the app polls every command it queued) ------------------------------

@@ -67,6 +67,17 @@ def open_services(operator: str | None):
         raise click.ClickException(str(exc).strip("'\"")) from None
 
 
+def read_one(operator: str | None, get: Callable[[Any], Any]) -> Any:
+    """``get(services)`` for one record (a run, an exception); a missing one is a clean error (exit 1)."""
+    services = open_services(operator)
+    try:
+        return get(services)
+    except KeyError as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    finally:
+        services.close()
+
+
 def stdout() -> Console:
     return Console(highlight=False, soft_wrap=False)
 

@@ -145,13 +145,7 @@ def exceptions_show(exception_id: int, as_json: bool, operator: str | None) -> N
     Exit status 0, or 1 when there is no such exception."""
     from opsconsole.tui.safe import clean
 
-    services = common.open_services(operator)
-    try:
-        d = services.exception_detail(exception_id)
-    except KeyError as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
-    finally:
-        services.close()
+    d = common.read_one(operator, lambda services: services.exception_detail(exception_id))
     row = d.exception
     if as_json:
         common.emit_json({**exception_json(row), "payload": d.payload, "masked": d.masked,

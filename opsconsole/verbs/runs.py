@@ -136,13 +136,7 @@ def runs_show(run_id: int, as_json: bool, operator: str | None) -> None:
     status, attempts, duration, error), its exceptions and a summary of its trace's spans.
 
     Exit status 0, or 1 when there is no such run."""
-    services = common.open_services(operator)
-    try:
-        detail = services.run_detail(run_id)
-    except KeyError as exc:
-        raise click.ClickException(str(exc).strip("'\"")) from None
-    finally:
-        services.close()
+    detail = common.read_one(operator, lambda services: services.run_detail(run_id))
     if as_json:
         common.emit_json(detail_json(detail))
         return
