@@ -21,7 +21,7 @@ from opsconsole.engine.lease import read_lease
 from opsconsole.exception_services import SUGGESTIONS, ExceptionServices  # noqa: F401 (SUGGESTIONS: one table)
 from opsconsole.governance_services import GovernanceServices
 from opsconsole.masking import PII_ROLE, Masker
-from opsconsole import run_counts, run_search
+from opsconsole import health, run_counts, run_search
 from opsconsole.settings import Settings
 from opsconsole.store.db import make_engine
 from opsconsole.store.tables import (
@@ -173,16 +173,14 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
             # the panes' tab counts, live even while their tables are hidden (indexed by state)
             open_conflicts = c.execute(select(func.count()).select_from(conflicts).where(conflicts.c.state == "open")).scalar()
             pending = c.execute(select(func.count()).select_from(corrections).where(corrections.c.state == "pending")).scalar()
-            # bulk work in the engine, for every console (ix_commands_status: a few rows at most)
-            background = c.execute(select(commands.c.id, commands.c.kind, commands.c.actor, commands.c.status,
-                                          commands.c.result)
-                                   .where(commands.c.status.in_(("queued", "running")), commands.c.kind.like("bulk\\_%", escape="\\"))
-                                   .order_by(commands.c.id).limit(BACKGROUND_SHOWN)).all()
+            # bulk work in the engine, for every console (as `opsconsole status` lists it)
+            background = health.background_commands(c, limit=BACKGROUND_SHOWN)
             return by_status, by_cat, inbox_n, rejected, last, open_conflicts, pending, background
         by_status, by_cat, inbox_n, rejected, last, open_conflicts, pending, background = self._q(q)
         last_txt = f"{last['source']}: {last['reason']} at {_dt(last['at']):%H:%M:%S}" if last else ""
         return Counts(by_status, sum(by_cat.values()), by_cat, inbox_n, rejected, last_txt, open_conflicts or 0,
-                      pending or 0, tuple(BackgroundCommand(*row) for row in background))
+                      pending or 0, tuple(BackgroundCommand(b["command"], b["kind"], b["actor"], b["status"], b["progress"])
+                                         for b in background))
 
     def engine_status(self) -> EngineStatus:
         info = self._q(read_lease)
