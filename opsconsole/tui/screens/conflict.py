@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opsconsole.tui.decisions import CONFLICT_BINDINGS, RESOLUTIONS, conflict_refusal, value_str
 from opsconsole.tui.fmt import age
@@ -21,6 +21,7 @@ from opsconsole.tui.messages import DetailFailed, DetailLoaded, post_detail
 from opsconsole.tui.safe import clean, plain
 from opsconsole.tui.widgets.conflicts_table import BILLING_MARK, OWNER_MARK, ConflictActions, kind_text
 from opsconsole.tui.widgets.engine_bar import EngineBar
+from opsconsole.tui.widgets.keys_footer import KeysFooter
 from opsconsole.viewmodels import ConflictDetail, ConflictRow, ValueSource
 
 ACTION_TEXT = {
@@ -140,7 +141,7 @@ class ConflictScreen(ConflictActions, Screen):
             yield Static(id="conflict-values")
             yield Static(id="conflict-proposed")
             yield Static(id="conflict-actions")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#conflict-body").focus()

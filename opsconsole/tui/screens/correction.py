@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opsconsole.tui.decisions import APPROVAL_BINDINGS, correction_refusal, value_str
 from opsconsole.tui.fmt import age
@@ -19,6 +19,7 @@ from opsconsole.tui.messages import DetailFailed, DetailLoaded, post_detail
 from opsconsole.tui.safe import clean, plain
 from opsconsole.tui.widgets.approvals_table import CorrectionActions
 from opsconsole.tui.widgets.engine_bar import EngineBar
+from opsconsole.tui.widgets.keys_footer import KeysFooter
 from opsconsole.viewmodels import CorrectionRow
 
 STATE_STYLE = {"pending": "bold yellow", "approved": "green", "applied": "bold green", "rejected": "red",
@@ -72,7 +73,7 @@ class CorrectionScreen(CorrectionActions, Screen):
         yield EngineBar(id="engine-bar")
         with VerticalScroll(id="correction-body"):
             yield Static(Text(f"correction {self.correction_id}: loading…", style="dim"), id="correction-text")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#correction-body").focus()

@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from opsconsole.tui import exception_actions
 from opsconsole.tui.exception_actions import VERB_BINDINGS
@@ -25,6 +25,7 @@ from opsconsole.tui.screens.target import Target
 from opsconsole.tui.screens.trace import spans_table
 from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.tui.widgets.exceptions_table import STATE_STYLE
+from opsconsole.tui.widgets.keys_footer import KeysFooter
 from opsconsole.viewmodels import ExceptionDetail, SpanView
 
 ACTIONS = (("a", "acknowledge", "you own it (open → acknowledged)"),
@@ -107,7 +108,7 @@ class ExceptionScreen(Screen):
         yield EngineBar(id="engine-bar")
         with VerticalScroll(id="exception-body"):
             yield Static(Text(f"exception {self.exception_id}: loading…", style="dim"), id="exception-text")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#exception-body").focus()

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from opsconsole.tui.messages import TableTotals
 from opsconsole.tui.safe import clean
@@ -23,6 +23,7 @@ from opsconsole.tui.widgets.dashboard import DashboardView
 from opsconsole.tui.widgets.engine_bar import EngineBar
 from opsconsole.tui.widgets.exceptions_table import ExceptionsTable
 from opsconsole.tui.widgets.filter_bar import FilterBar, FilterMatches
+from opsconsole.tui.widgets.keys_footer import KeysFooter
 from opsconsole.tui.widgets.live_table import LiveTable
 from opsconsole.tui.widgets.runs_table import RunsTable
 from opsconsole.tui.widgets.status_line import StatusLine
@@ -82,7 +83,7 @@ class MainScreen(Screen):
             yield FilterBar(id="filter")
             yield FilterMatches(id="filter-matches")
         yield StatusLine(id="status-line")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#filter-row").display = False

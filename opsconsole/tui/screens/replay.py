@@ -16,13 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from opsconsole.services import ActionRefused
 from opsconsole.tui.messages import ActionFailed, ActionRefusedNotice, CommandQueued, PlanFailed, PlanReady
 from opsconsole.tui.safe import clean, pretty_json
 from opsconsole.tui.widgets.engine_bar import EngineBar
+from opsconsole.tui.widgets.keys_footer import KeysFooter
 from opsconsole.viewmodels import PlannedStep, ReplayPlan
 
 MAPPINGS = ("original", "current")
@@ -108,7 +109,7 @@ class ReplayScreen(Screen):
         yield Static(id="replay-problems")
         with VerticalScroll(id="replay-plan"):
             yield Static(id="replay-steps")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#replay-problems").display = False

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from opsconsole.services import OPEN_STATES
 from opsconsole.tui.fmt import age, duration_ms, trunc
@@ -23,6 +23,7 @@ from opsconsole.tui.messages import TraceFailed, TraceLoaded
 from opsconsole.tui.safe import clean, plain, pretty_json
 from opsconsole.tui.screens.target import Target
 from opsconsole.tui.widgets.engine_bar import EngineBar
+from opsconsole.tui.widgets.keys_footer import KeysFooter
 from opsconsole.tui.widgets.runs_table import status_text
 from opsconsole.viewmodels import ExceptionDetail, RunDetail, SpanView, StepView
 
@@ -132,7 +133,7 @@ class TraceScreen(Screen):
             yield DataTable(id="spans-table", cursor_type="row")
             yield Static(id="span-detail")
             yield Static(id="exception-payload")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         steps = self.query_one("#steps", DataTable)

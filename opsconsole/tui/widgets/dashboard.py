@@ -2,7 +2,7 @@
 minute, succeeded, failed, failure rate, retries), open exceptions by age against their category's
 SLA, and the business milestones.
 
-Live like the tables: ``services.dashboard()`` runs in a thread worker that posts a message back, one
+Live like the tables: ``services.dashboard()`` runs in a thread (``LivePoll._load``) that posts a message back, one
 fetch at a time, the timer re-armed after each, and no poll while the pane is hidden. Narrower than
 ``WIDE`` columns, the sections stack and the sparklines shrink.
 """
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import events, work
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Sparkline, Static
-from textual.worker import get_current_worker
 
 from opsconsole.tui.fmt import age
 from opsconsole.tui.messages import DashboardFailed, DashboardLoaded
@@ -158,20 +157,7 @@ class DashboardView(LivePoll, VerticalScroll):
             self._render_sections()
 
     def _start(self) -> None:
-        self._in_flight = True
-        self._fetch(self._gen)
-
-    @work(thread=True, exclusive=True, group="dashboard")
-    def _fetch(self, gen: int) -> None:
-        worker = get_current_worker()
-        try:
-            dashboard = self.services.dashboard()
-        except Exception as exc:  # the store may be busy or gone: show it, keep polling
-            if not worker.is_cancelled:
-                self.post_message(DashboardFailed(gen, f"{type(exc).__name__}: {exc}"))
-            return
-        if not worker.is_cancelled:
-            self.post_message(DashboardLoaded(gen, dashboard))
+        self._load(self._gen, self.services.dashboard, DashboardLoaded, DashboardFailed)
 
     def on_dashboard_failed(self, message: DashboardFailed) -> None:
         message.stop()

@@ -2,13 +2,28 @@
 supersedes the one in flight (a generation number), and a poll every ``refresh_s`` while the pane
 is shown (a hidden pane skips its polls and fetches when shown again).
 
-A widget mixes it in and provides ``_start`` (set ``_in_flight`` and start its worker with
+A widget mixes it in and provides ``_start`` (call ``_load(gen, fetch, loaded, failed)`` with
 ``self._gen``) and a ``PANE`` name; its message handlers call ``_returned(gen)`` first.
+
+The fetch is handed to a thread at once, not from inside a Textual thread worker: a worker's thread
+starts only when its task first runs, which is after the screen's next refresh, and the refresh
+after a tab switch is the slowest one (~100 ms). An async worker awaits the thread's future, so
+the fetch is still a worker the app (and ``App.workers.wait_for_complete``) knows about.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from textual import work
+from textual.message import Message
 from textual.timer import Timer
+
+FETCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pane-fetch")
+"""The live panes' fetches (one in flight per pane, a handful of panes fetch at once at most)."""
 
 
 class LivePoll:
@@ -28,6 +43,22 @@ class LivePoll:
 
     def _start(self) -> None:
         raise NotImplementedError
+
+    def _load(self, gen: int, fetch: Callable[[], Any], loaded: Callable[[int, Any], Message],
+              failed: Callable[[int, str], Message]) -> None:
+        """Run ``fetch()`` in a thread now; post ``loaded(gen, result)`` or ``failed(gen, error)``."""
+        self._in_flight = True
+        self._deliver(gen, FETCHES.submit(fetch), loaded, failed)
+
+    @work(exclusive=True, group="live-fetch")
+    async def _deliver(self, gen: int, future: Future, loaded: Callable[[int, Any], Message],
+                       failed: Callable[[int, str], Message]) -> None:
+        try:
+            result = await asyncio.wrap_future(future)
+        except Exception as exc:  # the store may be busy or gone: show it, keep polling
+            self.post_message(failed(gen, f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
+            return
+        self.post_message(loaded(gen, result))  # type: ignore[attr-defined]
 
     def is_live(self) -> bool:
         """Whether this pane is on the current screen and is the one shown."""

@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import events, work
+from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
-from textual.worker import get_current_worker
 
 from opsconsole.tui.messages import PageFailed, PageLoaded, TableTotals
 from opsconsole.tui.widgets.live_poll import LivePoll
@@ -104,20 +103,8 @@ class LiveTable(LivePoll, DataTable):
             self.reload()
 
     def _start(self) -> None:
-        self._in_flight = True
-        self._fetch(self._gen, self.window_offset, self.filter_text)
-
-    @work(thread=True, exclusive=True, group="page")
-    def _fetch(self, gen: int, offset: int, text: str) -> None:
-        worker = get_current_worker()
-        try:
-            page = self.fetch(offset, self.WINDOW, text)
-        except Exception as exc:  # the store may be busy or gone: show it, keep polling
-            if not worker.is_cancelled:
-                self.post_message(PageFailed(gen, f"{type(exc).__name__}: {exc}"))
-            return
-        if not worker.is_cancelled:
-            self.post_message(PageLoaded(gen, page))
+        offset, text = self.window_offset, self.filter_text
+        self._load(self._gen, lambda: self.fetch(offset, self.WINDOW, text), PageLoaded, PageFailed)
 
     # --- applying a window -------------------------------------------------------------------
     def on_page_failed(self, message: PageFailed) -> None:
@@ -149,11 +136,16 @@ class LiveTable(LivePoll, DataTable):
 
     def _apply(self, rows: list[tuple[str, tuple[Cell, ...]]]) -> None:
         """Diff ``rows`` into the table: remove, add, update changed cells, reorder if needed."""
-        cursor_key = self.key_at_cursor()
+        cursor_key, cursor_row = self.key_at_cursor(), self.cursor_row
         wanted = {key for key, _ in rows}
-        for key in [k for k in self._cells if k not in wanted]:
-            self.remove_row(key)
-            del self._cells[key]
+        gone = [k for k in self._cells if k not in wanted]
+        if len(gone) > len(self._cells) // 2:  # mostly new rows (a filter keystroke): remove_row is linear, clear is not
+            self.clear()
+            self._cells = {}
+        else:
+            for key in gone:
+                self.remove_row(key)
+                del self._cells[key]
         column_keys = [key for key, _ in self.COLUMNS]
         for key, cells in rows:
             old = self._cells.get(key)
@@ -168,9 +160,9 @@ class LiveTable(LivePoll, DataTable):
         if [row.key.value for row in self.ordered_rows] != order:
             position = {key: i for i, key in enumerate(order)}
             self.sort("id", key=lambda cell: position[str(cell)])
-        self._restore_cursor(cursor_key)
+        self._restore_cursor(cursor_key, cursor_row)
 
-    def _restore_cursor(self, cursor_key: str | None) -> None:
+    def _restore_cursor(self, cursor_key: str | None, cursor_row: int) -> None:
         if not self.row_count:
             return
         target, delta = cursor_key, 0
@@ -178,7 +170,7 @@ class LiveTable(LivePoll, DataTable):
             target, delta = self._pending_cursor
             self._pending_cursor = None
         if target is None or target not in self._cells:
-            row = min(self.cursor_row, self.row_count - 1)
+            row = min(cursor_row, self.row_count - 1)
         else:
             row = max(0, min(self.row_count - 1, self.get_row_index(target) + delta))
         if row != self.cursor_row:
