@@ -8,14 +8,13 @@ executes; the console then polls the command's state.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
 from functools import partial
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -24,6 +23,7 @@ from textual.timer import Timer
 from opsconsole.services import OPEN_STATES, ActionRefused, Services
 from opsconsole.tui import decisions, exception_actions
 from opsconsole.tui.commands import OpsCommands
+from opsconsole.tui.idle_gc import IdleCollector
 from opsconsole.tui.messages import (
     ActionFailed, ActionRefusedNotice, CommandProgress, CommandQueued, RetryPreview, StatusFailed, StatusLoaded,
 )
@@ -95,6 +95,7 @@ class OpsConsoleApp(App):
         self.keymap = dict(keymap or {})
         self._status_timer: Timer | None = None
         self._tracked: set[int] = set()
+        self.collector = IdleCollector()
         """Commands whose end this console reports (those it queued, and bulk work it saw finish)."""
 
     def on_mount(self) -> None:
@@ -102,15 +103,20 @@ class OpsConsoleApp(App):
         # switch interval a fetch waited up to 5 ms for the interpreter after each SQLite call and
         # a 30 ms query took 150 ms beside a repaint
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        # what is loaded by now (the libraries, the settings, the widgets) lives as long as the
-        # console: out of the collector's sight, a full collection takes ~10 ms instead of ~100 ms,
-        # a pause a keystroke would otherwise sometimes wait for
-        gc.freeze()
+        self.collector.start(self)
         if self.keymap:
             self.set_keymap(self.keymap)
         self.push_screen(MainScreen(self.services, refresh_s=self.refresh_s))
         # the status counts a moment later: at start they would compete with the first pane's fetch
         self._status_timer = self.set_timer(FIRST_STATUS_S, self._poll_status, name="status-first")
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self.collector.input()
+        await super().on_event(event)
+
+    def on_unmount(self) -> None:
+        self.collector.stop()
 
     # --- live status -------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="status")
