@@ -170,6 +170,8 @@ class Bench:
                 "writes_expected": events * WRITES_PER_EVENT[self.workflow],
                 "group_commits": health["writer"].get("commits"),
                 "store_ops": health["writer"].get("ops"),
+                "writer_busy_s": health["writer"].get("busy_s"),
+                "writer_commit_s": health["writer"].get("commit_s"),
             },
         }
 

@@ -221,7 +221,9 @@ class Engine:
             "active_runs": len(self.runner.active) if self.runner else 0,
             "queued": self.runner.queue.qsize() if self.runner else 0,
             "stats": dict(self.runner.stats) if self.runner else {},
-            "writer": {"commits": self.writer.commits, "ops": self.writer.ops} if self.writer else {},
+            "writer": {"commits": self.writer.commits, "ops": self.writer.ops,
+                       "busy_s": round(self.writer.busy_s, 3), "commit_s": round(self.writer.commit_s, 3)}
+            if self.writer else {},
             **self._store_health(),
         }
 

@@ -166,9 +166,10 @@ class Runner:
         async with self._account_locks[state.account_key]:
             for seq, spec in enumerate(wf.steps[1:], start=1):
                 row = by_seq.get(seq)
-                if row and row["status"] in ("succeeded", "skipped"):
+                if (row and row["status"] in ("succeeded", "skipped")) or seq in state.skipped_ahead:
                     continue
-                if not await self._step(wf, seq, spec, row, state, calls, last=seq == len(wf.steps) - 1):
+                if not await self._step(wf, seq, spec, row, state, calls, last=seq == len(wf.steps) - 1,
+                                        by_seq=by_seq):
                     return
         self.stats["runs_succeeded"] += 1
 
@@ -244,8 +245,34 @@ class Runner:
             return prepared
         return op
 
+    def _skips_ahead(self, wf: Workflow, seq: int, state: RunState, by_seq: dict[int, dict]) -> list[records.StepWrite]:
+        """The steps right after ``seq`` that will be skipped and can say so in its commit: those whose
+        build may run before that commit (``StepSpec.build_ahead``), not started before, with
+        nothing to send. Their results are set on ``state`` as they are found (the next build may
+        read them)."""
+        out: list[records.StepWrite] = []
+        for nxt in range(seq + 1, len(wf.steps)):
+            spec = wf.steps[nxt]
+            if not spec.build_ahead or nxt in by_seq:
+                break
+            payload = wf.build(spec, self.env, state)
+            if payload is not None:
+                break
+            out.append(self._skip(wf, nxt, spec, state, 0, None, {"note": f"nothing to send to {spec.system}"},
+                                  time.time(), last=nxt == len(wf.steps) - 1))
+            state.skipped_ahead.add(nxt)
+        return out
+
+    def _skip(self, wf: Workflow, seq: int, spec: StepSpec, state: RunState, attempts: int, payload: Any,
+              existing: Any, started: float, *, last: bool) -> records.StepWrite:
+        state.results[spec.name] = existing
+        return records.StepWrite(
+            run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
+            idempotency_key=wf.idempotency_key(spec, state), status="skipped", attempts=attempts, request=payload,
+            response=existing, started_at=started, run_status="succeeded" if last else "running", finish_run=last)
+
     async def _step(self, wf: Workflow, seq: int, spec: StepSpec, row: dict | None, state: RunState,
-                    calls: list[CallRecord], *, last: bool) -> bool:
+                    calls: list[CallRecord], *, last: bool, by_seq: dict[int, dict]) -> bool:
         attempts = row["attempts"] if row else 0
         if row and row["status"] == "waiting" and row["next_attempt_at"]:
             await asyncio.sleep(max(0.0, row["next_attempt_at"] - time.time()))
@@ -256,10 +283,7 @@ class Runner:
         if payload is None:  # nothing for this target (e.g. no field it should receive changed)
             existing = {"note": f"nothing to send to {spec.system}"}
         if existing is not None:
-            skipped = records.StepWrite(
-                run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
-                idempotency_key=idem, status="skipped", attempts=attempts, request=payload, response=existing,
-                started_at=started, run_status="succeeded" if last else "running", finish_run=last)
+            skipped = self._skip(wf, seq, spec, state, attempts, payload, existing, started, last=last)
 
             def write_skipped(c, skipped=skipped):
                 records.write_step(c, skipped)
@@ -267,7 +291,6 @@ class Runner:
                     wf.finish(c, self.env, state)
 
             await self.env.writer.run(write_skipped)
-            state.results[spec.name] = existing
             return True
         while True:
             # nothing is sent to a paused system (a skipped step sends nothing: it goes on)
@@ -287,14 +310,18 @@ class Runner:
                 idempotency_key=idem, status="succeeded", attempts=attempts, request=payload, response=sent.response,
                 started_at=started, spans=spans_from_calls(calls, state), xrefs=sent.xrefs,
                 run_status="succeeded" if last else "running", finish_run=last)
+            state.results[spec.name] = sent.response  # the hooks in the commit read the confirmation
+            ahead = self._skips_ahead(wf, seq, state, by_seq)
+            finishes = last or bool(ahead and ahead[-1].finish_run)
 
-            def write_done(c, done=done, spec=spec):
+            def write_done(c, done=done, spec=spec, ahead=ahead):
                 records.write_step(c, done)
                 wf.confirmed(c, self.env, state, spec, payload)
-                if last:
+                for skipped in ahead:
+                    records.write_step(c, skipped)
+                if finishes:
                     wf.finish(c, self.env, state)
 
-            state.results[spec.name] = sent.response  # the hooks in the commit read the confirmation
             await self.env.writer.run(write_done)
             return True
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any, Callable, TypeVar
 
@@ -58,6 +59,10 @@ class Writer:
         self._stopped = False
         self.commits = 0
         self.ops = 0
+        self.busy_s = 0.0
+        """Seconds spent in transactions (running the operations and committing)."""
+        self.commit_s = 0.0
+        """Of those, seconds spent in COMMIT (the WAL's fsync with synchronous=FULL)."""
         self.fatal: BaseException | None = None
 
     def start(self) -> "Writer":
@@ -122,6 +127,7 @@ class Writer:
         live = [(op, fut) for op, fut in batch if fut.set_running_or_notify_cancel()]
         if not live:
             return
+        started = time.perf_counter()
         try:
             results = self._transaction(live, isolate=False)
         except _OpFailed:
@@ -135,6 +141,7 @@ class Writer:
         except BaseException as exc:  # the commit itself failed (or the fence refused it)
             self._fail(live, exc)
             return
+        self.busy_s += time.perf_counter() - started
         if self.on_committed is not None:
             self.on_committed()
         self.commits += 1
@@ -178,6 +185,8 @@ class Writer:
                         results.append((fut, value, None))
                 if self.on_commit_point is not None:
                     self.on_commit_point()
+                committing = time.perf_counter()
+            self.commit_s += time.perf_counter() - committing
         return results
 
 

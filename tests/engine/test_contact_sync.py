@@ -221,6 +221,14 @@ async def test_a_customer_not_in_intercom_gets_nothing_written_there(engine, san
     assert sb.intercom_records("companies") == []
     assert _skipped(engine, "crm_contact_to_cs_erp", "upsert_cs_contact") == ["skipped"]
     assert _skipped(engine, "company_to_contact", "update_cs_company") == ["skipped"]
+    # the skip was decided before the ERP write's commit and written in it (one commit less):
+    # its step started before the ERP step's row was finished
+    (upsert_finished,), (skip_started,) = _q(engine, select(
+        steps.c.finished_at).join(runs, runs.c.id == steps.c.run_id)
+        .where(runs.c.workflow == "company_to_contact", steps.c.name == "upsert_contact")), _q(
+        engine, select(steps.c.started_at).join(runs, runs.c.id == steps.c.run_id)
+        .where(runs.c.workflow == "company_to_contact", steps.c.name == "update_cs_company"))
+    assert skip_started < upsert_finished
     # the ERP still gets the person, once
     assert sorted(w["idempotency_key"].rsplit(":", 1)[-1] for w in _xero_contact_writes(sb)[xero_before:]) == [
         "update_erp_contact_persons", "upsert_contact"]  # the person, and the company's change (domain)

@@ -22,6 +22,10 @@ class StepSpec:
     name: str
     system: str
     operation: str
+    build_ahead: bool = False
+    """Its ``build`` reads nothing the run's earlier steps commit (the run's state, and other
+    records, it may): whether it has anything to send is known as soon as the step before it is
+    confirmed, so when it has nothing, its skip is written in that step's commit (one commit less)."""
 
 
 @dataclass
@@ -42,6 +46,8 @@ class RunState:
     account_key: str = ""
     dry_run: bool = False
     """A replay preview: read only, nothing written anywhere."""
+    skipped_ahead: set[int] = field(default_factory=set)
+    """Steps whose skip was written in the commit of the step before them (``StepSpec.build_ahead``)."""
     fresh: bool = False
     """Never executed before (just opened by its event): no step of it can have reached a target,
     so the idempotency check against cross-references is skipped."""

@@ -26,7 +26,7 @@ from canonical.mapper import catalogue
 from opsconsole.engine import records
 from opsconsole.engine.workflows.base import RunState, Sent, StepSpec
 
-STEP = StepSpec("update_cs_company", "intercom", "POST /companies")
+STEP = StepSpec("update_cs_company", "intercom", "POST /companies", build_ahead=True)
 CS_CUSTOMER_FIELDS = ("legal_name", "domain")
 """What an Intercom company shows of the customer (data/mappings/intercom/company.v1.toml)."""
 

@@ -65,7 +65,7 @@ class QuoteToOrder(Workflow):
         StepSpec("accept_sales_order", "xero", "POST /Quotes/{QuoteID}"),
         StepSpec("create_billing_schedule", "xero", "PUT /RepeatingInvoices"),
         StepSpec("create_invoice", "xero", "PUT /Invoices"),
-        StepSpec("notify_onboarding", "intercom", "POST /events"),
+        StepSpec("notify_onboarding", "intercom", "POST /events", build_ahead=True),
     )
 
     @staticmethod
