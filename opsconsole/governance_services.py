@@ -109,6 +109,7 @@ class GovernanceServices:
     def resolve_conflict(self, conflict_id: int, resolution: str, note: str = "") -> CommandReceipt:
         from opsconsole.services import ActionRefused
 
+        self._check_support("resolve a conflict")  # it changes what the systems hold
         row = self.conflict(conflict_id)
         if row.state != "open":
             raise ActionRefused(f"conflict {conflict_id} is already {row.state} ({row.resolution})")

@@ -83,6 +83,8 @@ def _governance(conn: Connection, audit: AuditLog, cmd: dict, has_role) -> tuple
     if kind == "resolve_conflict":
         if target_kind != "conflict":
             raise CommandError(f"cannot resolve {cmd['target']!r}")
+        if not has_role(actor, "support"):  # checked again here, under the settings in force
+            raise CommandError(f"{actor} does not hold the support role")
         done = governance.resolve_conflict(conn, audit, int(ident), actor, params.get("resolution", ""),
                                            params.get("note", ""))
         what = f"conflict {ident} resolved: {params.get('resolution')}"

@@ -116,6 +116,8 @@ def resolve(app: Any, row: ConflictRow | None, resolution: str) -> None:
         app.notify("select a conflict first", severity="warning", markup=False)
         return
     why = conflict_refusal(row, resolution, app.read_only)
+    if why is None and (not_support := app.services.why_not_support()):
+        why = f"not yours to resolve a conflict: {not_support}"
     if why:
         app.notify(clean(why), title="refused", severity="warning", markup=False)
         return

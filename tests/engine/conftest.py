@@ -123,7 +123,7 @@ def make_settings(tmp_path: Path, sb: Sandboxes, **overrides):
         intercom=IntercomSettings(base_url=sb.intercom_url, token=INTERCOM_TOKEN, webhook_secret=INTERCOM_WEBHOOK_KEY),
         retry=RetrySettings(max_attempts=4, base_delay_s=0.05, max_delay_s=0.5),
         schedule=ScheduleSettings(hubspot_poll_s=3600, retry_sweep_s=0.5),
-        roles={"alice": ["support"]},  # the tests' console operator retries and replays
+        roles={"alice": ["support"], "sam": ["support"]},  # the tests' operators retry, replay, resolve conflicts
     )
     values.update(overrides)
     return load_settings(None, **values)

@@ -49,7 +49,8 @@ async def _ordered_customer(engine, sb) -> tuple[str, dict]:
 async def test_crm_edit_of_erp_tax_number_becomes_a_correction_finance_approves_once(tmp_path, sandboxes):
     from opsconsole.engine.app import Engine
 
-    settings = make_settings(tmp_path, sandboxes, roles={"fiona": ["finance"], "frank": ["finance"], "sam": ["support"]})
+    settings = make_settings(tmp_path, sandboxes, roles={"fiona": ["finance", "support"], "frank": ["finance"],
+                                                         "sam": ["support"]})
     engine = Engine(settings)
     assert await engine.start(wait_for_lease=False)
     sandboxes.hubspot.target_url = f"{engine.ingress_url}/webhooks/hubspot"
@@ -70,6 +71,14 @@ async def test_crm_edit_of_erp_tax_number_becomes_a_correction_finance_approves_
         await wait_for(lambda: _q(engine, select(runs.c.status).where(runs.c.workflow == "company_to_contact"))
                        == [("succeeded",)])
         assert len(_contact_writes(sandboxes)) == writes_before  # the upsert had nothing to send
+        # resolving a conflict needs the support role: refused when asked, and again in the engine
+        frank = Services(settings, operator="frank", audit=engine.audit, engine_mode="engine")
+        with __import__("pytest").raises(ActionRefused, match="not yours to resolve a conflict: frank does not hold the support role"):
+            frank.resolve_conflict(conflict.id, "keep")
+        forced = frank._command("resolve_conflict", f"conflict:{conflict.id}", {"resolution": "keep", "note": ""}, "forced")
+        await wait_for(lambda: frank.command(forced.command_id).status == "failed")
+        assert frank.command(forced.command_id).result == "frank does not hold the support role"
+        assert services.conflict(conflict.id).state == "open"
         with __import__("pytest").raises(ActionRefused, match="billing-impacting"):
             services.resolve_conflict(conflict.id, "take")
         receipt = services.resolve_conflict(conflict.id, "correction", "new VAT certificate received")

@@ -144,6 +144,22 @@ async def test_take_of_a_billing_impacting_field_is_refused_with_the_reason(seed
         assert commands(seeded_services) == []
 
 
+async def test_resolving_a_conflict_without_the_support_role_is_refused_with_the_reason(tmp_path):
+    carol = make_services(tmp_path, operator="carol")  # finance, not support
+    try:
+        app = make_app(carol)
+        async with app.run_test(size=(120, 35)) as pilot:
+            await settle(app, pilot)
+            await show(app, pilot, "conflicts", "22")
+            await pilot.press("t")
+            await settle(app, pilot)
+            assert not isinstance(app.screen, ConfirmScreen)
+            assert "not yours to resolve a conflict: carol does not hold the support role" in notifications(app)
+            assert commands(carol) == []
+    finally:
+        carol.close()
+
+
 async def test_take_of_another_field_queues_it(seeded_services):
     app = make_app(seeded_services)
     async with app.run_test(size=(120, 35)) as pilot:
