@@ -56,8 +56,25 @@ def record_str(record: dict, width: int = 0) -> str:
     return trunc(text, width) if width else text
 
 
-def owner_value(row: ConflictRow) -> Any:
-    return (row.values or {}).get(row.owner)
+def value_in_force(row: ConflictRow) -> tuple[str, Any]:
+    """The value ``keep`` keeps and who set it: the owner, another system, or "golden" (the
+    challenger itself set it before the owner ever held the field)."""
+    values = row.values or {}
+    if row.owner in values:
+        return row.owner, values[row.owner]
+    for source, value in values.items():
+        if source != row.challenger:
+            return source, value
+    return row.owner, None
+
+
+def _in_force_label(row: ConflictRow, source: str) -> str:
+    owner = clean(row.owner)
+    if source == row.owner:
+        return f"{owner} (owner)"
+    if source == "golden":
+        return f"the golden record ({owner}, the owner, has not set it)"
+    return f"{clean(source)} (in force; {owner} owns it)"
 
 
 def challenger_value(row: ConflictRow) -> Any:
@@ -96,13 +113,16 @@ def conflict_preview(row: ConflictRow, resolution: str, note: str = "") -> tuple
                 f"It stays (or becomes) a customer of its own; {record_str(candidate, 60)} ({customer}) stays "
                 f"as it is.{held}")
     field = clean(row.field)
-    mine, theirs = value_str(owner_value(row), 60), value_str(challenger_value(row), 60)
+    source, kept = value_in_force(row)
+    held_by = _in_force_label(row, source)
+    mine, theirs = value_str(kept, 60), value_str(challenger_value(row), 60)
     if resolution == "keep":
-        question = f"Keep the {owner} value of {field} for customer {customer}? (conflict {row.id})"
-        detail = f"{owner} (owner): {mine} stays.\n{challenger}: {theirs} is not applied."
+        which = f"the {owner} value" if source == row.owner else "the current value"
+        question = f"Keep {which} of {field} for customer {customer}? (conflict {row.id})"
+        detail = f"{held_by}: {mine} stays.\n{challenger}: {theirs} is not applied."
     elif resolution == "take":
         question = f"Take the {challenger} value of {field} for customer {customer}? (conflict {row.id})"
-        detail = f"{challenger}: {theirs} replaces\n{owner} (owner): {mine}."
+        detail = f"{challenger}: {theirs} replaces\n{held_by}: {mine}."
     else:
         question = f"Raise a correction of {field} for customer {customer}? (conflict {row.id})"
         detail = (f"Finance decides whether {owner} is written with {challenger}'s value:\n- {mine}\n+ {theirs}\n"
