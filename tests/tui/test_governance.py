@@ -131,33 +131,24 @@ async def test_keep_confirms_queues_and_reports_what_the_engine_did(seeded_servi
         assert row_keys(app.screen.table("conflicts")) == ["23", "22"]  # reloaded: 21 is resolved
 
 
-async def test_take_of_a_billing_impacting_field_is_refused_with_the_reason(seeded_services):
-    app = make_app(seeded_services)
-    async with app.run_test(size=(120, 35)) as pilot:
-        await settle(app, pilot)
-        await show(app, pilot, "conflicts", "21")
-        await pilot.press("t")
-        await settle(app, pilot)
-        assert not isinstance(app.screen, ConfirmScreen)
-        assert ("payment_terms is billing-impacting: raise a correction (c) for finance to approve instead"
-                in notifications(app))
-        assert commands(seeded_services) == []
-
-
-async def test_resolving_a_conflict_without_the_support_role_is_refused_with_the_reason(tmp_path):
-    carol = make_services(tmp_path, operator="carol")  # finance, not support
+@pytest.mark.parametrize(("operator", "conflict", "why"), [
+    ("alice", "21", "payment_terms is billing-impacting: raise a correction (c) for finance to approve instead"),
+    ("carol", "22", "not yours to resolve a conflict: carol does not hold the support role"),  # finance only
+])
+async def test_a_take_that_is_refused_says_why_before_asking_and_queues_nothing(tmp_path, operator, conflict, why):
+    services = make_services(tmp_path, operator=operator)
     try:
-        app = make_app(carol)
+        app = make_app(services)
         async with app.run_test(size=(120, 35)) as pilot:
             await settle(app, pilot)
-            await show(app, pilot, "conflicts", "22")
+            await show(app, pilot, "conflicts", conflict)
             await pilot.press("t")
             await settle(app, pilot)
             assert not isinstance(app.screen, ConfirmScreen)
-            assert "not yours to resolve a conflict: carol does not hold the support role" in notifications(app)
-            assert commands(carol) == []
+            assert why in notifications(app)
+            assert commands(services) == []
     finally:
-        carol.close()
+        services.close()
 
 
 async def test_take_of_another_field_queues_it(seeded_services):
