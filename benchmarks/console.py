@@ -2,8 +2,9 @@
 itself: the real app, headless (Textual's ``run_test``), over a store of 1,000,000 runs and 100,000
 exceptions (benchmarks/console_store.py).
 
-- ``paint_ms``: per pane, from the key that shows it to the first paint after the pane showed its
-  fresh data (its fetch returned and was applied); the first pane (Runs) from the app's start;
+- ``paint_ms``: per pane, from the key that shows it to the first paint that repainted the pane
+  after it showed its fresh data (its fetch returned and was applied); the first pane (Runs) from
+  the app's start;
 - ``filter_ms``: on the Runs pane, from a keystroke in the `/` filter to the table updated, the
   median over the keystrokes of a search term (``filter_ms_max`` the slowest, ``filter_ms_each``
   every keystroke's);
@@ -31,8 +32,8 @@ TERM = "QU-0999"  # typed one key at a time; matches a few hundred runs' errors
 SIZE = (120, 35)
 
 
-PAINTS: list[float] = []
-"""When each screen refresh (a paint) finished."""
+PAINTS: list[tuple[float, frozenset, bool]] = []
+"""Each screen refresh (a paint): when it finished, the widgets it repainted, whether it was whole."""
 
 
 def _patch_load_marks() -> None:
@@ -46,8 +47,9 @@ def _patch_load_marks() -> None:
     refresh = Screen._compositor_refresh
 
     def _compositor_refresh(self):
+        dirty, whole = frozenset(self._dirty_widgets), self in self._dirty_widgets
         out = refresh(self)
-        PAINTS.append(time.perf_counter())
+        PAINTS.append((time.perf_counter(), dirty, whole))
         return out
 
     Screen._compositor_refresh = _compositor_refresh
@@ -85,9 +87,11 @@ async def _shown(pilot, widget, gen: int, t0: float, timeout: float = 30.0) -> f
     paint follows then (waiting for one would time the cursor's next blink)."""
     deadline = time.perf_counter() + timeout
     quiet = 0
+    mine = {widget, *widget.ancestors_with_self}
     while True:
         if getattr(widget, "bench_shown", -1) >= gen:
-            painted = [p for p in PAINTS if p > widget.bench_at]
+            # a paint that repainted the pane (or something holding it), not just any refresh
+            painted = [at for at, dirty, whole in PAINTS if at > widget.bench_at and (whole or dirty & mine)]
             if painted:
                 return (min(painted) - t0) * 1000
             quiet = 0 if _pending(widget.screen) else quiet + 1

@@ -63,7 +63,8 @@ class MainScreen(Screen):
             with TabPane(PANES[DASHBOARD], id=DASHBOARD):
                 yield DashboardView(self.services, refresh_s=self.refresh_s, id="dashboard-view")
             with TabPane(PANES["runs"], id="runs"):
-                yield RunsTable(self.services, refresh_s=self.refresh_s, id="runs-table")
+                # the first pane's query runs while the screen is built
+                yield RunsTable(self.services, refresh_s=self.refresh_s, id="runs-table").prefetch_first()
             with TabPane(PANES["exceptions"], id="exceptions"):
                 yield ExceptionsTable(self.services, refresh_s=self.refresh_s, id="exceptions-table")
                 yield Static(id="exceptions-hint", classes="pane-hint")

@@ -14,6 +14,7 @@ the fetch is still a worker the app (and ``App.workers.wait_for_complete``) know
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -22,6 +23,8 @@ from textual import work
 from textual.message import Message
 from textual.timer import Timer
 
+FRESH_S = 0.3
+"""A pane shown within this long of its last fetch coming back is not fetched again."""
 FETCHES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="pane-fetch")
 """The live panes' fetches (one in flight per pane, a handful of panes fetch at once at most)."""
 
@@ -40,34 +43,50 @@ class LivePoll:
         self._gen = 0
         self._in_flight = False
         self._timer = None
+        self._returned_at = -FRESH_S
 
     def _start(self) -> None:
         raise NotImplementedError
 
+    def prefetch(self, key: Any, fetch: Callable[[], Any]) -> None:
+        """Start the first fetch before the pane is even mounted (the console's first pane: the
+        query then runs while the screen's widgets are built); ``_load`` with the same ``key`` takes it."""
+        self._prefetched = (key, FETCHES.submit(fetch))
+
     def _load(self, gen: int, fetch: Callable[[], Any], loaded: Callable[[int, Any], Message],
-              failed: Callable[[int, str], Message]) -> None:
+              failed: Callable[[int, str], Message], key: Any = None) -> None:
         """Run ``fetch()`` in a thread now; post ``loaded(gen, result)`` or ``failed(gen, error)``."""
         self._in_flight = True
-        self._deliver(gen, FETCHES.submit(fetch), loaded, failed)
+        early, self._prefetched = getattr(self, "_prefetched", None), None
+        future = early[1] if early is not None and key is not None and early[0] == key else FETCHES.submit(fetch)
+        if future.done():  # prefetched and back already: shown in the screen's first paint
+            self._post_result(gen, future, loaded, failed)
+        else:
+            self._deliver(gen, future, loaded, failed)
 
     @work(exclusive=True, group="live-fetch")
     async def _deliver(self, gen: int, future: Future, loaded: Callable[[int, Any], Message],
                        failed: Callable[[int, str], Message]) -> None:
-        try:
-            result = await asyncio.wrap_future(future)
-        except Exception as exc:  # the store may be busy or gone: show it, keep polling
+        await asyncio.wait([asyncio.wrap_future(future)])
+        self._post_result(gen, future, loaded, failed)
+
+    def _post_result(self, gen: int, future: Future, loaded: Callable[[int, Any], Message],
+                     failed: Callable[[int, str], Message]) -> None:
+        exc = future.exception()
+        if exc is not None:  # the store may be busy or gone: show it, keep polling
             self.post_message(failed(gen, f"{type(exc).__name__}: {exc}"))  # type: ignore[attr-defined]
-            return
-        self.post_message(loaded(gen, result))  # type: ignore[attr-defined]
+        else:
+            self.post_message(loaded(gen, future.result()))  # type: ignore[attr-defined]
 
     def is_live(self) -> bool:
         """Whether this pane is on the current screen and is the one shown."""
         return self.screen.is_current and self.is_on_screen  # type: ignore[attr-defined]
 
     def shown(self) -> None:
-        """The pane was just shown: fetch, unless a fetch is already on its way (the key that shows
-        a pane and its tab's activation would otherwise fetch the same thing twice)."""
-        if not self._in_flight:
+        """The pane was just shown: fetch, unless a fetch is already on its way or has just come
+        back (the key that shows a pane and its tab's activation would otherwise fetch the same
+        thing twice; at start, the first pane's prefetched rows are back before its tab activates)."""
+        if not self._in_flight and time.monotonic() - self._returned_at >= FRESH_S:
             self.reload()
 
     def reload(self) -> None:
@@ -85,6 +104,7 @@ class LivePoll:
         if gen != self._gen:
             self._start()
             return False
+        self._returned_at = time.monotonic()
         return True
 
     def _arm(self) -> None:

@@ -104,7 +104,13 @@ class LiveTable(LivePoll, DataTable):
 
     def _start(self) -> None:
         offset, text = self.window_offset, self.filter_text
-        self._load(self._gen, lambda: self.fetch(offset, self.WINDOW, text), PageLoaded, PageFailed)
+        self._load(self._gen, lambda: self.fetch(offset, self.WINDOW, text), PageLoaded, PageFailed,
+                   key=(offset, text))
+
+    def prefetch_first(self) -> "LiveTable":
+        """Fetch the first window now (see ``LivePoll.prefetch``)."""
+        self.prefetch((0, ""), lambda: self.fetch(0, self.WINDOW, ""))
+        return self
 
     # --- applying a window -------------------------------------------------------------------
     def on_page_failed(self, message: PageFailed) -> None:
