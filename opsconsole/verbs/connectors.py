@@ -89,32 +89,23 @@ _NAME = click.argument("system", metavar="NAME", type=click.Choice(SYSTEMS))
 _REASON = click.option("--reason", default="", metavar="TEXT", help="Why (kept with the state and audited).")
 
 
-@connectors.command("pause", epilog=common.ACTION_JSON_HELP + "\n\n" + common.EXIT_HELP)
-@_NAME
-@_REASON
-@common.action_options
-def connectors_pause(system: str, reason: str, wait: bool, timeout: float, as_json: bool,
-                     operator: str | None) -> None:
-    """Pause connector NAME (hubspot, xero, intercom): its steps are not sent and their runs
-    wait, without counting an attempt, until it is resumed. Needs the support role."""
-    services = common.open_services(operator)
-    try:
-        common.decide(services, lambda: services.pause_connector(system, reason), kind="pause_connector",
-                      target=f"connector:{system}", wait=wait, timeout=timeout, as_json=as_json)
-    finally:
-        services.close()
+def _state_verb(verb: str, doc: str) -> None:
+    """``connectors pause|resume NAME``: one command the engine executes (``<verb>_connector``)."""
+
+    @connectors.command(verb, epilog=common.ACTION_JSON_HELP + "\n\n" + common.EXIT_HELP, help=doc)
+    @_NAME
+    @_REASON
+    @common.action_options
+    def command(system: str, reason: str, wait: bool, timeout: float, as_json: bool, operator: str | None) -> None:
+        services = common.open_services(operator)
+        try:
+            call = getattr(services, f"{verb}_connector")
+            common.decide(services, lambda: call(system, reason), kind=f"{verb}_connector",
+                          target=f"connector:{system}", wait=wait, timeout=timeout, as_json=as_json)
+        finally:
+            services.close()
 
 
-@connectors.command("resume", epilog=common.ACTION_JSON_HELP + "\n\n" + common.EXIT_HELP)
-@_NAME
-@_REASON
-@common.action_options
-def connectors_resume(system: str, reason: str, wait: bool, timeout: float, as_json: bool,
-                      operator: str | None) -> None:
-    """Resume connector NAME: the runs waiting for it continue, oldest first. Needs the support role."""
-    services = common.open_services(operator)
-    try:
-        common.decide(services, lambda: services.resume_connector(system, reason), kind="resume_connector",
-                      target=f"connector:{system}", wait=wait, timeout=timeout, as_json=as_json)
-    finally:
-        services.close()
+_state_verb("pause", """Pause connector NAME (hubspot, xero, intercom): its steps are not sent and their runs
+    wait, without counting an attempt, until it is resumed. Needs the support role.""")
+_state_verb("resume", "Resume connector NAME: the runs waiting for it continue, oldest first. Needs the support role.")
