@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from connectors.errors import NotFoundError
-from connectors.http import ApiClient
+from connectors.http import ApiClient, ApiResponse
+from connectors.hubspot.coalesce import Missing, ReadCoalescer, read_each
 from connectors.pagination import AfterCursor
 from connectors.ratelimit import Clock, HubSpotGovernor, HubSpotRateLimit, credential_fingerprint, shared_governor
 
@@ -69,10 +70,14 @@ class HubSpotClient(ApiClient):
 
     def __init__(self, base_url: str, *, token: str, transport: str = "aiohttp", timeout_s: float = 10.0,
                  max_connections: int = 64, governor: HubSpotGovernor | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, coalesce_reads: bool = True) -> None:
         """``governor``: the rate-limit governor to spend (default: the one shared by every client of
-        this base URL and token; with ``clock``, a private one on that clock, for tests)."""
+        this base URL and token; with ``clock``, a private one on that clock, for tests).
+        ``coalesce_reads``: single-record reads without associations made in the same event-loop
+        turn go out as one batch read (:mod:`connectors.hubspot.coalesce`)."""
         super().__init__(base_url, token=token, transport=transport, timeout_s=timeout_s, max_connections=max_connections)
+        self.coalesce_reads = coalesce_reads
+        self._coalescers: dict[tuple[str, tuple[str, ...]], ReadCoalescer] = {}
         if governor is None:
             governor = HubSpotGovernor(clock=clock) if clock is not None else shared_governor(
                 "hubspot", credential_fingerprint(self.base_url, token), HubSpotGovernor)
@@ -104,8 +109,29 @@ class HubSpotClient(ApiClient):
         await self.governor.before_request()
 
     # --- reads ----------------------------------------------------------------------------------
+    def coalescer(self, type_: str, properties: Iterable[str]) -> ReadCoalescer:
+        """The coalescer of reads of ``type_`` with these properties (one per pair)."""
+        props = tuple(properties)
+        found = self._coalescers.get((type_, props))
+        if found is None:
+            async def batch(ids: list[str], traceparent: str) -> ApiResponse:
+                return await self._batch_call(type_, ids, props, traceparent)
+
+            async def single(object_id: str, traceparent: str) -> dict:
+                return await self._get_one(type_, object_id, props, (), traceparent)
+
+            found = self._coalescers[(type_, props)] = ReadCoalescer(batch, single, limit=BATCH_LIMIT)
+        return found
+
     async def _get_object(self, type_: str, object_id: str, properties: Iterable[str],
                           associations: Iterable[str] = (), traceparent: str = "") -> dict:
+        if self.coalesce_reads and not associations:
+            return await self.coalescer(type_, properties).get(object_id, traceparent)
+        return await self._get_one(type_, object_id, properties, associations, traceparent)
+
+    async def _get_one(self, type_: str, object_id: str, properties: Iterable[str],
+                       associations: Iterable[str], traceparent: str) -> dict:
+        """GET /crm/v3/objects/{type}/{id}: one record (a merged id answers its primary)."""
         params = {"properties": ",".join(properties)}
         if associations:
             params["associations"] = ",".join(associations)
@@ -134,16 +160,24 @@ class HubSpotClient(ApiClient):
     async def batch_read(self, object_type: str, ids: Sequence[str], properties: Sequence[str], *,
                          missing_ok: bool = False, traceparent: str = "") -> list[dict]:
         """POST /crm/v3/objects/{objectType}/batch/read (100 ids per call); records in the order of ``ids``.
+        Up to 100 ids join other callers' reads of the same type (see ``coalesce_reads``).
 
         Raises:
             NotFoundError: some ids do not exist (unless ``missing_ok``).
         """
+        if self.coalesce_reads and len(ids) <= BATCH_LIMIT:
+            got = await read_each(self.coalescer(object_type, properties), ids, traceparent)
+            records = [r for r in got if not isinstance(r, Missing)]
+            missing = [(str(x), r) for x, r in zip(ids, got) if isinstance(r, Missing)]
+            if missing and not missing_ok:
+                status, error = missing[0][1].status, {**missing[0][1].error, "context": {"ids": [x for x, _ in missing]}}
+                body = {"status": "COMPLETE", "results": records, "numErrors": 1, "errors": [error]}
+                raise NotFoundError(self.error_message(status, error), system=self.system, status=status, body=body)
+            return records
         found: dict[str, dict] = {}
         for i in range(0, len(ids), BATCH_LIMIT):
             chunk = [str(x) for x in ids[i:i + BATCH_LIMIT]]
-            resp = await self.request("POST", f"/crm/v3/objects/{object_type}/batch/read", traceparent=traceparent,
-                                      json={"properties": list(properties), "propertiesWithHistory": [],
-                                            "inputs": [{"id": x} for x in chunk]})
+            resp = await self._batch_call(object_type, chunk, properties, traceparent)
             for rec in resp.body.get("results", []):
                 found[str(rec["id"])] = rec
             if resp.body.get("errors") and not missing_ok:
@@ -151,6 +185,12 @@ class HubSpotClient(ApiClient):
                 raise NotFoundError(self.error_message(resp.status, err), system=self.system, status=resp.status,
                                     body=resp.body, call=resp.call)
         return [found[str(x)] for x in ids if str(x) in found]
+
+    async def _batch_call(self, object_type: str, ids: Sequence[str], properties: Iterable[str],
+                          traceparent: str) -> ApiResponse:
+        return await self.request("POST", f"/crm/v3/objects/{object_type}/batch/read", traceparent=traceparent,
+                                  json={"properties": list(properties), "propertiesWithHistory": [],
+                                        "inputs": [{"id": str(x)} for x in ids]})
 
     async def batch_read_line_items(self, ids: Sequence[str], *, properties: Sequence[str] = LINE_ITEM_PROPERTIES,
                                     missing_ok: bool = False, traceparent: str = "") -> list[dict]:

@@ -1,0 +1,131 @@
+"""Coalesced HubSpot reads against the HubSpot sandbox over real HTTP: many runs' single-record reads
+become one batch read, and each caller still sees (and traces) what a single GET would give it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from connectors.errors import DownstreamError, NotFoundError
+from connectors.http import call_recorder
+from connectors.hubspot import CONNECTOR
+from connectors.hubspot.client import COMPANY_PROPERTIES
+from connectors.hubspot.sandbox import HubSpotSandbox
+from tests.sandbox_contract import checked
+
+TOKEN = "sandbox-hubspot-token"
+TP = "00-0af7651916cd43dd8448eb211c80319c-{:016x}-01"
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    sb = HubSpotSandbox()
+    sb.app = checked(sb.app, "hubspot")
+    with sb.serving() as url:
+        sb.url = url
+        yield sb
+
+
+@pytest.fixture
+def fresh(sandbox):
+    sandbox.seed(30, scenario=False, seed=11)
+    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "unthrottled"})
+    yield sandbox
+    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "demo"})
+
+
+@pytest.fixture
+async def clients(fresh):
+    coalesced = CONNECTOR.client(fresh.url, token=TOKEN)
+    single = CONNECTOR.client(fresh.url, token=TOKEN, coalesce_reads=False)
+    yield coalesced, single
+    await coalesced.aclose()
+    await single.aclose()
+
+
+def _requests(sb) -> int:
+    return httpx.get(sb.url + "/_sandbox/faults").json()["counts"]["requests"]
+
+
+def _company_ids(sb, n: int) -> list[str]:
+    return sorted(sb.store.objects["companies"], key=int)[:n]
+
+
+async def _traced(client, company_id: str, traceparent: str):
+    """Read as a step does: with its own call recorder; return (record or error, calls)."""
+    calls: list = []
+    call_recorder.set(calls)
+    try:
+        return await client.get_company(company_id, traceparent=traceparent), calls
+    except Exception as exc:  # the error is the result under test
+        return exc, calls
+
+
+async def test_concurrent_reads_become_one_batch_and_match_single_gets(clients, fresh):
+    coalesced, single = clients
+    ids = _company_ids(fresh, 25)
+    before = _requests(fresh)
+    got = await asyncio.gather(*(coalesced.get_company(x) for x in ids + ids[:5]))  # 5 read twice
+    assert _requests(fresh) - before == 1
+    assert coalesced.coalescer("companies", COMPANY_PROPERTIES).calls == 1
+    expected = [await single.get_company(x) for x in ids + ids[:5]]
+    assert got == expected
+
+
+async def test_each_caller_traces_only_its_own_id_and_traceparent(clients, fresh):
+    coalesced, _ = clients
+    ids = _company_ids(fresh, 3)
+    results = await asyncio.gather(*(asyncio.create_task(_traced(coalesced, x, TP.format(i + 1)))
+                                     for i, x in enumerate(ids)))
+    for i, (record, calls) in enumerate(results):
+        assert record["id"] == ids[i]
+        assert len(calls) == 1
+        call = calls[0]
+        assert (call.method, call.status) == ("POST", 200)
+        assert call.url.endswith("/crm/v3/objects/companies/batch/read")
+        assert call.request_body["inputs"] == [{"id": ids[i]}]
+        assert [r["id"] for r in call.response_body["results"]] == [ids[i]]
+        assert call.traceparent == TP.format(i + 1)
+
+
+async def test_missing_and_merged_ids_answer_as_a_single_get(clients, fresh):
+    coalesced, single = clients
+    primary, merged, other = _company_ids(fresh, 3)
+    api = httpx.Client(base_url=fresh.url, headers={"Authorization": f"Bearer {TOKEN}"})
+    api.post("/crm/v3/objects/companies/merge", json={"primaryObjectId": primary, "objectIdToMerge": merged}).raise_for_status()
+    before = _requests(fresh)
+    got = await asyncio.gather(coalesced.get_company(merged), coalesced.get_company(other),
+                               coalesced.get_company("13899999999"), return_exceptions=True)
+    # one batch; then the merged id and the unknown one are read on their own
+    assert _requests(fresh) - before == 3
+    assert got[0] == await single.get_company(merged) and got[0]["id"] == primary
+    assert got[1]["id"] == other
+    assert isinstance(got[2], NotFoundError) and got[2].status == 404
+
+
+async def test_batch_read_keeps_its_multi_status_answer_when_coalesced(clients, fresh):
+    coalesced, _ = clients
+    ids = _company_ids(fresh, 2)
+    with pytest.raises(NotFoundError) as err:
+        await coalesced.batch_read("companies", [*ids, "13899999999"], ["name"])
+    assert err.value.status == 207 and err.value.body["errors"][0]["context"] == {"ids": ["13899999999"]}
+    assert [r["id"] for r in err.value.body["results"]] == ids
+    assert [r["id"] for r in await coalesced.batch_read("companies", [*ids, "13899999999"], ["name"], missing_ok=True)] == ids
+
+
+async def test_a_failed_batch_fails_every_caller_with_its_own_error(clients, fresh):
+    coalesced, _ = clients
+    ids = _company_ids(fresh, 4)
+    httpx.post(fresh.url + "/_sandbox/faults", json={"profile": "flaky5xx", "error_rate": 1.0, "count": 1}).raise_for_status()
+    results = await asyncio.gather(*(asyncio.create_task(_traced(coalesced, x, TP.format(i + 1)))
+                                     for i, x in enumerate(ids)))
+    errors = [r for r, _ in results]
+    assert all(isinstance(e, DownstreamError) and e.status >= 500 and e.retriable for e in errors)
+    assert len({id(e) for e in errors}) == 4  # each caller its own copy
+    for i, (err, calls) in enumerate(results):
+        assert calls == [err.call]
+        assert err.call.request_body["inputs"] == [{"id": ids[i]}] and err.call.traceparent == TP.format(i + 1)
+    # the fault is spent: the next read goes through
+    assert (await coalesced.get_company(ids[0]))["id"] == ids[0]
