@@ -41,6 +41,13 @@ class _Waiter:
     traceparent: str
     future: asyncio.Future
     recorder: list[CallRecord] | None
+    single_ok: bool
+    """Whether a single GET answers this caller as well as a batch would."""
+
+
+_ALONE = object()
+"""What a caller that had nobody to share a batch with gets: it sends its single GET itself
+(cheaper than a batch of one, and recorded in its own step)."""
 
 
 BatchCall = Callable[[list[str], str], Awaitable[ApiResponse]]
@@ -64,15 +71,18 @@ class ReadCoalescer:
 
     async def get(self, object_id: str, traceparent: str = "") -> dict:
         """What ``GET /crm/v3/objects/{type}/{id}`` answers (an id the batch missed is read on its own)."""
-        record = await self.get_batched(object_id, traceparent)
-        if isinstance(record, Missing):
+        record = await self._wait(str(object_id), traceparent, single_ok=True)
+        if record is _ALONE or isinstance(record, Missing):
             return await self._single(str(object_id), traceparent)
         return record
 
     async def get_batched(self, object_id: str, traceparent: str = "") -> dict | Missing:
         """What the batch read answers for this id: its record, or :class:`Missing`."""
+        return await self._wait(str(object_id), traceparent, single_ok=False)
+
+    async def _wait(self, object_id: str, traceparent: str, *, single_ok: bool) -> Any:
         loop = asyncio.get_running_loop()
-        waiter = _Waiter(str(object_id), traceparent, loop.create_future(), call_recorder.get())
+        waiter = _Waiter(object_id, traceparent, loop.create_future(), call_recorder.get(), single_ok)
         if not self._pending:
             # every caller that reaches here before the loop's next turn joins this batch
             loop.call_soon(self._flush)
@@ -81,6 +91,10 @@ class ReadCoalescer:
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
+        if len(pending) == 1 and pending[0].single_ok:
+            if not pending[0].future.done():
+                pending[0].future.set_result(_ALONE)
+            return
         by_id: dict[str, list[_Waiter]] = {}
         for waiter in pending:
             by_id.setdefault(waiter.object_id, []).append(waiter)

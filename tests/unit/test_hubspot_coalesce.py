@@ -129,3 +129,12 @@ async def test_a_failed_batch_fails_every_caller_with_its_own_error(clients, fre
         assert err.call.request_body["inputs"] == [{"id": ids[i]}] and err.call.traceparent == TP.format(i + 1)
     # the fault is spent: the next read goes through
     assert (await coalesced.get_company(ids[0]))["id"] == ids[0]
+
+
+async def test_a_read_with_nobody_to_share_is_a_single_get(clients, fresh):
+    coalesced, _ = clients
+    company_id = _company_ids(fresh, 1)[0]
+    record, calls = await asyncio.create_task(_traced(coalesced, company_id, TP.format(9)))
+    assert record["id"] == company_id
+    assert [(c.method, c.url.split("?")[0].rsplit("/", 2)[-2:]) for c in calls] == [("GET", ["companies", company_id])]
+    assert coalesced.coalescer("companies", COMPANY_PROPERTIES).calls == 0
