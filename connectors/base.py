@@ -26,7 +26,7 @@ class Connector(ABC):
         Args:
             base_url: the vendor API's (or its sandbox's) base URL.
             token: the resolved credential.
-            transport: httpx transport name (``aiohttp`` or ``httpx``).
+            transport: httpx transport name (``lean``, ``aiohttp`` or ``httpx``).
         Returns:
             A :class:`connectors.http.ApiClient` subclass instance.
         """

@@ -1,7 +1,7 @@
 """The httpx-based client every connector builds on.
 
-One pooled ``httpx.AsyncClient`` per connector instance (connections reused), the aiohttp transport
-by default (about 5x less CPU per request than httpx's own here; DESIGN, pitfalls), a W3C
+One pooled transport per connector instance (connections reused): the lean transport by default
+(:mod:`connectors.lean_transport`; httpx-aiohttp and httpx's own can be chosen), a W3C
 ``traceparent`` on every request, and errors classified into Retriable / Auth / Fatal / Skippable.
 A 2xx answer whose JSON body does not parse raises :class:`MalformedResponseError` (retriable) rather
 than handing the vendor method a string where it expects a record.
@@ -61,7 +61,13 @@ def make_transport(kind: str, max_connections: int) -> httpx.AsyncBaseTransport:
         from httpx_aiohttp import AiohttpTransport
 
         return AiohttpTransport(limits=limits, trust_env=False)
-    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    if kind == "lean":
+        from connectors.lean_transport import LeanTransport
+
+        return LeanTransport(max_connections=max_connections)
+    if kind == "httpx":
+        return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    raise ValueError(f"unknown HTTP transport {kind!r}: lean, aiohttp or httpx")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -94,7 +100,7 @@ class ApiClient:
         base_url: str,
         *,
         token: str = "",
-        transport: str = "aiohttp",
+        transport: str = "lean",
         timeout_s: float = 10.0,
         max_connections: int = 64,
     ) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -150,8 +150,10 @@ class Settings(BaseSettings):
     """Alert webhooks and how often incidents are evaluated."""
     workflows: dict[str, WorkflowSettings] = Field(default_factory=dict)
     """Sync mode per workflow, e.g. ``[workflows.cs_company_to_crm] trigger = "scheduled"``."""
-    http_transport: str = "aiohttp"
-    """httpx transport: ``aiohttp`` (fast, default) or ``httpx`` (httpx's own)."""
+    http_transport: Literal["lean", "aiohttp", "httpx"] = "lean"
+    """httpx transport for vendor requests: ``lean`` (the default: keep-alive HTTP/1.1 on httptools,
+    ``connectors/lean_transport.py``, the least CPU per request), ``aiohttp`` (httpx-aiohttp: for
+    anything lean refuses, such as proxies) or ``httpx`` (httpx's own, the slowest)."""
     crash_points: dict[str, float] = Field(default_factory=dict)
     """TEST ONLY: fault point name -> probability that the worker SIGKILLs itself there."""
     crash_log: str = ""

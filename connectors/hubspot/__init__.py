@@ -17,7 +17,7 @@ class HubSpotConnector(Connector):
     role = "crm"
     settings_model = HubSpotSettings
 
-    def client(self, base_url: str, *, token: str, transport: str = "aiohttp", **options: Any):
+    def client(self, base_url: str, *, token: str, transport: str = "lean", **options: Any):
         """A :class:`connectors.hubspot.client.HubSpotClient` (options: timeout_s, max_connections,
         governor, clock: see :mod:`connectors.ratelimit`)."""
         from connectors.hubspot.client import HubSpotClient

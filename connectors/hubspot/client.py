@@ -68,7 +68,7 @@ def association_to(to_id: str, type_id: int, category: str = "HUBSPOT_DEFINED") 
 class HubSpotClient(ApiClient):
     system = "hubspot"
 
-    def __init__(self, base_url: str, *, token: str, transport: str = "aiohttp", timeout_s: float = 10.0,
+    def __init__(self, base_url: str, *, token: str, transport: str = "lean", timeout_s: float = 10.0,
                  max_connections: int = 64, governor: HubSpotGovernor | None = None,
                  clock: Clock | None = None, coalesce_reads: bool = True) -> None:
         """``governor``: the rate-limit governor to spend (default: the one shared by every client of

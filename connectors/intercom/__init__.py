@@ -20,13 +20,13 @@ class IntercomConnector(Connector):
     role = "customer_success"
     settings_model = IntercomSettings
 
-    def client(self, base_url: str, *, token: str, transport: str = "aiohttp", **options: Any):
+    def client(self, base_url: str, *, token: str, transport: str = "lean", **options: Any):
         """Build the client.
 
         Args:
             base_url: ``https://api.intercom.io`` (or a regional host) or the sandbox's ``http://127.0.0.1:PORT``.
             token: the access token (bearer).
-            transport: ``aiohttp`` or ``httpx``.
+            transport: ``lean``, ``aiohttp`` or ``httpx``.
             **options: ``timeout_s``, ``max_connections``, ``max_wait_s``, ``governor``, ``clock``
                 (:mod:`connectors.ratelimit`).
         Returns:

@@ -38,7 +38,7 @@ class IntercomClient(ApiClient):
 
     system = "intercom"
 
-    def __init__(self, base_url: str, *, token: str, transport: str = "aiohttp", timeout_s: float = 10.0,
+    def __init__(self, base_url: str, *, token: str, transport: str = "lean", timeout_s: float = 10.0,
                  max_connections: int = 64, max_wait_s: float = 60.0, governor: IntercomGovernor | None = None,
                  clock: Clock | None = None) -> None:
         """``max_wait_s``: upper bound on one governor wait (guards against a skewed clock or a bogus reset

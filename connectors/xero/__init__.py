@@ -19,13 +19,13 @@ class XeroConnector(Connector):
     role = "erp"
     settings_model = XeroSettings
 
-    def client(self, base_url: str, *, token: str, transport: str = "aiohttp", **options: Any):
+    def client(self, base_url: str, *, token: str, transport: str = "lean", **options: Any):
         """Build the client.
 
         Args:
             base_url: e.g. ``https://api.xero.com/api.xro/2.0`` or the sandbox's ``http://127.0.0.1:PORT/api.xro/2.0``.
             token: the OAuth2 access token.
-            transport: ``aiohttp`` or ``httpx``.
+            transport: ``lean``, ``aiohttp`` or ``httpx``.
             **options: ``tenant_id`` (required), ``timeout_s``, ``max_connections``, ``respect_concurrency``,
                 ``governor``, ``clock`` (:mod:`connectors.ratelimit`).
         Returns:

@@ -51,7 +51,7 @@ class XeroClient(ApiClient):
         *,
         token: str,
         tenant_id: str,
-        transport: str = "aiohttp",
+        transport: str = "lean",
         timeout_s: float = 10.0,
         max_connections: int = 64,
         respect_concurrency: bool = False,

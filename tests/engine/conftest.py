@@ -116,7 +116,7 @@ def sandboxes():
 def make_settings(tmp_path: Path, sb: Sandboxes, **overrides):
     values = dict(
         demo=True, var_dir=tmp_path, store_url=f"sqlite:///{tmp_path / 'store.db'}",
-        audit_key="test-audit-key", http_transport="aiohttp",
+        audit_key="test-audit-key", http_transport="lean",
         hubspot=HubSpotSettings(base_url=sb.hubspot_url, token=HUBSPOT_TOKEN, webhook_secret=HUBSPOT_SECRET),
         xero=XeroSettings(base_url=sb.xero_api, token=XERO_TOKEN, tenant_id=XERO_TENANT,
                                webhook_secret=XERO_WEBHOOK_KEY),

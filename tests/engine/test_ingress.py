@@ -123,7 +123,7 @@ async def test_unknown_routes_and_methods_and_health(engine):
         assert (await http.post(f"{engine.ingress_url}/nowhere")).status_code == 404
         health = (await http.get(f"{engine.ingress_url}/healthz")).json()
     assert health["store"] == {"dialect": "sqlite", "journal_mode": "wal", "synchronous": "full"}
-    assert health["transport"] == {"hubspot": "aiohttp", "xero": "aiohttp", "intercom": "aiohttp"}
+    assert health["transport"] == {"hubspot": "lean", "xero": "lean", "intercom": "lean"}
     assert health["lease_holder"] == engine.lease.holder and health["ingress"]["accepted"] == 0
 
 
