@@ -153,7 +153,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
         key = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
         timeouts = request.extensions.get("timeout") or {}
-        content = request.content if isinstance(request.stream, httpx.ByteStream) else await request.aread()
+        stream = request.stream
+        content = b"".join(stream) if isinstance(stream, httpx.ByteStream) else await request.aread()
         head = b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), url.raw_path)
         data = head + b"".join(b"%s: %s\r\n" % kv for kv in request.headers.raw) + b"\r\n" + content
 
@@ -218,8 +219,14 @@ class LeanTransport(httpx.AsyncBaseTransport):
             if timer is not None:
                 timer.cancel()
             conn.done()
-        return httpx.Response(conn.status, headers=conn.headers, content=b"".join(conn.body),
-                              extensions={"http_version": b"HTTP/1.1"})
+        body = b"".join(conn.body)
+        response = httpx.Response(conn.status, headers=conn.headers, stream=httpx.ByteStream(body),
+                                  extensions={"http_version": b"HTTP/1.1"})
+        if not any(name.lower() == b"content-encoding" for name, _ in conn.headers):
+            # the body as read: what Response.read() would store after its decoders (identity here),
+            # without their cost; an encoded body is left to httpx's decoders
+            response._content = body
+        return response
 
     def _after(self, conn: _Connection, response: httpx.Response) -> None:
         if conn.closed or not conn.keep_alive:

@@ -222,3 +222,14 @@ async def test_https_with_the_servers_certificate(tmp_path):
             await _get(LeanTransport(), f"https://localhost:{port}/")  # the system's roots do not know it
         await trusted.aclose()
         tls.close()
+
+
+async def test_an_encoded_body_is_decoded_by_httpx():
+    import gzip
+
+    packed = gzip.compress(b'{"packed": true}')
+    async with Server(lambda n, head, body: b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s"
+                      % (len(packed), packed)) as srv:
+        t = LeanTransport()
+        assert (await _get(t, srv.url)).json() == {"packed": True}
+        await t.aclose()
