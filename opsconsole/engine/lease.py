@@ -17,12 +17,14 @@ import socket
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import OperationalError
 
+from opsconsole.store import prepared as P
 from opsconsole.store.tables import lease as lease_table
 
 ENGINE_LEASE = "engine"
+_CHECK = select(lease_table.c.holder, lease_table.c.fencing).where(lease_table.c.name == bindparam("lease_name"))
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,7 @@ class Lease:
         self.name = name
         self.info = info or {}
         self.fencing: int | None = None
-        # built once: it runs inside every group commit
-        self._check_stmt = select(lease_table.c.holder, lease_table.c.fencing).where(lease_table.c.name == name)
+        self._check_params = {"lease_name": name}
 
     def try_acquire(self) -> bool:
         """Take the lease if it is free, expired or already ours. Returns whether we hold it.
@@ -132,11 +133,12 @@ class Lease:
 
     def check(self, conn: Connection) -> None:
         """Inside a write transaction: refuse to commit unless our fencing number is current."""
-        row = conn.execute(self._check_stmt).first()
-        if row is None or row.holder != self.holder or row.fencing != self.fencing:
+        found = P.rows(conn, "lease_check", _CHECK, self._check_params)  # runs in every group commit
+        holder, fencing = found[0] if found else (None, None)
+        if holder != self.holder or fencing != self.fencing:
             raise LeaseLost(
                 f"fencing check failed: lease {self.name!r} is held by "
-                f"{row.holder if row else 'nobody'} (fencing {row.fencing if row else '-'}), ours was {self.fencing}")
+                f"{holder or 'nobody'} (fencing {fencing if found else '-'}), ours was {self.fencing}")
 
     def owns(self, business_key: str) -> bool:
         """Whether this process may claim work for ``business_key`` (one partition for now)."""

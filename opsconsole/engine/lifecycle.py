@@ -17,7 +17,7 @@ import time
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from canonical.models import PaymentStatus
 from canonical.onboarding import LifecyclePolicy, next_due
@@ -27,6 +27,13 @@ from opsconsole.store import prepared as P
 from opsconsole.store.tables import golden_fields, onboardings, payment_positions, runs
 
 ONBOARDING = "onboarding"
+
+# run in the commits of quote_to_order's steps: prebuilt for the prepared path
+_APPROVE = update(onboardings).where(onboardings.c.order_key == bindparam("order_key"),
+                                     onboardings.c.state == "awaiting_approval").values(
+    state="approved", updated_at=bindparam("now"))
+_POSITION_UPDATED = select(payment_positions.c.invoice_updated).where(
+    payment_positions.c.invoice_id == bindparam("invoice_id"))
 _START_ON_ORDER = False
 POLICY = Rulebook(LifecyclePolicy.load)
 policy = POLICY.get
@@ -61,10 +68,7 @@ def approve_order(conn: Connection, order_key: str, order_status: str, invoice_s
     if not (_START_ON_ORDER and order_status.upper() in policy().order_status) \
             and not policy().approved(order_status, invoice_status):
         return None
-    moved = conn.execute(update(onboardings).where(onboardings.c.order_key == order_key,
-                                                   onboardings.c.state == "awaiting_approval")
-                         .values(state="approved", updated_at=time.time())).rowcount
-    if not moved:
+    if not P.execute(conn, "approve_order", _APPROVE, {"order_key": order_key, "now": time.time()}):
         return None
     return records.open_run(conn, ONBOARDING, f"{ONBOARDING}:{order_key}", {"order_key": order_key})
 
@@ -92,8 +96,7 @@ def activate_entitlement(conn: Connection, order_key: str, event_id: str) -> boo
 def record_position(conn: Connection, status: PaymentStatus, invoice: dict, risk: str, updated_ms: int) -> bool:
     """The invoice's payment position as the ERP holds it; an older read never replaces a newer one.
     Returns whether the row was written."""
-    current = conn.execute(select(payment_positions.c.invoice_updated).where(
-        payment_positions.c.invoice_id == status.invoice_id)).scalar()
+    current = P.scalar(conn, "position_updated", _POSITION_UPDATED, {"invoice_id": status.invoice_id})
     if current is not None and current > updated_ms:
         return False
     due = invoice.get("DueDateString") or invoice.get("DueDate")

@@ -57,6 +57,7 @@ class Writer:
         self._queue: queue.SimpleQueue[tuple[Op, Future] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="store-writer", daemon=True)
         self._stopped = False
+        self._conn: Connection | None = None
         self.commits = 0
         self.ops = 0
         self.busy_s = 0.0
@@ -97,6 +98,7 @@ class Writer:
             item = self._queue.get()
             if item is None:
                 self._drain_refused()
+                self._close_connection()
                 return
             batch = [item]
             stop_after = False
@@ -112,7 +114,20 @@ class Writer:
             self._commit(batch)
             if stop_after:
                 self._drain_refused()
+                self._close_connection()
                 return
+
+    def _connection(self) -> Connection:
+        """The writer thread's own connection, kept between transactions: a pool checkout and the
+        pool's reset on return cost as much as a small operation."""
+        if self._conn is None or self._conn.invalidated or self._conn.closed:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _close_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _drain_refused(self) -> None:
         while True:
@@ -161,32 +176,32 @@ class Writer:
 
     def _transaction(self, live: list[tuple[Op, Future]], *, isolate: bool) -> list[tuple[Future, Any, BaseException | None]]:
         results: list[tuple[Future, Any, BaseException | None]] = []
-        with self.engine.connect() as conn:
-            with conn.begin():
-                if self.fence is not None:
-                    self.fence(conn)
-                for op, fut in live:
-                    if not isolate:
-                        try:
-                            results.append((fut, op(conn), None))
-                        except Exception as exc:
-                            raise _OpFailed() from exc
-                        continue
-                    # plain SQL savepoints: SQLAlchemy's begin_nested compiles a new statement each time
-                    conn.exec_driver_sql("SAVEPOINT writer_op")
+        conn = self._connection()
+        with conn.begin():
+            if self.fence is not None:
+                self.fence(conn)
+            for op, fut in live:
+                if not isolate:
                     try:
-                        value = op(conn)
+                        results.append((fut, op(conn), None))
                     except Exception as exc:
-                        conn.exec_driver_sql("ROLLBACK TO SAVEPOINT writer_op")
-                        conn.exec_driver_sql("RELEASE SAVEPOINT writer_op")
-                        results.append((fut, None, exc))
-                    else:
-                        conn.exec_driver_sql("RELEASE SAVEPOINT writer_op")
-                        results.append((fut, value, None))
-                if self.on_commit_point is not None:
-                    self.on_commit_point()
-                committing = time.perf_counter()
-            self.commit_s += time.perf_counter() - committing
+                        raise _OpFailed() from exc
+                    continue
+                # plain SQL savepoints: SQLAlchemy's begin_nested compiles a new statement each time
+                conn.exec_driver_sql("SAVEPOINT writer_op")
+                try:
+                    value = op(conn)
+                except Exception as exc:
+                    conn.exec_driver_sql("ROLLBACK TO SAVEPOINT writer_op")
+                    conn.exec_driver_sql("RELEASE SAVEPOINT writer_op")
+                    results.append((fut, None, exc))
+                else:
+                    conn.exec_driver_sql("RELEASE SAVEPOINT writer_op")
+                    results.append((fut, value, None))
+            if self.on_commit_point is not None:
+                self.on_commit_point()
+            committing = time.perf_counter()
+        self.commit_s += time.perf_counter() - committing
         return results
 
 
