@@ -196,6 +196,7 @@ class Runner:
                     done = row["response"] or {}
                     prepared = wf.prepare(self.env, state, done["customer_id"], done.get("matched_by", ""))
                 else:
+                    wf.premap(self.env, state)
                     prepared = await self.env.writer.run(self._identify_op(wf, spec, state, attempts, started, calls))
             except MappingError as err:
                 failed = records.StepWrite(

@@ -154,6 +154,15 @@ class Workflow(ABC):
         """What the run's customer is matched on (``records.resolve_customer`` arguments), or None
         when the source is too broken to say (``prepare`` then raises)."""
 
+    UNMATCHED = "(unmatched)"
+    """The customer id a premapped model carries until ``prepare`` binds the matched one."""
+
+    def premap(self, env: "EngineEnv", state: RunState) -> None:
+        """Map ``state.source`` before the commit that matches the customer, on the engine's loop
+        rather than in the store's writer (which every run's commits queue behind), leaving
+        ``prepare`` only the binding to the matched customer. Raises MappingError as ``prepare``
+        does. Default: nothing (``prepare`` maps)."""
+
     @abstractmethod
     def prepare(self, env: "EngineEnv", state: RunState, customer_id: str, matched_by: str) -> Prepared:
         """Validate and map ``state.source`` into ``state.mapped`` for the matched customer.

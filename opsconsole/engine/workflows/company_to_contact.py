@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from canonical.mapping import MappingError, company_problems, mapping
+from canonical.mapping import MappingError, mapping
 from opsconsole.engine.workflows import cs_company
 from opsconsole.engine.workflows.base import (
     CRM_CUSTOMER_FIELDS, Prepared, RunState, Sent, StepSpec, Workflow, changed_fields, company_identity,
@@ -37,12 +37,19 @@ class CompanyToContact(Workflow):
         company = (state.source or {}).get("company")
         return company_identity(company) if company else None
 
-    def prepare(self, env, state: RunState, customer_id: str, matched_by: str) -> Prepared:
+    def premap(self, env, state: RunState) -> None:
         company = (state.source or {}).get("company")
-        problems = company_problems(company) if company else ["the company no longer exists in the CRM"]
-        if problems:
-            raise MappingError(problems)
-        state.mapped["customer"] = mapping(state.mapping_version)["customer"](company, customer_id)
+        if not company:
+            raise MappingError(["the company no longer exists in the CRM"])
+        # raises MappingError listing every problem
+        state.mapped["customer_draft"] = mapping(state.mapping_version)["customer"](company, self.UNMATCHED)
+
+    def prepare(self, env, state: RunState, customer_id: str, matched_by: str) -> Prepared:
+        if "customer_draft" not in state.mapped:
+            self.premap(env, state)
+        draft = state.mapped.pop("customer_draft")
+        state.mapped["customer"] = draft.model_copy(update={"customer_id": customer_id})
+        company = state.source["company"]
         return Prepared(customer_id, {"customer_id": customer_id, "matched_by": matched_by, "company": str(company["id"])})
 
     def prefetch(self, conn, state: RunState) -> None:

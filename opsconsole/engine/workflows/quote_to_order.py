@@ -95,15 +95,22 @@ class QuoteToOrder(Workflow):
         company = (state.source or {}).get("company")
         return company_identity(company) if company else None
 
-    def prepare(self, env, state: RunState, customer_id: str, matched_by: str) -> Prepared:
-        fns = mapping(state.mapping_version)
+    def premap(self, env, state: RunState) -> None:
         src = state.source or {}
-        quote = fns["quote"](src["quote"], src.get("company"), src.get("line_items") or [], customer_id)
-        state.mapped["quote"] = quote
+        quote = mapping(state.mapping_version)["quote"](src["quote"], src.get("company"), src.get("line_items") or [],
+                                                        self.UNMATCHED)
+        state.mapped["quote_draft"] = quote
         state.mapped["tax_type"] = tax_type(quote.customer, src.get("tax_rates"))
+
+    def prepare(self, env, state: RunState, customer_id: str, matched_by: str) -> Prepared:
+        if "quote_draft" not in state.mapped:
+            self.premap(env, state)
+        draft = state.mapped.pop("quote_draft")
+        quote = draft.model_copy(update={"customer": draft.customer.model_copy(update={"customer_id": customer_id})})
+        state.mapped["quote"] = quote
         state.mapped["schedule"] = billing_schedule(quote, quote.quote_id, _today())  # validates the frequencies
         return Prepared(customer_id, {
-            "customer_id": customer_id, "matched_by": matched_by, "company": str(src["company"]["id"]),
+            "customer_id": customer_id, "matched_by": matched_by, "company": str(state.source["company"]["id"]),
             "legal_name": quote.customer.legal_name, "lines": len(quote.lines), "total": str(quote.total),
         })
 
