@@ -13,6 +13,8 @@ through ``GET /_sandbox/contract`` when they are closed.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from connectors.contract import ContractMiddleware, Violation
 
@@ -24,6 +26,15 @@ def checked(app, vendor: str, *, strict: bool = True) -> ContractMiddleware:
     middleware = ContractMiddleware(app, vendor, strict=strict)
     _wrapped.add(middleware)
     return middleware
+
+
+@contextmanager
+def served(sandbox, vendor: str) -> Iterator:
+    """``sandbox`` served on loopback behind :func:`checked`, its URL set as ``sandbox.url``."""
+    sandbox.app = checked(sandbox.app, vendor)
+    with sandbox.serving() as url:
+        sandbox.url = url
+        yield sandbox
 
 
 def take_violations() -> list[Violation]:

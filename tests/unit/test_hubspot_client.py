@@ -13,17 +13,14 @@ from connectors.hubspot import CONNECTOR
 from connectors.hubspot.client import AfterCursor, HubSpotClient, RateLimit, associated_ids
 from connectors.hubspot.sandbox import VENDOR_LIMIT, HubSpotSandbox
 from connectors.ratelimit import HubSpotRateLimit, VirtualClock
-from tests.sandbox_contract import checked
+from tests.sandbox_contract import served
 
 TOKEN = "sandbox-hubspot-token"
 
 
 @pytest.fixture(scope="module")
 def sandbox():
-    sb = HubSpotSandbox()
-    sb.app = checked(sb.app, "hubspot")
-    with sb.serving() as url:
-        sb.url = url
+    with served(HubSpotSandbox(), "hubspot") as sb:
         yield sb
 
 

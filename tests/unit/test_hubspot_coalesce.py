@@ -13,7 +13,7 @@ from connectors.http import call_recorder
 from connectors.hubspot import CONNECTOR
 from connectors.hubspot.client import COMPANY_PROPERTIES
 from connectors.hubspot.sandbox import HubSpotSandbox
-from tests.sandbox_contract import checked
+from tests.sandbox_contract import served
 
 TOKEN = "sandbox-hubspot-token"
 TP = "00-0af7651916cd43dd8448eb211c80319c-{:016x}-01"
@@ -21,10 +21,7 @@ TP = "00-0af7651916cd43dd8448eb211c80319c-{:016x}-01"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    sb = HubSpotSandbox()
-    sb.app = checked(sb.app, "hubspot")
-    with sb.serving() as url:
-        sb.url = url
+    with served(HubSpotSandbox(), "hubspot") as sb:
         yield sb
 
 

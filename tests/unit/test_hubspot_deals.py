@@ -16,17 +16,14 @@ from connectors.hubspot.client import (
 )
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.store import ASSOCIATION_TYPE_IDS
-from tests.sandbox_contract import checked
+from tests.sandbox_contract import served
 
 TOKEN = "sandbox-hubspot-token"
 
 
 @pytest.fixture(scope="module")
 def sandbox():
-    sb = HubSpotSandbox()
-    sb.app = checked(sb.app, "hubspot")
-    with sb.serving() as url:
-        sb.url = url
+    with served(HubSpotSandbox(), "hubspot") as sb:
         yield sb
 
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.sandbox import free_port, serve_in_thread
 from connectors.webhooks import HUBSPOT_SIGNATURE_HEADER, HUBSPOT_TIMESTAMP_HEADER, SignatureError, verify_hubspot_v3
-from tests.sandbox_contract import checked
+from tests.sandbox_contract import served
 
 SECRET = "sandbox-hubspot-secret"
 
@@ -54,21 +54,18 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def served():
-    sb = HubSpotSandbox()
-    sb.app = checked(sb.app, "hubspot")
-    with sb.serving() as url:
-        sb.url = url
+def hubspot():
+    with served(HubSpotSandbox(), "hubspot") as sb:
         yield sb
 
 
 @pytest.fixture
-def sandbox(served, receiver):
-    served.seed(10, scenario=True, seed=7)
+def sandbox(hubspot, receiver):
+    hubspot.seed(10, scenario=True, seed=7)
     receiver.posts.clear()
     receiver.fail_first = 0
-    httpx.post(served.url + "/_sandbox/webhooks", json={"target_url": receiver.url, "retry_delays": [0.05, 0.05, 0.05]})
-    return served
+    httpx.post(hubspot.url + "/_sandbox/webhooks", json={"target_url": receiver.url, "retry_delays": [0.05, 0.05, 0.05]})
+    return hubspot
 
 
 async def _wait_for(predicate, timeout=5.0):

@@ -10,7 +10,7 @@ from connectors.errors import FatalError, NotFoundError
 from connectors.hubspot import CONNECTOR
 from connectors.hubspot.client import WRITE_BACK_PROPERTIES, associated_ids
 from connectors.hubspot.sandbox import HubSpotSandbox
-from tests.sandbox_contract import checked
+from tests.sandbox_contract import served
 
 TOKEN = "sandbox-hubspot-token"
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -18,10 +18,7 @@ TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 @pytest.fixture(scope="module")
 def sandbox():
-    sb = HubSpotSandbox()
-    sb.app = checked(sb.app, "hubspot")
-    with sb.serving() as url:
-        sb.url = url
+    with served(HubSpotSandbox(), "hubspot") as sb:
         yield sb
 
 
