@@ -9,8 +9,8 @@ Callers see what a single GET answers: an id the batch does not return (archived
 another record, deleted) is read again on its own, which answers the merged record's primary or
 HubSpot's 404. A failed batch fails every caller with its own copy of the error.
 
-Each caller's trace keeps its own record of the call: the batch's method, URL, status and timing,
-with the request and the answer cut down to that caller's id, so one customer's trace never shows
+Each caller's step keeps one record of the call: the batch's method, URL, status and timing, with
+the request and the answer cut down to that step's ids, so one customer's trace never shows
 another's record. The request carries the first caller's ``traceparent`` header (HubSpot takes one).
 """
 
@@ -110,12 +110,13 @@ class ReadCoalescer:
         try:
             resp = await self._batch(list(chunk), first.traceparent)
         except ConnectorError as exc:
+            traced = _trace(chunk, exc.call, None) if exc.call else {}
             for object_id, waiters in chunk.items():
                 for w in waiters:
                     if not w.future.done():
                         own = copy.copy(exc)
-                        own.call = _own_call(exc.call, w, None) if exc.call else None
-                        _append(w, own.call)
+                        own.call = traced.get(id(w.recorder)) or (
+                            _own_call(exc.call, [object_id], None, w.traceparent) if exc.call else None)
                         w.future.set_exception(own.with_traceback(None))
             return
         except BaseException as exc:  # a bug or a cancelled engine: nobody waits forever
@@ -126,29 +127,41 @@ class ReadCoalescer:
             raise
         body = resp.body if isinstance(resp.body, dict) else {}
         found = {str(rec["id"]): rec for rec in body.get("results", [])}
+        _trace(chunk, resp.call, found)
         error = next(iter(body.get("errors") or []), {"category": "OBJECT_NOT_FOUND", "message": "not returned"})
         for object_id, waiters in chunk.items():
             record = found.get(object_id)
             for w in waiters:
-                _append(w, _own_call(resp.call, w, record))
                 if not w.future.done():
                     w.future.set_result(Missing(resp.status, error) if record is None else record)
 
 
-def _own_call(call: CallRecord, waiter: _Waiter, record: dict | None) -> CallRecord:
-    """The batch call as one caller's trace shows it: its id in, its record (or nothing) out."""
+def _trace(chunk: dict[str, list[_Waiter]], call: CallRecord, found: dict[str, dict] | None) -> dict[int, CallRecord]:
+    """One record of the batch call in each caller's step (a run that reads four line items sees one
+    call), cut down to that step's ids; returned by recorder."""
+    steps: dict[int, list[_Waiter]] = {}
+    for waiters in chunk.values():
+        for w in waiters:
+            if w.recorder is not None:
+                steps.setdefault(id(w.recorder), []).append(w)
+    out: dict[int, CallRecord] = {}
+    for key, waiters in steps.items():
+        ids = list(dict.fromkeys(w.object_id for w in waiters))
+        records = None if found is None else [found[x] for x in ids if x in found]
+        out[key] = _own_call(call, ids, records, waiters[0].traceparent)
+        waiters[0].recorder.append(out[key])  # type: ignore[union-attr]
+    return out
+
+
+def _own_call(call: CallRecord, ids: list[str], records: list[dict] | None, traceparent: str) -> CallRecord:
+    """The batch call as one step's trace shows it: its ids in, its records (or none) out."""
     request = dict(call.request_body or {})
-    request["inputs"] = [{"id": waiter.object_id}]
+    request["inputs"] = [{"id": x} for x in ids]
     response: Any = call.response_body
     if isinstance(response, dict) and "results" in response:
         response = {k: v for k, v in response.items() if k not in ("results", "errors", "numErrors")}
-        response["results"] = [] if record is None else [record]
-    return dataclasses.replace(call, request_body=request, response_body=response, traceparent=waiter.traceparent)
-
-
-def _append(waiter: _Waiter, call: CallRecord | None) -> None:
-    if call is not None and waiter.recorder is not None:
-        waiter.recorder.append(call)
+        response["results"] = records or []
+    return dataclasses.replace(call, request_body=request, response_body=response, traceparent=traceparent)
 
 
 async def read_each(coalescer: ReadCoalescer, ids: Sequence[str], traceparent: str) -> list[dict | Missing]:

@@ -135,3 +135,23 @@ async def test_a_read_with_nobody_to_share_is_a_single_get(clients, fresh):
     assert record["id"] == company_id
     assert [(c.method, c.url.split("?")[0].rsplit("/", 2)[-2:]) for c in calls] == [("GET", ["companies", company_id])]
     assert coalesced.coalescer("companies", COMPANY_PROPERTIES).calls == 0
+
+
+async def test_a_step_reading_several_ids_traces_the_batch_once(clients, fresh):
+    coalesced, _ = clients
+    ids = _company_ids(fresh, 5)
+
+    async def step(mine: list[str], n: int):
+        calls: list = []
+        call_recorder.set(calls)
+        return await coalesced.batch_read("companies", mine, ["name"], traceparent=TP.format(n)), calls
+
+    (first, first_calls), (second, second_calls) = await asyncio.gather(
+        asyncio.create_task(step(ids[:3], 1)), asyncio.create_task(step(ids[3:], 2)))
+    assert coalesced.coalescer("companies", ("name",)).calls == 1
+    assert [r["id"] for r in first] == ids[:3] and [r["id"] for r in second] == ids[3:]
+    for mine, calls, n in ((ids[:3], first_calls, 1), (ids[3:], second_calls, 2)):
+        assert len(calls) == 1
+        assert calls[0].request_body["inputs"] == [{"id": x} for x in mine]
+        assert [r["id"] for r in calls[0].response_body["results"]] == mine
+        assert calls[0].traceparent == TP.format(n)
