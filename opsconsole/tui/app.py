@@ -23,6 +23,7 @@ from textual.timer import Timer
 from opsconsole.services import OPEN_STATES, ActionRefused, Services
 from opsconsole.tui import decisions, exception_actions
 from opsconsole.tui.commands import OpsCommands
+from opsconsole.tui.hangup import HangupWatch
 from opsconsole.tui.idle_gc import IdleCollector
 from opsconsole.tui.messages import (
     ActionFailed, ActionRefusedNotice, CommandProgress, CommandQueued, RetryPreview, StatusFailed, StatusLoaded,
@@ -96,6 +97,7 @@ class OpsConsoleApp(App):
         self._status_timer: Timer | None = None
         self._tracked: set[int] = set()
         self.collector = IdleCollector()
+        self.hangup = HangupWatch()
         """Commands whose end this console reports (those it queued, and bulk work it saw finish)."""
 
     def on_mount(self) -> None:
@@ -104,6 +106,7 @@ class OpsConsoleApp(App):
         # a 30 ms query took 150 ms beside a repaint
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.collector.start(self)
+        self.hangup.start(self)
         if self.keymap:
             self.set_keymap(self.keymap)
         self.push_screen(MainScreen(self.services, refresh_s=self.refresh_s))
