@@ -265,7 +265,9 @@ class MainScreen(Screen):
         if pane in HINTED:
             hint = self.table(pane).hint()  # type: ignore[attr-defined]
             hint.overflow = "ellipsis"
-            self.query_one(f"#{pane}-hint", Static).update(hint)
+            # absent while the screen is being taken down (a command's progress can arrive then)
+            for found in self.query(f"#{pane}-hint").results(Static):
+                found.update(hint)
 
     def reload_after_command(self) -> None:
         """A command finished: show its effect now rather than at the next poll."""
