@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
@@ -262,16 +263,23 @@ class MainScreen(Screen):
             self._update_hint(pane)
 
     def _update_hint(self, pane: str) -> None:
-        if pane in HINTED:
+        if pane not in HINTED:
+            return
+        try:
             hint = self.table(pane).hint()  # type: ignore[attr-defined]
-            hint.overflow = "ellipsis"
-            # absent while the screen is being taken down (a command's progress can arrive then)
-            for found in self.query(f"#{pane}-hint").results(Static):
-                found.update(hint)
+            line = self.query_one(f"#{pane}-hint", Static)
+        except NoMatches:  # the screen is being taken down: a command's progress can arrive then
+            return
+        hint.overflow = "ellipsis"
+        line.update(hint)
 
     def reload_after_command(self) -> None:
         """A command finished: show its effect now rather than at the next poll."""
-        self.pane_widget().reload()
+        try:
+            widget = self.pane_widget()
+        except NoMatches:  # the screen is being taken down
+            return
+        widget.reload()
 
     def open_trace(self) -> None:
         target = self.current_target()
