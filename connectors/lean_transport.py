@@ -37,7 +37,7 @@ class _Connection(asyncio.Protocol):
     """One keep-alive connection; feeds the bytes it receives to its response parser."""
 
     __slots__ = ("key", "transport", "parser", "waiter", "closed", "status", "headers", "body",
-                 "idle_until", "_loop", "error", "keep_alive", "framed")
+                 "idle_until", "_loop", "keep_alive", "framed")
 
     def __init__(self, key: tuple[str, str, int], loop: asyncio.AbstractEventLoop) -> None:
         self.key = key
@@ -46,7 +46,6 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future | None = None
         self.closed = False
-        self.error: Exception | None = None
         self.idle_until = 0.0
         self.keep_alive = False
         self.framed = True
@@ -136,7 +135,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
         self._open: set[_Connection] = set()
         self._keepalive_s = keepalive_s
         self._ssl = ssl_context
-        self._headers_cache: dict[tuple, bytes] = {}
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:

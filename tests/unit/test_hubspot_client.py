@@ -13,23 +13,10 @@ from connectors.hubspot import CONNECTOR
 from connectors.hubspot.client import AfterCursor, HubSpotClient, RateLimit, associated_ids
 from connectors.hubspot.sandbox import VENDOR_LIMIT, HubSpotSandbox
 from connectors.ratelimit import HubSpotRateLimit, VirtualClock
-from tests.sandbox_contract import served
-
-TOKEN = "sandbox-hubspot-token"
+from tests.unit.hubspot_fixtures import TOKEN, hubspot_fixtures
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with served(HubSpotSandbox(), "hubspot") as sb:
-        yield sb
-
-
-@pytest.fixture
-def fresh(sandbox):
-    sandbox.seed(12, scenario=True, seed=7)
-    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "demo"})
-    yield sandbox
-    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "demo"})
+sandbox, fresh = hubspot_fixtures(12)
 
 
 @pytest.fixture

@@ -12,25 +12,12 @@ from connectors.errors import DownstreamError, NotFoundError
 from connectors.http import call_recorder
 from connectors.hubspot import CONNECTOR
 from connectors.hubspot.client import COMPANY_PROPERTIES
-from connectors.hubspot.sandbox import HubSpotSandbox
-from tests.sandbox_contract import served
+from tests.unit.hubspot_fixtures import TOKEN, hubspot_fixtures
 
-TOKEN = "sandbox-hubspot-token"
 TP = "00-0af7651916cd43dd8448eb211c80319c-{:016x}-01"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with served(HubSpotSandbox(), "hubspot") as sb:
-        yield sb
-
-
-@pytest.fixture
-def fresh(sandbox):
-    sandbox.seed(30, scenario=False, seed=11)
-    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "unthrottled"})
-    yield sandbox
-    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "demo"})
+sandbox, fresh = hubspot_fixtures(30, scenario=False, seed=11, profile="unthrottled")
 
 
 @pytest.fixture

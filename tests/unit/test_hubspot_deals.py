@@ -14,24 +14,11 @@ from connectors.hubspot.client import (
     DEAL_TO_COMPANY,
     association_to,
 )
-from connectors.hubspot.sandbox import HubSpotSandbox
 from connectors.hubspot.store import ASSOCIATION_TYPE_IDS
-from tests.sandbox_contract import served
-
-TOKEN = "sandbox-hubspot-token"
+from tests.unit.hubspot_fixtures import TOKEN, hubspot_fixtures
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with served(HubSpotSandbox(), "hubspot") as sb:
-        yield sb
-
-
-@pytest.fixture
-def fresh(sandbox):
-    sandbox.seed(6, scenario=True, seed=7)
-    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "demo"})
-    yield sandbox
+sandbox, fresh = hubspot_fixtures(6)
 
 
 @pytest.fixture

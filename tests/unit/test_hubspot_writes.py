@@ -9,25 +9,12 @@ import pytest
 from connectors.errors import FatalError, NotFoundError
 from connectors.hubspot import CONNECTOR
 from connectors.hubspot.client import WRITE_BACK_PROPERTIES, associated_ids
-from connectors.hubspot.sandbox import HubSpotSandbox
-from tests.sandbox_contract import served
+from tests.unit.hubspot_fixtures import TOKEN, hubspot_fixtures
 
-TOKEN = "sandbox-hubspot-token"
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-@pytest.fixture(scope="module")
-def sandbox():
-    with served(HubSpotSandbox(), "hubspot") as sb:
-        yield sb
-
-
-@pytest.fixture
-def fresh(sandbox):
-    sandbox.seed(12, scenario=True, seed=7)
-    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "demo"})
-    yield sandbox
-    httpx.post(sandbox.url + "/_sandbox/faults", json={"profile": "demo"})
+sandbox, fresh = hubspot_fixtures(12)
 
 
 @pytest.fixture

@@ -163,6 +163,13 @@ class Workflow(ABC):
         ``prepare`` only the binding to the matched customer. Raises MappingError as ``prepare``
         does. Default: nothing (``prepare`` maps)."""
 
+    def premapped(self, env: "EngineEnv", state: RunState, key: str) -> Any:
+        """For ``prepare``: what ``premap`` left under ``state.mapped[key]``, taken out of it
+        (mapped now when premap has not run, as for a run resumed past its first commit)."""
+        if key not in state.mapped:
+            self.premap(env, state)
+        return state.mapped.pop(key)
+
     @abstractmethod
     def prepare(self, env: "EngineEnv", state: RunState, customer_id: str, matched_by: str) -> Prepared:
         """Validate and map ``state.source`` into ``state.mapped`` for the matched customer.

@@ -45,9 +45,7 @@ class CompanyToContact(Workflow):
         state.mapped["customer_draft"] = mapping(state.mapping_version)["customer"](company, self.UNMATCHED)
 
     def prepare(self, env, state: RunState, customer_id: str, matched_by: str) -> Prepared:
-        if "customer_draft" not in state.mapped:
-            self.premap(env, state)
-        draft = state.mapped.pop("customer_draft")
+        draft = self.premapped(env, state, "customer_draft")
         state.mapped["customer"] = draft.model_copy(update={"customer_id": customer_id})
         company = state.source["company"]
         return Prepared(customer_id, {"customer_id": customer_id, "matched_by": matched_by, "company": str(company["id"])})

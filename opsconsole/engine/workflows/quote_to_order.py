@@ -103,9 +103,7 @@ class QuoteToOrder(Workflow):
         state.mapped["tax_type"] = tax_type(quote.customer, src.get("tax_rates"))
 
     def prepare(self, env, state: RunState, customer_id: str, matched_by: str) -> Prepared:
-        if "quote_draft" not in state.mapped:
-            self.premap(env, state)
-        draft = state.mapped.pop("quote_draft")
+        draft = self.premapped(env, state, "quote_draft")
         quote = draft.model_copy(update={"customer": draft.customer.model_copy(update={"customer_id": customer_id})})
         state.mapped["quote"] = quote
         state.mapped["schedule"] = billing_schedule(quote, quote.quote_id, _today())  # validates the frequencies
