@@ -131,3 +131,81 @@ def test_a_store_locked_by_a_frozen_writer_is_not_acquired_yet(url, tmp_path, mo
     assert b.try_acquire() is True and b.fencing == 1
     frozen.close()
     eng.dispose()
+
+
+def test_on_the_engines_loop_operations_run_there_and_only_the_commit_leaves_it(url):
+    """The engine's writer: operations on the loop's own thread, grouped; COMMIT in another thread."""
+    import asyncio
+
+    seen: dict[str, set] = {"ops": set(), "committed": set()}
+    eng = make_engine(url, write=True)
+
+    def row(c):
+        seen["ops"].add(threading.get_ident())
+        return _row()(c)
+
+    async def main():
+        loop_thread = threading.get_ident()
+        w = Writer(eng, on_committed=lambda: seen["committed"].add(threading.get_ident())).start()
+        ids = await asyncio.gather(*(w.run(row) for _ in range(40)))
+        with pytest.raises(RuntimeError, match="would wait for itself"):
+            w.run_sync(row)
+        from_thread = await asyncio.to_thread(lambda: w.submit(row).result(5))  # another thread's op
+        await asyncio.to_thread(w.stop)
+        return loop_thread, ids, from_thread, w
+
+    loop_thread, ids, from_thread, w = asyncio.run(main())
+    assert len(set(ids)) == 40 and from_thread not in ids
+    assert seen["ops"] == {loop_thread}
+    assert seen["committed"] and loop_thread not in seen["committed"]
+    assert w.ops == 41 and w.commits <= 3  # the 40 concurrent runs share the first group
+    assert _count(url) == 41
+
+
+def test_a_failed_commit_fails_its_group_and_the_next_group_starts_clean(url):
+    import asyncio
+
+    eng = make_engine(url, write=True)
+    refuse = {"on": True}
+    rolled_back = []
+
+    def fence(c):
+        if refuse["on"]:
+            raise LeaseLost("refused by the test")
+
+    async def main():
+        w = Writer(eng, fence=fence, on_rolled_back=lambda: rolled_back.append(1)).start()
+        results = await asyncio.gather(w.run(_row()), w.run(_row()), return_exceptions=True)
+        refuse["on"] = False
+        after = await w.run(_row())
+        await asyncio.to_thread(w.stop)
+        return results, after, w
+
+    results, after, w = asyncio.run(main())
+    assert [type(r) for r in results] == [LeaseLost, LeaseLost]
+    assert isinstance(after, int) and rolled_back == [1]
+    assert w.ops == 1 and w.commits == 1 and _count(url) == 1
+
+
+def test_stop_commits_what_is_queued_and_refuses_what_comes_after(url):
+    import asyncio
+
+    eng = make_engine(url, write=True)
+
+    async def main():
+        w = Writer(eng).start()
+        queued = [asyncio.ensure_future(w.run(_row())) for _ in range(5)]
+        cancelled = asyncio.ensure_future(w.run(_row()))
+        await asyncio.sleep(0)  # every run has queued its operation
+        cancelled.cancel()
+        await asyncio.to_thread(w.stop)
+        done = await asyncio.gather(*queued)
+        with pytest.raises(WriterStopped):
+            await w.run(_row())
+        with pytest.raises(WriterStopped):
+            w.submit(_row()).result(1)
+        return done, w
+
+    done, w = asyncio.run(main())
+    assert len(set(done)) == 5 and w.ops == 5  # the cancelled caller's operation never ran
+    assert _count(url) == 5
