@@ -129,12 +129,20 @@ class Bench:
             time.sleep(0.05)
         raise RuntimeError(f"timed out waiting for {expected_total} writes")
 
-    def phase(self, n: int, concurrency: int, writes_before: int, seq_before: int) -> tuple[list[float], float, int]:
+    def engine_cpu_s(self) -> float:
+        """The engine process's CPU seconds so far (user + system, all its threads)."""
+        stat = Path(f"/proc/{self.worker.proc.pid}/stat").read_text()
+        fields = stat[stat.rfind(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def phase(self, n: int, concurrency: int, writes_before: int, seq_before: int) -> tuple[list[float], float, int, float]:
         subjects = self.make_subjects(n)
+        cpu_before = self.engine_cpu_s()
         sent = asyncio.run(self.send(subjects, concurrency, writes_before=writes_before))
         t0 = min(sent.values())
         expected = writes_before + n * WRITES_PER_EVENT[self.workflow]
         self.wait_writes(expected)
+        cpu_ms = (self.engine_cpu_s() - cpu_before) * 1000 / n
         writes = self.writes_since(seq_before)
         last: dict[str, float] = {}
         for w in writes:
@@ -142,12 +150,12 @@ class Bench:
             last[key] = max(last.get(key, 0.0), w["at"])
         latencies = [(last[k] - sent[k]) * 1000 for k in sent if k in last]
         elapsed = max(last.values()) - t0
-        return latencies, n / elapsed, max((w["seq"] for w in writes), default=seq_before)
+        return latencies, n / elapsed, max((w["seq"] for w in writes), default=seq_before), cpu_ms
 
     def run(self) -> dict:
         n1, n32 = SIZES[self.workflow]
-        lat1, _, seq = self.phase(n1, 1, 0, 0)
-        lat32, rate, _ = self.phase(n32, 32, n1 * WRITES_PER_EVENT[self.workflow], seq)
+        lat1, _, seq, _ = self.phase(n1, 1, 0, 0)
+        lat32, rate, _, cpu_ms = self.phase(n32, 32, n1 * WRITES_PER_EVENT[self.workflow], seq)
         health = self.http.get(f"http://127.0.0.1:{self.port}/healthz").json()
         state = self.http.get(f"{self.sb.xero_url}/_sandbox/state").json()
         status = Path(f"/proc/{self.worker.proc.pid}/status").read_text()
@@ -158,6 +166,7 @@ class Bench:
             "events_per_s": round(rate, 1),
             "p50_ms_c1": _quantile(lat1, 0.5), "p99_ms_c1": _quantile(lat1, 0.99),
             "p50_ms_c32": _quantile(lat32, 0.5), "p99_ms_c32": _quantile(lat32, 0.99),
+            "engine_cpu_ms_per_event_c32": round(cpu_ms, 2),
             "peak_rss_mb": round(peak_kb / 1024, 1),
             "store_mb": round(store / 1_048_576, 2),
             "events": events,

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, union_all, update
 
 from canonical.identity import normalise_domain, normalise_name, normalise_tax_number
 from canonical.mapping import MappingError, current_version
@@ -42,11 +42,12 @@ _XREF_EXTERNAL = select(xrefs.c.external_id).where(
     xrefs.c.canonical_id == bindparam("cid"), xrefs.c.system == bindparam("system"),
     xrefs.c.object_type == bindparam("ot")).order_by(xrefs.c.id).limit(1)
 _CANDIDATE_COLS = (customers.c.canonical_id, customers.c.match_name, customers.c.tax_number, customers.c.domain)
-_CANDIDATES = {  # duplicate matching's blocking keys, each an indexed lookup
-    "tax": select(*_CANDIDATE_COLS).where(customers.c.tax_number == bindparam("v")).limit(20),
-    "name": select(*_CANDIDATE_COLS).where(customers.c.match_name == bindparam("v")).limit(20),
-    "domain": select(*_CANDIDATE_COLS).where(customers.c.domain == bindparam("v")).limit(20),
-}
+# duplicate matching's blocking keys, each an indexed lookup of at most 20, in one statement (an
+# empty key binds NULL, which matches nothing)
+_CANDIDATES = union_all(*(select(*sub.c) for sub in (
+    select(*_CANDIDATE_COLS).where(column == bindparam(key)).limit(20).subquery(key)
+    for key, column in (("tax", customers.c.tax_number), ("name", customers.c.match_name),
+                        ("domain", customers.c.domain)))))
 # (no IN (...) here: an expanding parameter cannot be compiled once and run on the DBAPI cursor)
 _OPEN = or_(exceptions.c.state == "open", exceptions.c.state == "acknowledged")
 _OPEN_EXCEPTION_OF_RUN = select(exceptions.c.id).where(exceptions.c.run_id == bindparam("rid"), _OPEN).limit(1)
@@ -217,13 +218,13 @@ class SuspectedDuplicate(MappingError):
 def _candidates(conn: Connection, tax: str, name: str, domain: str) -> list[Identity]:
     """Known customers sharing a blocking key with the record (each lookup indexed)."""
     seen: dict[str, Identity] = {}
-    for key, value in (("tax", tax), ("name", name), ("domain", domain)):
-        if not value:
-            continue
-        for canonical_id, match_name, tax_number, domain_ in P.rows(conn, f"candidates_{key}", _CANDIDATES[key], {"v": value}):
-            if canonical_id not in seen:
-                seen[canonical_id] = Identity("customer", canonical_id, match_name, domain_ or "", tax_number or "",
-                                              frozenset(), canonical_id)
+    if not (tax or name or domain):
+        return []
+    params = {"tax": tax or None, "name": name or None, "domain": domain or None}
+    for canonical_id, match_name, tax_number, domain_ in P.rows(conn, "candidates", _CANDIDATES, params):
+        if canonical_id not in seen:
+            seen[canonical_id] = Identity("customer", canonical_id, match_name, domain_ or "", tax_number or "",
+                                          frozenset(), canonical_id)
     return list(seen.values())
 
 
@@ -364,7 +365,9 @@ class StepWrite:
     account_key: str = ""
 
 
-def write_step(conn: Connection, w: StepWrite) -> int:
+def write_step(conn: Connection, w: StepWrite, *, update_run: bool = True) -> int:
+    """Commit one step: its row, spans and cross-references, then the run's status (``update_run``
+    False when a later step of the same commit sets it anyway)."""
     now = time.time()
     finished = now if w.status in ("succeeded", "skipped", "failed") else None
     step_id = P.upsert(conn, steps, ("run_id", "seq"), {
@@ -378,6 +381,16 @@ def write_step(conn: Connection, w: StepWrite) -> int:
         P.insert_many(conn, spans, [dict(s.values(), step_id=s.step_id or step_id) for s in w.spans])
     for system, object_type, external_id, canonical_id in w.xrefs:
         put_xref(conn, system, object_type, external_id, canonical_id)
+    if update_run:
+        P.update_by_id(conn, runs, w.run_id, _run_values(w, now))
+    if w.exception is not None:
+        open_exception(conn, run_id=w.run_id, step_id=step_id, **w.exception)
+    if w.finish_run and w.run_status == "succeeded":
+        close_exceptions(conn, w.run_id, "closed: the run succeeded")
+    return step_id
+
+
+def _run_values(w: StepWrite, now: float) -> dict[str, Any]:
     values: dict[str, Any] = {"status": w.run_status, "current_step": w.name, "updated_at": now}
     if w.run_context is not None:
         values["context"] = w.run_context
@@ -388,12 +401,7 @@ def write_step(conn: Connection, w: StepWrite) -> int:
     if w.finish_run:
         values["finished_at"] = now
         values["last_error"] = ""
-    P.update_by_id(conn, runs, w.run_id, values)
-    if w.exception is not None:
-        open_exception(conn, run_id=w.run_id, step_id=step_id, **w.exception)
-    if w.finish_run and w.run_status == "succeeded":
-        close_exceptions(conn, w.run_id, "closed: the run succeeded")
-    return step_id
+    return values
 
 
 def close_exceptions(conn: Connection, run_id: int, reason: str) -> int:

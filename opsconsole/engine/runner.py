@@ -316,10 +316,11 @@ class Runner:
             finishes = last or bool(ahead and ahead[-1].finish_run)
 
             def write_done(c, done=done, spec=spec, ahead=ahead):
-                records.write_step(c, done)
+                # the run's status is set once, by the commit's last step
+                records.write_step(c, done, update_run=not ahead)
                 wf.confirmed(c, self.env, state, spec, payload)
-                for skipped in ahead:
-                    records.write_step(c, skipped)
+                for i, skipped in enumerate(ahead, start=1):
+                    records.write_step(c, skipped, update_run=i == len(ahead))
                 if finishes:
                     wf.finish(c, self.env, state)
 
