@@ -27,7 +27,8 @@ from opsconsole.engine.reconcile import Reconciler
 from opsconsole.engine.scheduler import HubSpotPoll, build_scheduler
 from opsconsole.engine.workflows import WORKFLOWS
 from opsconsole.settings import Settings, resolve_secret
-from opsconsole.store.db import make_engine
+from opsconsole.store.checkpointer import Checkpointer
+from opsconsole.store.db import is_sqlite, make_engine
 from opsconsole.store.writer import Writer
 
 log = logging.getLogger("opsconsole.engine")
@@ -63,6 +64,7 @@ class Engine:
         self.faults = FaultPoints(settings.crash_points, settings.crash_log)
         self.audit = audit_log(settings)
         self.writer: Writer | None = None
+        self.checkpointer: Checkpointer | None = None
         self.runner: Runner | None = None
         self.env: EngineEnv | None = None
         self.ingress_url = ""
@@ -97,6 +99,8 @@ class Engine:
                              on_commit_point=lambda: self.faults.hit("in_group_commit"),
                              on_committed=self.audit.flush_head,
                              on_rolled_back=self.audit.discard_pending).start()
+        if is_sqlite(self.settings.store_url):
+            self.checkpointer = Checkpointer(self.read_engine).start()
         self.env = EngineEnv(self.settings, self.writer, self.read_engine, build_clients(self.settings), self.faults,
                              self.audit)
         self.runner = Runner(self.env)
@@ -206,7 +210,7 @@ class Engine:
 
     def store_config(self) -> dict:
         """The store's settings as the engine's own connections see them (read back, not assumed)."""
-        from opsconsole.store.db import is_sqlite, pragma
+        from opsconsole.store.db import pragma
 
         if not is_sqlite(self.settings.store_url):
             return {"dialect": self.write_engine.dialect.name}
@@ -222,7 +226,8 @@ class Engine:
             "queued": self.runner.queue.qsize() if self.runner else 0,
             "stats": dict(self.runner.stats) if self.runner else {},
             "writer": {"commits": self.writer.commits, "ops": self.writer.ops,
-                       "busy_s": round(self.writer.busy_s, 3), "commit_s": round(self.writer.commit_s, 3)}
+                       "busy_s": round(self.writer.busy_s, 3), "commit_s": round(self.writer.commit_s, 3),
+                       **({"checkpoint": self.checkpointer.stats()} if self.checkpointer else {})}
             if self.writer else {},
             **self._store_health(),
         }
@@ -350,6 +355,8 @@ class Engine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.writer is not None:
             await asyncio.to_thread(self.writer.stop)
+        if self.checkpointer is not None:
+            await asyncio.to_thread(self.checkpointer.stop)
         if self.env is not None:
             for client in self.env.clients.values():
                 await client.aclose()

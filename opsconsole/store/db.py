@@ -40,6 +40,10 @@ def _sqlite_pragmas(dbapi_connection, *, immediate: bool) -> None:
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA cache_size=-32000")
+    if immediate:  # the engine's checkpointer thread does this work off the commit path
+        from opsconsole.store.checkpointer import WAL_AUTOCHECKPOINT_PAGES
+
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cur.close()
 
 
