@@ -33,8 +33,12 @@ def _settings(**overrides):
 
 class _Main(click.Group):
     def invoke(self, ctx: click.Context):
+        from opsconsole.settings import CredentialError
+
         try:
             return super().invoke(ctx)
+        except CredentialError as exc:  # e.g. the worker's audit key: say which, no traceback
+            raise click.ClickException(f"{exc} (see the settings file's credential references)") from None
         except RuntimeError as exc:  # a store of another schema: the message says what to do, no traceback
             from opsconsole.store.migrate import SchemaMismatch
 

@@ -253,30 +253,38 @@ def settings_problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors())
 
 
+class CredentialError(KeyError):
+    """A credential reference that does not resolve (a KeyError, as callers have long caught)."""
+
+    def __str__(self) -> str:  # KeyError's own quotes its message
+        return str(self.args[0]) if self.args else ""
+
+
 def resolve_secret(ref: str, env: dict[str, str] | None = None) -> str:
-    """Resolve a credential reference (``env:NAME``, ``file:PATH``, ``keyring:SERVICE/NAME``, or a literal)."""
+    """Resolve a credential reference (``env:NAME``, ``file:PATH``, ``keyring:SERVICE/NAME``, or a
+    literal). Raises :class:`CredentialError` saying which reference and why."""
     env = os.environ if env is None else env
     if ref.startswith("env:"):
         name = ref[4:]
         value = env.get(name)
         if value is None:
-            raise KeyError(f"credential {ref!r}: environment variable {name} is not set")
+            raise CredentialError(f"credential {ref!r}: environment variable {name} is not set")
         return value
     if ref.startswith("file:"):
         path = Path(ref[5:])
         try:
             return path.read_text().strip()
         except OSError as exc:
-            raise KeyError(f"credential {ref!r}: cannot read {path}: {exc.strerror}") from exc
+            raise CredentialError(f"credential {ref!r}: cannot read {path}: {exc.strerror}") from exc
     if ref.startswith("keyring:"):
         service, _, name = ref[8:].partition("/")
         try:
             import keyring  # optional: only where a keyring is configured
         except ImportError as exc:  # pragma: no cover - depends on the host
-            raise KeyError(f"credential {ref!r}: the keyring package is not installed") from exc
+            raise CredentialError(f"credential {ref!r}: the keyring package is not installed") from exc
         value = keyring.get_password(service, name)
         if value is None:
-            raise KeyError(f"credential {ref!r}: not found in the keyring")
+            raise CredentialError(f"credential {ref!r}: not found in the keyring")
         return value
     return ref
 

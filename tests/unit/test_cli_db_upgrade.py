@@ -31,3 +31,15 @@ def test_new_older_and_newer_stores(tmp_path):
     assert (code, doc["status"], doc["from"]) == (1, "refused", "0999")
     assert doc["error"] == (f"the store is at revision 0999, newer than this opsconsole (which expects {head}): "
                             "upgrade opsconsole")
+
+
+def test_a_credential_that_does_not_resolve_is_one_clear_line_not_a_traceback(tmp_path, monkeypatch):
+    """The worker needs its audit key: an unset environment variable names itself and the fix."""
+    monkeypatch.delenv("OPSCONSOLE_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("OPSCONSOLE_CONFIG", raising=False)
+    monkeypatch.setenv("OPSCONSOLE_VAR_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["worker"])
+    assert r.exit_code == 1 and r.exception is not None and isinstance(r.exception, SystemExit)
+    assert r.output.strip() == ("Error: credential 'env:OPSCONSOLE_AUDIT_KEY': environment variable "
+                                "OPSCONSOLE_AUDIT_KEY is not set (see the settings file's credential references)")
