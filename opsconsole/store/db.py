@@ -14,6 +14,8 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from opsconsole.store.checkpointer import WAL_AUTOCHECKPOINT_PAGES
+
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -41,8 +43,6 @@ def _sqlite_pragmas(dbapi_connection, *, immediate: bool) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA cache_size=-32000")
     if immediate:  # the engine's checkpointer thread does this work off the commit path
-        from opsconsole.store.checkpointer import WAL_AUTOCHECKPOINT_PAGES
-
         cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cur.close()
 

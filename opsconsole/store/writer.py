@@ -93,7 +93,6 @@ class Writer:
         """Seconds spent in transactions (running the operations and committing)."""
         self.commit_s = 0.0
         """Of those, seconds spent in COMMIT (the WAL's fsync with synchronous=FULL)."""
-        self.fatal: BaseException | None = None
 
     # --- starting and stopping ------------------------------------------------------------
     def start(self) -> "Writer":
@@ -196,10 +195,6 @@ class Writer:
                     continue
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 await self._group(batch)
-        except BaseException as exc:
-            if not isinstance(exc, asyncio.CancelledError):
-                self.fatal = exc
-            raise
         finally:
             self._closed = True
             pending, self._pending = self._pending, []
