@@ -11,6 +11,7 @@ import base64
 from collections import defaultdict
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 OBJECT_TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "deals": "0-3", "line_items": "0-8", "quotes": "0-14"}
@@ -90,6 +91,7 @@ def object_type(name: str) -> str:
     raise StoreError(400, "VALIDATION_ERROR", f"Unable to infer object type from: {name}")
 
 
+@lru_cache(maxsize=65536)  # a record's timestamps are rendered on every read of it
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
+from itertools import islice
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -31,7 +31,7 @@ from connectors.xero.sandbox_repeating import RepeatingInvoiceBook
 from connectors.xero.sandbox_identity import XeroIdentity
 from connectors.xero.sandbox_limits import DEMO_LIMITS, RateLimits, rate_limited, unavailable
 from connectors.xero.sandbox_models import (
-    ContactBook, Invalid, Missing, name_key, now_ms, parse_date, parse_modified_since, render_tax_rates, today,
+    ContactBook, Invalid, Missing, name_key, new_id, now_ms, parse_date, parse_modified_since, render_tax_rates, today,
 )
 
 BASE = "/api.xro/2.0"
@@ -45,8 +45,15 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+def _added_since(records: dict[str, Any], known: int) -> set[str]:
+    """The ids a write added to a book that held ``known`` records. A book never removes a record
+    (Xero archives, voids and deletes by status) and a dict keeps insertion order, so they are the
+    last ones: no copy of the whole book per write, which grew with every record the bench made."""
+    return set(islice(reversed(records), len(records) - known))
+
+
 def _envelope(**collection: Any) -> dict[str, Any]:
-    return {"Id": str(uuid.uuid4()), "Status": "OK", "ProviderName": "opsconsole sandbox",
+    return {"Id": new_id(), "Status": "OK", "ProviderName": "opsconsole sandbox",
             "DateTimeUTC": f"/Date({now_ms()})/", **collection}
 
 
@@ -58,7 +65,7 @@ def _validation_error(elements: list[dict]) -> dict[str, Any]:
 def _problem(status: int, title: str, detail: str) -> Response:
     """Xero's identity-layer error body (401/403)."""
     return _json({"Type": None, "Title": title, "Status": status, "Detail": detail,
-                  "Instance": str(uuid.uuid4()), "Extensions": {}}, status)
+                  "Instance": new_id(), "Extensions": {}}, status)
 
 
 @dataclass
@@ -214,13 +221,13 @@ class XeroSandbox:
     async def _webhooks_deliveries(self, request: Request) -> Response:
         return _json([d.describe() for d in self.webhooks.deliveries])
 
-    def _emit(self, collection: str, before: set[str], records: list[dict]) -> None:
+    def _emit(self, collection: str, created: set[str], records: list[dict]) -> None:
         """Queue one webhook delivery for the contacts/invoices a write created or updated."""
         category = {"Contacts": "CONTACT", "Invoices": "INVOICE"}.get(collection)
         if category is None:
             return
         id_field = "ContactID" if category == "CONTACT" else "InvoiceID"
-        events = [self.webhooks.event(category, rec[id_field], "UPDATE" if rec[id_field] in before else "CREATE")
+        events = [self.webhooks.event(category, rec[id_field], "CREATE" if rec[id_field] in created else "UPDATE")
                   for rec in records if isinstance(rec, dict) and rec.get(id_field)
                   and rec.get("StatusAttributeString") != "ERROR"]
         self.webhooks.dispatch(events)
@@ -332,7 +339,8 @@ class XeroSandbox:
                 elements.append(element)
             return 400, _validation_error(elements)
         out = []
-        before = set(self.books()[collection].records)
+        records = self.books()[collection].records
+        known = len(records)
         for i, apply in enumerate(plans):
             if apply is not None:
                 out.append(apply())
@@ -341,7 +349,7 @@ class XeroSandbox:
                 element.update(StatusAttributeString="ERROR", ValidationErrors=[
                     {"Message": m} for m in dict(failed)[i]])
                 out.append(element)
-        self._emit(collection, before, out)
+        self._emit(collection, _added_since(records, known), out)
         return 200, _envelope(**{collection: out})
 
     def _write_contacts(self, request: Request, payload: dict) -> tuple[int, Any]:
@@ -359,12 +367,11 @@ class XeroSandbox:
         return self._batch("Invoices", request, payload, plan)
 
     def _write_payments(self, request: Request, payload: dict) -> tuple[int, Any]:
-        before_invoices = set(self.invoices.records)
         status, body = self._batch("Payments", request, payload, self.payments.plan)
         if status == 200:  # a payment changes its invoice (AmountDue, Status): Xero notifies INVOICE UPDATE
             paid = [self.invoices.records[p["Invoice"]["InvoiceID"]] for p in body["Payments"]
                     if isinstance(p, dict) and p.get("PaymentID") and p.get("Invoice")]
-            self._emit("Invoices", before_invoices, list({r["InvoiceID"]: r for r in paid}.values()))
+            self._emit("Invoices", set(), list({r["InvoiceID"]: r for r in paid}.values()))
         return status, body
 
     def _write_credit_notes(self, request: Request, payload: dict) -> tuple[int, Any]:

@@ -6,7 +6,7 @@ import uuid
 from typing import Any, Callable
 
 from connectors.xero.sandbox_models import (
-    ContactBook, Invalid, Missing, contact_ref, currency, line_amount_types, ms_datetime, now_ms,
+    ContactBook, Invalid, Missing, contact_ref, currency, line_amount_types, ms_datetime, new_id, now_ms,
     parse_date, price_lines, render_date, today,
 )
 
@@ -119,7 +119,7 @@ class QuoteBook(_Documents):
         def apply() -> dict:
             if existing is None:
                 self.seq += 1
-                rec: dict[str, Any] = {"QuoteID": str(uuid.uuid4()),
+                rec: dict[str, Any] = {"QuoteID": new_id(),
                                        "QuoteNumber": str(item.get("QuoteNumber") or f"QU-{self.seq:04d}"),
                                        "Terms": "", "CurrencyRate": 1.0}
             else:
@@ -200,7 +200,7 @@ class InvoiceBook(_Documents):
         def apply() -> dict:
             if existing is None:
                 rec: dict[str, Any] = {
-                    "Type": inv_type, "InvoiceID": str(uuid.uuid4()), "Reference": "",
+                    "Type": inv_type, "InvoiceID": new_id(), "Reference": "",
                     "Payments": [], "Prepayments": [], "Overpayments": [], "CreditNotes": [],
                     "AmountPaid": 0.0, "AmountCredited": 0.0, "CurrencyRate": 1.0, "SentToContact": False,
                     "IsDiscounted": False, "HasAttachments": False, "HasErrors": False,

@@ -8,14 +8,13 @@ messages) and returns the closure that applies it, like the quote and invoice bo
 from __future__ import annotations
 
 import calendar
-import uuid
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable
 
 from connectors.xero.sandbox_documents import INVOICE_LINE_TYPES, InvoiceBook, _contact, _Documents
 from connectors.xero.sandbox_models import (
-    CENT, EPOCH, Invalid, contact_ref, currency, dec, line_amount_types, ms_datetime, num, parse_date,
+    CENT, EPOCH, Invalid, contact_ref, currency, dec, line_amount_types, ms_datetime, new_id, num, parse_date,
     price_lines, render_date, today,
 )
 
@@ -124,7 +123,7 @@ class PaymentBook:
         assert inv is not None and amount is not None and pay_date is not None
 
         def apply() -> dict:
-            pid = str(uuid.uuid4())
+            pid = new_id()
             rate = float(item.get("CurrencyRate") or 1.0)
             reference = str(item.get("Reference") or "")
             due = _money(inv["AmountDue"]) - amount
@@ -208,7 +207,7 @@ class CreditNoteBook(_Documents):
                     self.seq += 1
                     cn_number = f"CN-{self.seq:04d}"
             rec: dict[str, Any] = {
-                "Type": cn_type, "CreditNoteID": str(uuid.uuid4()), "CreditNoteNumber": cn_number,
+                "Type": cn_type, "CreditNoteID": new_id(), "CreditNoteNumber": cn_number,
                 "Reference": str(item.get("Reference") or ""), "Contact": contact_ref(contact),
                 "Status": status, "LineAmountTypes": INVOICE_LINE_TYPES[lat], "LineItems": lines,
                 **totals, "CurrencyCode": code, "CurrencyRate": 1.0, "RemainingCredit": totals["Total"],

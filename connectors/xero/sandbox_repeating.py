@@ -5,14 +5,13 @@ AUTHORISED, DELETED (by update) final. Like the other books, ``plan`` validates 
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, timedelta
 from typing import Any, Callable
 
 from connectors.xero.sandbox_documents import INVOICE_LINE_TYPES, _contact, _Documents
 from connectors.xero.sandbox_finance import _ms_date, add_months
 from connectors.xero.sandbox_models import (
-    Invalid, contact_ref, currency, line_amount_types, parse_date, price_lines, today,
+    Invalid, contact_ref, currency, line_amount_types, new_id, parse_date, price_lines, today,
 )
 
 SCHEDULE_UNITS = frozenset({"WEEKLY", "MONTHLY"})
@@ -108,7 +107,7 @@ class RepeatingInvoiceBook(_Documents):
             raise Invalid(*errors)
 
         def apply() -> dict:
-            rid = str(uuid.uuid4())
+            rid = new_id()
             rec: dict[str, Any] = {
                 "Schedule": schedule, "RepeatingInvoiceID": rid, "ID": rid, "Type": inv_type,
                 "Reference": str(item.get("Reference") or ""), "HasAttachments": False,
