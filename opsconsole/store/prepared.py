@@ -1,10 +1,12 @@
 """The engine's hot-path SQL: compiled once per dialect by SQLAlchemy, executed on the DBAPI cursor.
 
-The engine runs thousands of small writes a second through one writer thread, and SQLAlchemy's
+The engine runs thousands of small writes a second through the one writer, and SQLAlchemy's
 per-execution machinery (statement cache keys, result proxies, type processing) costs several
 times what SQLite takes to run such a statement. So each statement is built with SQLAlchemy Core
 (portable: the dialect decides SQL and paramstyle), compiled once, and then run directly on the
 connection's DBAPI cursor inside the same transaction. JSON columns are serialised here.
+A statement is cached by its table and its columns in the order the caller names them (a call
+site always names them in one order, so nothing is sorted per call).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from opsconsole.store.db import _json_dumps
 _cache: dict[tuple, "_Compiled"] = {}
 
 
+_ABSENT = object()
+
+
 class _Compiled:
     def __init__(self, stmt: ClauseElement, conn: Connection, table: Table | None) -> None:
         compiled = stmt.compile(dialect=conn.dialect)
@@ -30,23 +35,35 @@ class _Compiled:
         self.table = table
         self.order = self.names if self.names is not None else list(self.binds)
         self.json = frozenset(n for n, b in self.binds.items() if isinstance(b.type, JSON))
+        # per parameter, worked out once: (name, is JSON, the value when the caller gives none)
+        self._plan = [(name, name in self.json, self._fallback(name)) for name in self.order]
+
+    def _fallback(self, name: str) -> Callable[[], Any]:
+        """The value of a parameter the caller left out: the statement's own literal, else the
+        column's default (called each time when it is a function), else None."""
+        value = self.binds[name].value
+        column = self.table.c.get(name) if self.table is not None else None
+        if value is None and column is not None and column.default is not None:
+            default = column.default
+            if default.is_callable:
+                return lambda: default.arg(None)
+            value = default.arg
+        return lambda: value
 
     def args(self, params: dict) -> Any:
-        values = [self._value(n, params) for n in self.order]
+        # every statement of every event binds through here (some 200 values an event): one loop,
+        # no method call per value
+        values = []
+        append = values.append
+        get = params.get
+        for name, is_json, fallback in self._plan:
+            value = get(name, _ABSENT)
+            if value is _ABSENT:
+                value = fallback()
+            if is_json and value is not None:
+                value = _json_dumps(value)
+            append(value)
         return values if self.names is not None else dict(zip(self.order, values))
-
-    def _value(self, name: str, params: dict) -> Any:
-        if name in params:
-            value = params[name]
-        else:
-            value = self.binds[name].value
-            column = self.table.c.get(name) if self.table is not None else None
-            if value is None and column is not None and column.default is not None:
-                default = column.default
-                value = default.arg(None) if default.is_callable else default.arg
-        if value is not None and name in self.json:
-            return _json_dumps(value)
-        return value
 
 
 def _compiled(key: Any, conn: Connection, build: Callable[[str], ClauseElement], table: Table | None) -> _Compiled:
@@ -90,7 +107,7 @@ def scalar(conn: Connection, key: str, stmt: ClauseElement, params: dict) -> Any
 
 def insert_ignore(conn: Connection, table: Table, keys: tuple[str, ...], params: dict) -> Any:
     """INSERT ... ON CONFLICT (keys) DO NOTHING; the new row's key, or None when it existed."""
-    cols = tuple(sorted(params))
+    cols = tuple(params)
     return _first(_run(conn, _compiled(("ignore", table.name, keys, cols), conn, lambda d: _dialect_insert(d, table)
                                        .values({c: bindparam(c) for c in cols})
                                        .on_conflict_do_nothing(index_elements=list(keys)).returning(_pk(table)),
@@ -99,7 +116,7 @@ def insert_ignore(conn: Connection, table: Table, keys: tuple[str, ...], params:
 
 def insert_row(conn: Connection, table: Table, params: dict) -> Any:
     """INSERT one row; returns its primary key."""
-    cols = tuple(sorted(params))
+    cols = tuple(params)
     return _first(_run(conn, _compiled(("insert", table.name, cols), conn, lambda d: insert(table)
                                        .values({c: bindparam(c) for c in cols}).returning(_pk(table)), table), params))
 
@@ -107,7 +124,7 @@ def insert_row(conn: Connection, table: Table, params: dict) -> Any:
 def insert_many(conn: Connection, table: Table, rows: list[dict]) -> None:
     if not rows:
         return
-    cols = tuple(sorted(rows[0]))
+    cols = tuple(rows[0])
     c = _compiled(("insert_many", table.name, cols), conn,
                   lambda d: insert(table).values({col: bindparam(col) for col in cols}), table)
     cursor = conn.connection.dbapi_connection.cursor()
@@ -117,7 +134,7 @@ def insert_many(conn: Connection, table: Table, rows: list[dict]) -> None:
 
 def upsert(conn: Connection, table: Table, keys: tuple[str, ...], params: dict) -> int:
     """INSERT ... ON CONFLICT (keys) DO UPDATE every other given column; returns the row's id."""
-    cols = tuple(sorted(params))
+    cols = tuple(params)
 
     def build(d):
         stmt = _dialect_insert(d, table).values({c: bindparam(c) for c in cols})
@@ -129,7 +146,7 @@ def upsert(conn: Connection, table: Table, keys: tuple[str, ...], params: dict) 
 
 def update_by_id(conn: Connection, table: Table, row_id: int, values: dict) -> int:
     """UPDATE table SET <values> WHERE id = row_id, one compiled statement per column set."""
-    cols = tuple(sorted(values))
+    cols = tuple(values)
     c = _compiled(("update", table.name, cols), conn, lambda d: update(table).where(
         table.c.id == bindparam("_id")).values({col: bindparam(f"v_{col}") for col in cols}), None)
     cursor = _run(conn, c, {"_id": row_id, **{f"v_{col}": v for col, v in values.items()}})
@@ -159,7 +176,7 @@ def upsert_many(conn: Connection, table: Table, keys: tuple[str, ...], rows_: li
     """INSERT ... ON CONFLICT (keys) DO UPDATE the other columns, for many rows of one shape."""
     if not rows_:
         return
-    cols = tuple(sorted(rows_[0]))
+    cols = tuple(rows_[0])
 
     def build(d):
         stmt = _dialect_insert(d, table).values({c: bindparam(c) for c in cols})
