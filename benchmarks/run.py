@@ -9,6 +9,7 @@ write (both clocks are this machine's).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -188,7 +189,16 @@ class Bench:
 
 def main() -> None:
     """``make bench``: every section; ``python -m benchmarks.run quote_to_order console``: some."""
-    only = sys.argv[1:] or [*SIZES, "console"]
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Drive the engine through its ingress with signed webhooks over loopback HTTP and print "
+                    "one JSON object of figures (docs/engine.md says what each means).")
+    sections = [*SIZES, "console"]
+    parser.add_argument("sections", nargs="*", metavar="SECTION", help=f"any of {', '.join(sections)} (default: all)")
+    only = parser.parse_args().sections or sections
+    unknown = [name for name in only if name not in sections]
+    if unknown:
+        parser.error(f"unknown section {', '.join(unknown)}: choose from {', '.join(sections)}")
     out = {}
     for workflow in only:
         if workflow == "console":  # the console on a 1,000,000-run store (benchmarks/console.py)
