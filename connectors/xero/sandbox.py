@@ -302,7 +302,7 @@ class XeroSandbox:
     def _log(self, request: Request, key: str | None, status: int, *, replayed: bool) -> None:
         self.write_log.append({
             "seq": self._log_base + len(self.write_log) + 1, "at": time.time(), "method": request.method,
-            "path": request.url.path, "idempotency_key": key, "traceparent": request.headers.get("traceparent", ""),
+            "path": request.scope["path"], "idempotency_key": key, "traceparent": request.headers.get("traceparent", ""),
             "status": status, "replayed": replayed,
         })
 
@@ -316,7 +316,9 @@ class XeroSandbox:
         if path_id is not None and len(items) != 1:
             return 400, _validation_error([{"ValidationErrors": [
                 {"Message": f"Exactly one element is expected when updating /{collection}/{path_id}."}]}])
-        summarize = request.query_params.get("summarizeErrors", "true").lower() != "false"
+        # (most writes carry no query string: Starlette's parsed QueryParams only when one is there)
+        summarize = not request.scope["query_string"] or \
+            request.query_params.get("summarizeErrors", "true").lower() != "false"
         claims: dict = {}
         plans: list[Callable | None] = []
         failed: list[tuple[int, list[str]]] = []
