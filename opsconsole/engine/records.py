@@ -363,6 +363,9 @@ class StepWrite:
     exception: dict | None = None
     finish_run: bool = False
     account_key: str = ""
+    run_fresh: bool = False
+    """The run was opened by its event and never executed before (``RunState.fresh``): finishing it
+    has no exception of it to close."""
 
 
 def write_step(conn: Connection, w: StepWrite, *, update_run: bool = True) -> int:
@@ -385,7 +388,7 @@ def write_step(conn: Connection, w: StepWrite, *, update_run: bool = True) -> in
         P.update_by_id(conn, runs, w.run_id, _run_values(w, now))
     if w.exception is not None:
         open_exception(conn, run_id=w.run_id, step_id=step_id, **w.exception)
-    if w.finish_run and w.run_status == "succeeded":
+    if w.finish_run and w.run_status == "succeeded" and not w.run_fresh:
         close_exceptions(conn, w.run_id, "closed: the run succeeded")
     return step_id
 

@@ -50,7 +50,9 @@ class RunState:
     """Steps whose skip was written in the commit of the step before them (``StepSpec.build_ahead``)."""
     fresh: bool = False
     """Never executed before (just opened by its event): no step of it can have reached a target,
-    so the idempotency check against cross-references is skipped."""
+    so the idempotency check against cross-references is skipped, and it has no exception to close."""
+    customer_created: bool = False
+    """The matching commit created the customer: no other system has a cross-reference to it yet."""
 
 
 NEW_CUSTOMER = "<new customer>"
@@ -70,7 +72,8 @@ def known_contact(env: "EngineEnv", state: RunState) -> str | None:
 def prefetch_contact(conn, state: RunState) -> None:
     from opsconsole.engine import records
 
-    state.mapped["xero_contact"] = records.find_xref(conn, state.account_key, "xero", "contact")
+    state.mapped["xero_contact"] = None if state.customer_created else \
+        records.find_xref(conn, state.account_key, "xero", "contact")
 
 
 def company_identity(company: dict) -> dict:

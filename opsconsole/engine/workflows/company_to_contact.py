@@ -61,7 +61,7 @@ class CompanyToContact(Workflow):
         at = datetime.fromtimestamp(int(occurred) / 1000, tz=timezone.utc) if occurred.isdigit() else None
         out = govern_customer(conn, state, "hubspot", state.mapped["customer"], CRM_CUSTOMER_FIELDS,
                               event_id=state.business_key, at=at)
-        return {**out, **cs_company.cs_company_of(conn, state.account_key)}
+        return {**out, **cs_company.cs_company_of(conn, state)}
 
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         if step.name == "validate":

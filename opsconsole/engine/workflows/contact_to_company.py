@@ -58,7 +58,7 @@ class ContactToCompany(Workflow):
         out = govern_customer(conn, state, "xero", state.mapped["customer"], ERP_CUSTOMER_FIELDS,
                               event_id=state.business_key, at=at)
         out["company"] = records.find_xref(conn, state.account_key, "hubspot", "company")
-        return {**out, **cs_company.cs_company_of(conn, state.account_key)}
+        return {**out, **cs_company.cs_company_of(conn, state)}
 
     def build(self, step: StepSpec, env, state: RunState) -> Any:
         if step.name == cs_company.STEP.name:

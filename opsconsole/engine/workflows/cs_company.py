@@ -31,10 +31,12 @@ CS_CUSTOMER_FIELDS = ("legal_name", "domain")
 """What an Intercom company shows of the customer (data/mappings/intercom/company.v1.toml)."""
 
 
-def cs_company_of(conn, customer_id: str) -> dict:
+def cs_company_of(conn, state: RunState) -> dict:
     """For the validate step's summary (read in the matching commit): the customer's Intercom
     ``company_id``, or None when the customer is not in Intercom."""
-    return {"intercom_company": records.find_xref(conn, customer_id, "intercom", "company") if customer_id else None}
+    customer_id = state.account_key
+    found = customer_id and not state.customer_created
+    return {"intercom_company": records.find_xref(conn, customer_id, "intercom", "company") if found else None}
 
 
 def build(env, state: RunState, customer: dict[str, Any]) -> dict | None:

@@ -1,0 +1,54 @@
+"""The hot path's prepared statements: one cursor per DBAPI connection, no statement left open."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy import bindparam, select
+
+from opsconsole.store import prepared as P
+from opsconsole.store.db import make_engine
+from opsconsole.store.migrate import upgrade
+from opsconsole.store.tables import xrefs
+
+
+def _store(tmp_path):
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    upgrade(url)
+    return url, make_engine(url, write=True)
+
+
+_BY_EXTERNAL = select(xrefs.c.canonical_id).where(xrefs.c.external_id == bindparam("ext"))
+_BY_SYSTEM = select(xrefs.c.canonical_id).where(xrefs.c.system == bindparam("system")).order_by(xrefs.c.id)
+
+
+def test_statements_share_one_cursor_and_finish(tmp_path):
+    url, engine = _store(tmp_path)
+    with engine.begin() as conn:
+        for n in range(3):
+            P.insert_ignore(conn, xrefs, ("system", "object_type", "external_id"), {
+                "system": "hubspot", "object_type": "company", "external_id": str(n), "canonical_id": f"cus_{n}",
+                "created_at": 0.0})
+        first = P._cursor(conn)
+        assert P.scalar(conn, "test_by_external", _BY_EXTERNAL, {"ext": "1"}) == "cus_1"
+        assert P._cursor(conn) is first
+        assert P.rows(conn, "test_by_external", _BY_EXTERNAL, {"ext": "2"}) == [("cus_2",)]
+    # a read outside any transaction must not leave a statement (and so a read snapshot) open: a
+    # TRUNCATE checkpoint from another connection would then report the store busy
+    with engine.connect() as conn:
+        assert P.scalar(conn, "test_by_system", _BY_SYSTEM, {"system": "hubspot"}) == "cus_0"  # of three rows
+        other = sqlite3.connect(tmp_path / "store.db")
+        busy, _log, _done = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        other.close()
+        assert busy == 0
+        conn.rollback()
+
+
+def test_a_reconnected_connection_gets_a_cursor_of_its_own(tmp_path):
+    url, engine = _store(tmp_path)
+    with engine.connect() as conn:
+        before = P._cursor(conn)
+        conn.invalidate()  # the DBAPI connection is closed; the next use reconnects
+        conn.rollback()
+        assert P.scalar(conn, "test_by_external", _BY_EXTERNAL, {"ext": "x"}) is None
+        assert P._cursor(conn) is not before
