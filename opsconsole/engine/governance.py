@@ -82,10 +82,11 @@ def save_golden(conn: Connection, record: GoldenRecord, names: list[str]) -> Non
 
 
 def apply_to_golden(conn: Connection, rules: OwnershipRules, entity: str, canonical_id: str, system: str,
-                    values: dict[str, Any], *, event_id: str, at: datetime) -> tuple[Outcome, list[int]]:
+                    values: dict[str, Any], *, event_id: str, at: datetime, new: bool = False) -> tuple[Outcome, list[int]]:
     """Apply one system's values to the golden record; store the changes and any new conflicts.
-    Returns the outcome and the ids of conflicts opened now (a conflict already open is not repeated)."""
-    record = load_golden(conn, entity, canonical_id)
+    Returns the outcome and the ids of conflicts opened now (a conflict already open is not repeated).
+    ``new``: the record was created in this transaction and has no fields yet (nothing to read)."""
+    record = GoldenRecord(entity, canonical_id) if new else load_golden(conn, entity, canonical_id)
     record.applied = set()  # redelivered events are stopped at the inbox; provenance keeps the rest
     outcome = apply_change(record, rules, system, values, event_id=event_id, at=at)
     save_golden(conn, record, list(outcome.changed))

@@ -198,6 +198,7 @@ class Runner:
                 else:
                     wf.premap(self.env, state)
                     prepared = await self.env.writer.run(self._identify_op(wf, spec, state, attempts, started, calls))
+                    state.customer_created = False  # true only inside the matching commit
             except MappingError as err:
                 failed = records.StepWrite(
                     run_id=state.run_id, seq=0, name=spec.name, target_system=spec.system, operation=spec.operation,

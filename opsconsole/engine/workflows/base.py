@@ -52,7 +52,8 @@ class RunState:
     """Never executed before (just opened by its event): no step of it can have reached a target,
     so the idempotency check against cross-references is skipped, and it has no exception to close."""
     customer_created: bool = False
-    """The matching commit created the customer: no other system has a cross-reference to it yet."""
+    """Inside the matching commit: that commit created the customer, so no other system has a
+    cross-reference to it and its golden record has no fields yet."""
 
 
 NEW_CUSTOMER = "<new customer>"
@@ -99,7 +100,7 @@ def govern_customer(conn, state: RunState, system: str, customer: Any, fields: t
         values[name] = value.model_dump() if hasattr(value, "model_dump") else value
     outcome, opened = governance.apply_to_golden(conn, governance.ownership_rules(), "customer", state.account_key,
                                                  system, values, event_id=event_id,
-                                                 at=at or datetime.now(timezone.utc))
+                                                 at=at or datetime.now(timezone.utc), new=state.customer_created)
     return {"changed": sorted(outcome.changed), "conflicts": opened}
 
 
