@@ -19,12 +19,11 @@ import time
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, bindparam, select
 
 from canonical.models import Entitlement, Quote
 from opsconsole.store import prepared as P
-from opsconsole.store.tables import golden_fields, xrefs
+from opsconsole.store.tables import golden_fields
 
 ENTITY = "entitlement"
 EVENT_NAME = "order-provisioned"
@@ -74,17 +73,7 @@ def load_entitlement(conn: Connection, business_key: str) -> dict | None:
 def intercom_contact(conn: Connection, customer_id: str) -> str | None:
     """The Intercom id of a contact of the customer (the first one cross-referenced), or None when
     none of its contacts is in Intercom."""
-    from opsconsole.engine.records import CONTACT, EMAIL_KEY
+    from opsconsole.engine.records import intercom_contacts
 
-    if not customer_id:
-        return None
-    by_email, in_cs = aliased(xrefs), aliased(xrefs)
-    prefix = f"{customer_id}/".replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    row = conn.execute(
-        select(in_cs.c.external_id)
-        .join(by_email, and_(by_email.c.canonical_id == in_cs.c.canonical_id, by_email.c.system == EMAIL_KEY,
-                             by_email.c.object_type == CONTACT))
-        .where(in_cs.c.system == "intercom", in_cs.c.object_type == CONTACT, in_cs.c.archived_at.is_(None),
-               by_email.c.external_id.like(f"{prefix}%", escape="\\"))
-        .order_by(in_cs.c.id).limit(1)).first()
-    return row[0] if row else None
+    found = intercom_contacts(conn, customer_id, limit=1)
+    return found[0] if found else None

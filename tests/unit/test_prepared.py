@@ -52,3 +52,29 @@ def test_a_reconnected_connection_gets_a_cursor_of_its_own(tmp_path):
         conn.rollback()
         assert P.scalar(conn, "test_by_external", _BY_EXTERNAL, {"ext": "x"}) is None
         assert P._cursor(conn) is not before
+
+
+def test_intercom_contacts_of_a_customer_only_its_own(tmp_path):
+    """The prebuilt query: a customer id's LIKE wildcards are escaped (``cus_a_b`` is not ``cus_aXb``),
+    archived cross-references are left out, and the limit is a parameter."""
+    from opsconsole.engine import records
+    from opsconsole.engine.provisioning import intercom_contact
+
+    url, engine = _store(tmp_path)
+    with engine.begin() as conn:
+        for customer, email, person, archived in (("cus_a_b", "ann@a.example", "ic_1", None),
+                                                  ("cus_a_b", "bob@a.example", "ic_2", None),
+                                                  ("cus_a_b", "cy@a.example", "ic_3", 1.0),
+                                                  ("cus_aXb", "dee@x.example", "ic_4", None)):
+            contact = f"con_{person}"
+            records.put_xref(conn, records.EMAIL_KEY, records.CONTACT, records.contact_email_key(customer, email), contact)
+            records.put_xref(conn, "intercom", records.CONTACT, person, contact)
+            if archived:
+                conn.execute(xrefs.update().where(xrefs.c.external_id == person).values(archived_at=archived))
+    with engine.connect() as conn:
+        assert records.intercom_contacts(conn, "cus_a_b") == ["ic_1", "ic_2"]
+        assert records.intercom_contacts(conn, "cus_a_b", limit=1) == ["ic_1"]
+        assert records.intercom_contacts(conn, "cus_aXb") == ["ic_4"]
+        assert records.intercom_contacts(conn, "cus_zzz") == [] and records.intercom_contacts(conn, "") == []
+        assert intercom_contact(conn, "cus_aXb") == "ic_4" and intercom_contact(conn, "cus_zzz") is None
+        conn.rollback()

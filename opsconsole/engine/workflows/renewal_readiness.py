@@ -23,8 +23,7 @@ import time
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import select
 
 from canonical.receivables import payment_history
 from canonical.renewal import RenewalInputs, RenewalRules, readiness
@@ -32,7 +31,7 @@ from opsconsole.engine import records
 from opsconsole.engine.rulebook import Rulebook
 from opsconsole.engine.workflows import writeback
 from opsconsole.engine.workflows.base import Prepared, RunState, Sent, StepSpec, Workflow
-from opsconsole.store.tables import customers, renewals, xrefs
+from opsconsole.store.tables import customers, renewals
 
 RENEWAL_DEAL_TYPE = "existingbusiness"
 RENEWAL = Rulebook(RenewalRules.load)
@@ -42,19 +41,6 @@ use_renewal_rules = RENEWAL.use
 
 def _today() -> date:
     return datetime.now(timezone.utc).date()
-
-
-def intercom_contacts(conn, customer_id: str, limit: int = 50) -> list[str]:
-    """The Intercom ids of the customer's contacts (cross-referenced through their email key)."""
-    by_email, in_cs = aliased(xrefs), aliased(xrefs)
-    prefix = f"{customer_id}/".replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return [r[0] for r in conn.execute(
-        select(in_cs.c.external_id)
-        .join(by_email, and_(by_email.c.canonical_id == in_cs.c.canonical_id, by_email.c.system == records.EMAIL_KEY,
-                             by_email.c.object_type == records.CONTACT))
-        .where(in_cs.c.system == "intercom", in_cs.c.object_type == records.CONTACT, in_cs.c.archived_at.is_(None),
-               by_email.c.external_id.like(f"{prefix}%", escape="\\"))
-        .order_by(in_cs.c.id).limit(limit))]
 
 
 def renewal_deal(deals: list[dict]) -> dict | None:
@@ -83,7 +69,7 @@ class RenewalReadiness(Workflow):
             return {"legal_name": name or "", "company": records.find_xref(conn, customer, "hubspot", "company"),
                     "contact": records.find_xref(conn, customer, "xero", "contact"),
                     "cs_company": records.find_xref(conn, customer, "intercom", "company"),
-                    "cs_contacts": intercom_contacts(conn, customer)}
+                    "cs_contacts": records.intercom_contacts(conn, customer)}
 
         known = env.read(ids)
         tp = env.traceparent(state)
