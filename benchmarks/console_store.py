@@ -12,6 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from opsconsole.store import search_index
 from opsconsole.store.migrate import head_revision, upgrade
 
 RUNS = 1_000_000
@@ -44,6 +45,8 @@ def build(root: Path) -> Path:
         "INSERT INTO runs (id, workflow, business_key, account_key, correlation_id, status, current_step,"
         " mapping_version, inbox_id, attempt, created_at, updated_at, finished_at, last_error, context)"
         " VALUES (?,?,?,?,?,?,?,?,NULL,?,?,?,?,?,'{}')", _runs(rnd))
+    for sql in search_index.STATEMENTS:  # the runs' search index, as the engine's writer fills it
+        db.execute(sql)
     db.executemany(
         "INSERT INTO exceptions (id, run_id, step_id, inbox_id, workflow, business_key, correlation_id, category,"
         " system, state, title, last_error, payload, owner, resolution, created_at, updated_at)"

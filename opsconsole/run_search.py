@@ -2,11 +2,13 @@
 
 A substring filter (``LIKE '%term%'``) over a million runs scans them all: a second per keystroke.
 On SQLite the store keeps a trigram full-text index of the runs' business keys and last errors
-(``runs_search``, migration 0008, kept by triggers on insert and on a changed last error), so:
+(``runs_search``, migrations 0008 and 0011: new runs are indexed by the engine's writer at each
+commit, a changed last error by a trigger; see :mod:`opsconsole.store.search_index`), so:
 
 - a term of **three characters or more** is answered from the index, newest first (FTS5 reads its
   matches in descending rowid order and stops when the page is full), plus the runs whose
-  correlation id starts with it; its count is exact up to :data:`COUNT_CAP` ("1000+" beyond);
+  correlation id starts with it and the runs not indexed yet (above the index's watermark: none
+  once the engine has committed); its count is exact up to :data:`COUNT_CAP` ("1000+" beyond);
 - a term that is **part of a workflow or status name** matches most runs: it is answered by
   scanning newest first, which stops as soon as the page is full, the count capped likewise;
 - a term **under three characters**, which a trigram index cannot answer, is looked for in the
@@ -19,6 +21,8 @@ Either way a run matches when its business key, last error, workflow or status c
 from __future__ import annotations
 
 from sqlalchemy import Connection, Integer, and_, func, literal_column, or_, select, text, union
+
+from opsconsole.store.search_index import WATERMARK
 
 COUNT_CAP = 1_000
 COUNT_WINDOW = 5_000
@@ -88,6 +92,10 @@ def _fts_ids(quoted: str, n: int):
     return text(_FTS).bindparams(q=quoted, n=n).columns(rowid=Integer).subquery()
 
 
+def _not_indexed(runs):
+    return select(runs.c.id).where(runs.c.id > literal_column(WATERMARK))
+
+
 def _indexed(conn: Connection, runs, base_cond: list, term: str, match, columns, offset: int, limit: int
              ) -> tuple[list, int, bool]:
     quoted = '"' + term.replace('"', '""') + '"'
@@ -99,7 +107,7 @@ def _indexed(conn: Connection, runs, base_cond: list, term: str, match, columns,
         exhausted = got < n
         # a correlation-id match older than the window would sort among matches it has not reached
         corr = by_corr if exhausted or floor is None else and_(by_corr, runs.c.id >= floor)
-        ids = union(select(window.c.rowid), select(runs.c.id).where(corr))
+        ids = union(select(window.c.rowid), select(runs.c.id).where(corr), _not_indexed(runs))
         cond = and_(*base_cond, runs.c.id.in_(ids), match)
         rows = conn.execute(select(*columns).where(cond).order_by(runs.c.id.desc()).offset(offset).limit(limit)
                             ).mappings().all()
@@ -110,7 +118,7 @@ def _indexed(conn: Connection, runs, base_cond: list, term: str, match, columns,
         return list(rows), offset + len(rows), True
     window = _fts_ids(quoted, COUNT_WINDOW + 1)
     seen = conn.execute(select(func.count()).select_from(window)).scalar() or 0
-    ids = union(select(window.c.rowid), select(runs.c.id).where(by_corr))
+    ids = union(select(window.c.rowid), select(runs.c.id).where(by_corr), _not_indexed(runs))
     capped = (select(literal_column("1")).select_from(runs).where(*base_cond, runs.c.id.in_(ids), match)
               .limit(COUNT_CAP + 1).subquery())
     total = conn.execute(select(func.count()).select_from(capped)).scalar() or 0

@@ -29,6 +29,7 @@ from opsconsole.engine.workflows import WORKFLOWS
 from opsconsole.settings import Settings, resolve_secret
 from opsconsole.store.checkpointer import Checkpointer
 from opsconsole.store.db import is_sqlite, make_engine
+from opsconsole.store.search_index import index_new_runs
 from opsconsole.store.writer import Writer
 
 log = logging.getLogger("opsconsole.engine")
@@ -97,6 +98,7 @@ class Engine:
             await asyncio.sleep(min(1.0, self.settings.lease_ttl_s / 3))
         self.writer = Writer(self.write_engine, fence=self.lease.check,
                              on_commit_point=lambda: self.faults.hit("in_group_commit"),
+                             before_commit=index_new_runs if is_sqlite(self.settings.store_url) else None,
                              on_committed=self.audit.flush_head,
                              on_rolled_back=self.audit.discard_pending).start()
         if is_sqlite(self.settings.store_url):

@@ -175,7 +175,8 @@ async def run_backfill(settings: Settings, *, dry_run: bool = False, actor: str 
     from opsconsole.engine import governance, records
     from opsconsole.engine.app import SchemaMismatch, audit_log, ensure_schema
     from opsconsole.engine.lease import Lease, LeaseLost, default_holder, read_lease
-    from opsconsole.store.db import make_engine
+    from opsconsole.store.db import is_sqlite, make_engine
+    from opsconsole.store.search_index import index_new_runs
     from opsconsole.store.writer import Writer
 
     try:
@@ -222,7 +223,8 @@ async def run_backfill(settings: Settings, *, dry_run: bool = False, actor: str 
                 report = bf.dry_run_report(conn, plan, read, skipped)
         else:
             writer = Writer(write_engine, fence=lease.check, on_committed=audit.flush_head,
-                            on_rolled_back=audit.discard_pending).start()
+                            on_rolled_back=audit.discard_pending,
+                            before_commit=index_new_runs if is_sqlite(settings.store_url) else None).start()
             try:
                 report = await bf.apply_plan(plan, writer.run, audit=audit, actor=actor or settings.operator,
                                              rules=governance.ownership_rules(), read=read, skipped=skipped,

@@ -58,6 +58,9 @@ class Writer:
             (the lease's fencing check).
         on_commit_point: called inside every transaction after the operations ran and before the
             commit (the crash test's ``in_group_commit`` fault point).
+        before_commit: called with the connection in the commit thread, inside the transaction,
+            just before COMMIT: work that needs no interpreter while SQLite runs it (the runs'
+            search index, :mod:`opsconsole.store.search_index`).
         on_committed: called after every successful commit (the audit head is written then).
         on_rolled_back: called when a batch did not commit.
     """
@@ -68,12 +71,14 @@ class Writer:
         *,
         fence: Callable[[Connection], None] | None = None,
         on_commit_point: Callable[[], None] | None = None,
+        before_commit: Callable[[Connection], None] | None = None,
         on_committed: Callable[[], None] | None = None,
         on_rolled_back: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.fence = fence
         self.on_commit_point = on_commit_point
+        self.before_commit = before_commit
         self.on_committed = on_committed
         self.on_rolled_back = on_rolled_back
         self._pending: list[tuple[Op, Any]] = []
@@ -294,6 +299,8 @@ class Writer:
 
     def _commit(self) -> None:
         """In the commit thread: COMMIT (the fsync) while the loop goes on; then the audit head."""
+        if self.before_commit is not None:
+            self.before_commit(self._conn)
         self._conn.commit()
         if self.on_committed is not None:
             self.on_committed()
