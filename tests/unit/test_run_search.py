@@ -19,11 +19,15 @@ def _run(i: int, key: str, *, error: str = "", status: str = "succeeded", workfl
                 updated_at=float(i), last_error=error, context={})
 
 
-@pytest.fixture
-def conn(tmp_path):
+def _migrated(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     upgrade(url)
-    engine = create_engine(url)
+    return url, create_engine(url)
+
+
+@pytest.fixture
+def conn(tmp_path):
+    _url, engine = _migrated(tmp_path)
     with engine.begin() as c:
         c.execute(insert(runs), [_run(i, f"hubspot:quote:{400_000_000 + i}") for i in range(1, 3001)])
         c.execute(insert(runs), [_run(3001, "xero:invoice:INV-0042:t", error="Xero 422: Account code '999' invalid",
@@ -113,9 +117,7 @@ def _integrity(conn):
 
 
 def test_runs_above_the_watermark_are_found_by_scanning_and_indexed_at_the_next_commit(tmp_path):
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    upgrade(url)
-    engine = create_engine(url)
+    _url, engine = _migrated(tmp_path)
     with engine.begin() as c:
         c.execute(insert(runs), [_run(i, f"hubspot:quote:{500_000_000 + i}") for i in range(1, 11)])
         index_new_runs(c)
@@ -149,14 +151,12 @@ def test_the_engine_writer_indexes_a_new_run_in_the_same_commit(tmp_path):
     from opsconsole.store.db import make_engine
     from opsconsole.store.writer import Writer
 
-    url = f"sqlite:///{tmp_path / 's.db'}"
-    upgrade(url)
+    url, engine = _migrated(tmp_path)
     writer = Writer(make_engine(url, write=True), before_commit=index_new_runs).start()
     try:
         run_id = writer.run_sync(lambda c: records.open_run(c, "quote_to_order", "hubspot:quote:424242"))
     finally:
         writer.stop()
-    engine = create_engine(url)
     with engine.connect() as c:
         assert c.execute(text("SELECT last_id FROM runs_search_state")).scalar() == run_id
         assert _fts(c, "424242") == [run_id]
