@@ -83,6 +83,10 @@ def test_kill_nine_at_every_fault_point_loses_nothing_and_duplicates_nothing(tmp
         end = time.monotonic() + 60
         while _store_counts(db)[0] < len(approved) and time.monotonic() < end:
             time.sleep(0.2)
+        # the HubSpot poll may finish a quote's run before its webhook's redelivery gets through: the
+        # CRM has sent everything only once no delivery is still pending (retried every 0.3 s)
+        while any(d["state"] == "pending" for d in sb.deliveries()) and time.monotonic() < end:
+            time.sleep(0.2)
         assert final.stop() == 0
     finally:
         sb_state = sb.xero_state()
@@ -114,4 +118,6 @@ def test_kill_nine_at_every_fault_point_loses_nothing_and_duplicates_nothing(tmp
         contact_xrefs = conn.execute("select count(*) from xrefs where system='xero' and object_type='contact'").fetchone()[0]
     assert customers == n and contact_xrefs == n
     assert len(keys) == len(set(keys))
-    assert set(keys) == sent_ids
+    unrecorded = [{**d, "attempts": d["attempts"][-3:]} for d in deliveries
+                  if any(str(e) not in set(keys) for e in d["event_ids"])]
+    assert set(keys) == sent_ids, unrecorded
