@@ -15,9 +15,11 @@ from sqlalchemy import Connection
 WATERMARK = "(SELECT last_id FROM runs_search_state WHERE id = 1)"
 _INDEX = ("INSERT INTO runs_search(rowid, business_key, last_error) "
           f"SELECT id, business_key, last_error FROM runs WHERE id > {WATERMARK}")
-# max(id) after the insert above: every run is indexed; (a pruned newest run lowers it, and the id
-# SQLite reuses for the next run is then above the watermark again)
-_ADVANCE = "UPDATE runs_search_state SET last_id = coalesce((SELECT max(id) FROM runs), 0) WHERE id = 1"
+# max(id) after the insert above: every run is indexed. (Deleting the newest runs lowers it, so the
+# id SQLite reuses for the next run is above the watermark again.) Written only when it moves: a
+# commit without new runs dirties no page for it.
+_MAX = "coalesce((SELECT max(id) FROM runs), 0)"
+_ADVANCE = f"UPDATE runs_search_state SET last_id = {_MAX} WHERE id = 1 AND last_id != {_MAX}"
 STATEMENTS = (_INDEX, _ADVANCE)
 """What :func:`index_new_runs` runs, for a tool on a plain DBAPI connection."""
 

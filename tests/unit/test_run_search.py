@@ -143,6 +143,16 @@ def test_runs_above_the_watermark_are_found_by_scanning_and_indexed_at_the_next_
         assert _fts(c, "503 twice") == [3] and _fts(c, "500000010") == []
         for term in ("777000111", "rejected by", "503 twice", "50000000"):
             assert _page(c, term)[0] == _like_ids(c, term)[:10]
+        # the newest runs deleted (a store idle past its retention): the watermark comes down with them,
+        # so the id SQLite gives the next run again is above it and gets indexed
+        c.execute(runs.delete().where(runs.c.id >= 9))
+        index_new_runs(c)
+        assert c.execute(text("SELECT last_id FROM runs_search_state")).scalar() == 8
+        c.execute(insert(runs), [{k: v for k, v in _run(0, "hubspot:quote:888000999").items() if k != "id"}])
+        assert _page(c, "888000999") == ([9], 1, True)
+        index_new_runs(c)
+        _integrity(c)
+        assert _fts(c, "888000999") == [9]
     engine.dispose()
 
 
