@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 import time
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Callable
 
 import orjson
@@ -317,8 +317,8 @@ class XeroSandbox:
             return 400, _validation_error([{"ValidationErrors": [
                 {"Message": f"Exactly one element is expected when updating /{collection}/{path_id}."}]}])
         # (most writes carry no query string: Starlette's parsed QueryParams only when one is there)
-        summarize = not request.scope["query_string"] or \
-            request.query_params.get("summarizeErrors", "true").lower() != "false"
+        summarize = (not request.scope["query_string"]
+                     or request.query_params.get("summarizeErrors", "true").lower() != "false")
         claims: dict = {}
         plans: list[Callable | None] = []
         failed: list[tuple[int, list[str]]] = []
