@@ -63,3 +63,20 @@ def test_a_dead_local_lease_holder_is_recognised():
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     assert not _holder_alive(f"console:{host}:{gone.stdout.strip()}")
     assert _holder_alive("worker:another-host:1")  # cannot tell for another host: trust the lease
+
+
+def test_new_ids_sort_by_time_and_stay_valid(monkeypatch):
+    """Correlation ids are W3C trace ids (32 hex, not all zeros) and canonical ids keep their shape;
+    both begin with the time, so ids made later sort after (their indexes are appended to)."""
+    import re
+    import time
+
+    from opsconsole.engine import records, tracing
+
+    clock = iter([1_800_000_000.0, 1_800_000_001.0, 1_800_000_000.0, 1_800_000_000.002])
+    monkeypatch.setattr(time, "time", lambda: next(clock))
+    early, late = tracing.new_correlation_id(), tracing.new_correlation_id()
+    assert all(re.fullmatch(r"[0-9a-f]{32}", c) for c in (early, late)) and early < late
+    assert tracing.parse_traceparent(tracing.traceparent(late, tracing.new_span_id()))[0] == late
+    first, second = records.ordered_id("cus_"), records.ordered_id("cus_")
+    assert all(re.fullmatch(r"cus_[0-9a-f]{24}", c) for c in (first, second)) and first < second

@@ -78,3 +78,37 @@ def test_intercom_contacts_of_a_customer_only_its_own(tmp_path):
         assert records.intercom_contacts(conn, "cus_zzz") == [] and records.intercom_contacts(conn, "") == []
         assert intercom_contact(conn, "cus_aXb") == "ic_4" and intercom_contact(conn, "cus_zzz") is None
         conn.rollback()
+
+
+def test_keys_of_new_rows_without_returning(tmp_path):
+    """On SQLite the inserts take the new row's key from the cursor, not from a RETURNING clause:
+    a repeated key is None, interleaved inserts into other tables never lend their rowid, and an
+    upsert answers the same row's id whether it inserted or updated."""
+    from opsconsole.store.tables import customers, runs, steps
+
+    url, engine = _store(tmp_path)
+    keys = ("system", "object_type", "external_id")
+
+    def xref(n):
+        return {"system": "hubspot", "object_type": "company", "external_id": str(n), "canonical_id": f"cus_{n}",
+                "created_at": 0.0}
+
+    def step(run_id, seq, status):
+        return {"run_id": run_id, "seq": seq, "name": "s", "target_system": "xero", "operation": "op",
+                "idempotency_key": f"k{run_id}:{seq}", "status": status, "attempts": 1, "request": {"n": seq}}
+
+    with engine.begin() as conn:
+        first = P.insert_ignore(conn, xrefs, keys, xref(1))
+        assert P.insert_ignore(conn, xrefs, keys, xref(1)) is None  # (the cursor's rowid is still first's)
+        second = P.insert_ignore(conn, xrefs, keys, xref(2))
+        assert (first, second) == (1, 2)
+        assert P.insert_row(conn, customers, {"canonical_id": "cus_text_key", "legal_name": "A", "match_name": "a",
+                                              "created_at": 0.0}) == "cus_text_key"
+        run_id = P.insert_row(conn, runs, {"workflow": "w", "business_key": "b", "correlation_id": "c" * 32,
+                                           "status": "pending", "created_at": 0.0, "updated_at": 0.0, "context": {}})
+        a = P.upsert(conn, steps, ("run_id", "seq"), step(run_id, 0, "waiting"))
+        P.insert_ignore(conn, xrefs, keys, xref(3))  # another table's insert between the two upserts
+        b = P.upsert(conn, steps, ("run_id", "seq"), step(run_id, 1, "succeeded"))
+        assert P.upsert(conn, steps, ("run_id", "seq"), step(run_id, 0, "succeeded")) == a != b
+        rows = conn.execute(select(steps.c.id, steps.c.seq, steps.c.status, steps.c.request).order_by(steps.c.seq)).all()
+        assert [tuple(r) for r in rows] == [(a, 0, "succeeded", {"n": 0}), (b, 1, "succeeded", {"n": 1})]

@@ -51,6 +51,9 @@ class RunState:
     fresh: bool = False
     """Never executed before (just opened by its event): no step of it can have reached a target,
     so the idempotency check against cross-references is skipped, and it has no exception to close."""
+    error_recorded: bool = False
+    """This execution wrote an error on the run (a retry's wait, a paused target): finishing it
+    clears ``last_error``."""
     customer_created: bool = False
     """Inside the matching commit: that commit created the customer, so no other system has a
     cross-reference to it and its golden record has no fields yet."""
