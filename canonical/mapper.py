@@ -50,7 +50,10 @@ def _required(rule: Any, ctx: dict) -> bool:
 
 
 def _empty(value: Any) -> bool:
-    return value is None or value is paths.MISSING or value == "" or value == []
+    # by type, not ``value == ""``: comparing a pydantic model runs its Python-level __eq__
+    if value is None or value is paths.MISSING:
+        return True
+    return not value if isinstance(value, (str, list)) else False
 
 
 class _Ref:

@@ -115,6 +115,7 @@ class ApiClient:
         )
         self._client._cookies = _NoCookies()
         self._timeout = httpx.Timeout(timeout_s).as_dict()
+        self._lean = self._transport if transport == "lean" else None
         self.transport_name = transport
         self._urls: dict[tuple, httpx.URL] = {}
         self._queries: dict[tuple, str] = {}
@@ -188,11 +189,12 @@ class ApiClient:
         t0 = time.perf_counter()
         url = f"{self.base_url}{path}"
         safe_req_headers = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
+        full_url = self._url(path, params)
         slot = self.request_slot()
         if slot is not None:
             await slot.acquire()
         try:
-            resp = await self._send(method, self._url(path, params), content, hdrs)
+            resp = await self._send(method, full_url, content, hdrs)
         except httpx.TimeoutException as exc:
             call = CallRecord(self.system, method, url, None, started, (time.perf_counter() - t0) * 1000,
                               safe_req_headers, json, traceparent=traceparent)
@@ -209,7 +211,7 @@ class ApiClient:
         self.observe(resp)
         body, malformed = _parse(resp.content, resp.headers.get("content-type", ""))
         call = CallRecord(
-            self.system, method, str(resp.request.url), resp.status_code, started,
+            self.system, method, str(full_url), resp.status_code, started,
             (time.perf_counter() - t0) * 1000, safe_req_headers, json, resp.headers, body, traceparent,
         )
         _record(call)
@@ -235,10 +237,13 @@ class ApiClient:
         # the body as a ready stream and the two headers httpx would derive from it: Request(content=...)
         # re-encodes and re-reads the body, several times the cost of the rest of the object
         sized = {"Host": self._host, **headers, "Content-Length": str(len(content))} if content else {"Host": self._host, **headers}
-        request = httpx.Request(method, url, stream=httpx.ByteStream(content or b""), headers=sized,
-                                extensions={"timeout": self._timeout})
-        response = await self._transport.handle_async_request(request)
-        response.request = request  # (not every transport sets it)
+        if self._lean is not None:  # no httpx.Request at all (connectors/lean_transport.py)
+            response = await self._lean.send(method, url, sized, content or b"", self._timeout)
+        else:
+            request = httpx.Request(method, url, stream=httpx.ByteStream(content or b""), headers=sized,
+                                    extensions={"timeout": self._timeout})
+            response = await self._transport.handle_async_request(request)
+            response.request = request  # (not every transport sets it)
         try:
             await response.aread()
         finally:

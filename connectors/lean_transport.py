@@ -142,20 +142,27 @@ class LeanTransport(httpx.AsyncBaseTransport):
         return self._ssl
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        method = request.method
-        if method == "HEAD":
-            raise httpx.UnsupportedProtocol("the lean transport does not send HEAD requests")
-        url = request.url
-        scheme = url.scheme
-        if scheme not in _DEFAULT_PORTS:
-            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
-        key = (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
-        timeouts = request.extensions.get("timeout") or {}
+        key = _target(request.method, request.url)
         stream = request.stream
         content = b"".join(stream) if isinstance(stream, httpx.ByteStream) else await request.aread()
-        head = b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), url.raw_path)
-        data = head + b"".join(b"%s: %s\r\n" % kv for kv in request.headers.raw) + b"\r\n" + content
+        raw = request.headers.raw
+        head = b"".join(b"%s: %s\r\n" % kv for kv in raw)
+        _check_head(head, len(raw))
+        data = b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path) + head + b"\r\n" + content
+        return await self._round_trip(key, data, request.extensions.get("timeout") or {})
 
+    async def send(self, method: str, url: httpx.URL, headers: dict[str, str], content: bytes,
+                   timeouts: dict[str, float | None]) -> httpx.Response:
+        """One request without an ``httpx.Request``: the vendor clients' path (``ApiClient``). The
+        headers go as given (Host and Content-Length included), ASCII as httpx would encode them.
+        Building and serialising an httpx.Request cost several times this."""
+        key = _target(method, url)
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode("ascii")
+        _check_head(head, len(headers))
+        data = b"%s %s HTTP/1.1\r\n" % (method.encode("ascii"), url.raw_path) + head + b"\r\n" + content
+        return await self._round_trip(key, data, timeouts)
+
+    async def _round_trip(self, key: tuple[str, str, int], data: bytes, timeouts: dict) -> httpx.Response:
         await self._acquire(timeouts.get("pool"))
         conn: _Connection | None = None
         try:
@@ -250,6 +257,23 @@ class LeanTransport(httpx.AsyncBaseTransport):
         for conn in list(self._open):
             self._discard(conn)
         self._idle.clear()
+
+
+def _target(method: str, url: httpx.URL) -> tuple[str, str, int]:
+    """The connection pool's key for a request (scheme, host, port); refuses what is not supported."""
+    if method == "HEAD":
+        raise httpx.UnsupportedProtocol("the lean transport does not send HEAD requests")
+    scheme = url.scheme
+    if scheme not in _DEFAULT_PORTS:
+        raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
+    return (scheme, url.host, url.port or _DEFAULT_PORTS[scheme])
+
+
+def _check_head(head: bytes, count: int) -> None:
+    """One CRLF per header and no other line break: a value carrying CR or LF (an id taken from a
+    webhook, say) would otherwise add headers, or a request, of its own."""
+    if head.count(b"\n") != count or head.count(b"\r") != count:
+        raise httpx.LocalProtocolError("a request header name or value contains a line break")
 
 
 def _expire(waiter: asyncio.Future, timeout: float) -> None:

@@ -35,6 +35,8 @@ class _Compiled:
         self.table = table
         self.order = self.names if self.names is not None else list(self.binds)
         self.json = frozenset(n for n, b in self.binds.items() if isinstance(b.type, JSON))
+        self.returns = _returns(conn.dialect.name)
+        self.pk = _pk(table).name if table is not None and table.primary_key.columns else None
         # per parameter, worked out once: (name, is JSON, the value when the caller gives none)
         self._plan = [(name, name in self.json, self._fallback(name)) for name in self.order]
 
@@ -126,11 +128,11 @@ def _returns(dialect: str) -> bool:
     return dialect != "sqlite"
 
 
-def _new_key(cursor, table: Table, params: dict) -> Any:
+def _new_key(cursor, c: _Compiled, params: dict) -> Any:
     """The key of the row a RETURNING-free INSERT just added: the caller's own, else SQLite's rowid
     (the tables' integer keys are rowid aliases)."""
-    pk = _pk(table).name
-    return params[pk] if params.get(pk) is not None else cursor.lastrowid
+    given = params.get(c.pk)
+    return given if given is not None else cursor.lastrowid
 
 
 def insert_ignore(conn: Connection, table: Table, keys: tuple[str, ...], params: dict) -> Any:
@@ -143,9 +145,9 @@ def insert_ignore(conn: Connection, table: Table, keys: tuple[str, ...], params:
         return stmt.returning(_pk(table)) if _returns(d) else stmt
     c = _compiled(("ignore", table.name, keys, cols), conn, build, table)
     cursor = _run(conn, c, params)
-    if _returns(conn.dialect.name):
+    if c.returns:
         return _first(cursor)
-    return _new_key(cursor, table, params) if cursor.rowcount == 1 else None
+    return _new_key(cursor, c, params) if cursor.rowcount == 1 else None
 
 
 def insert_row(conn: Connection, table: Table, params: dict) -> Any:
@@ -155,8 +157,9 @@ def insert_row(conn: Connection, table: Table, params: dict) -> Any:
     def build(d):
         stmt = insert(table).values({c: bindparam(c) for c in cols})
         return stmt.returning(_pk(table)) if _returns(d) else stmt
-    cursor = _run(conn, _compiled(("insert", table.name, cols), conn, build, table), params)
-    return _first(cursor) if _returns(conn.dialect.name) else _new_key(cursor, table, params)
+    c = _compiled(("insert", table.name, cols), conn, build, table)
+    cursor = _run(conn, c, params)
+    return _first(cursor) if c.returns else _new_key(cursor, c, params)
 
 
 def insert_many(conn: Connection, table: Table, rows: list[dict]) -> None:

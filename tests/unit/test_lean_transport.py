@@ -233,3 +233,17 @@ async def test_an_encoded_body_is_decoded_by_httpx():
         t = LeanTransport()
         assert (await _get(t, srv.url)).json() == {"packed": True}
         await t.aclose()
+
+
+async def test_a_header_with_a_line_break_is_refused_before_anything_is_sent():
+    """An id from a webhook ends up in a header (Idempotency-Key): a CR or LF in it must not add
+    headers of its own, on either path into the transport."""
+    transport = LeanTransport()
+    url = httpx.URL("http://127.0.0.1:9/x")  # nothing listens: refused before connecting
+    with pytest.raises(httpx.LocalProtocolError, match="line break"):
+        await transport.send("POST", url, {"Host": "127.0.0.1:9", "Idempotency-Key": "k\r\nX-Evil: 1"}, b"",
+                             {"pool": 1, "connect": 1, "read": 1})
+    request = httpx.Request("POST", url, headers={"Idempotency-Key": "k\nX-Evil: 1"})
+    with pytest.raises(httpx.LocalProtocolError, match="line break"):
+        await transport.handle_async_request(request)
+    await transport.aclose()
