@@ -47,21 +47,21 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 class Bench:
-    def __init__(self, workflow: str, work: Path) -> None:
+    def __init__(self, workflow: str, work: Path, *, worker_prefix: tuple[str, ...] = (), start_s: float = 30) -> None:
         self.workflow = workflow
         self.work = work
         self.proc, self.sb = start_process(work / "sandboxes", profile="unthrottled", companies=0, scenario=False)
         self.port = free_port()
         # the shipped settings, but for the poll (it would add reads of its own)
         env = worker_env(work, self.sb, ingress_port=self.port, OPSCONSOLE_SCHEDULE__HUBSPOT_POLL_S="3600")
-        self.worker = WorkerProcess(work, env, name="engine")
-        self.worker.wait_running(30)
+        self.worker = WorkerProcess(work, env, name="engine", prefix=worker_prefix)
+        self.worker.wait_running(start_s)
         self.url = f"http://127.0.0.1:{self.port}/webhooks/hubspot"
         self.http = httpx.Client(timeout=30)
         self.event_id = 10_000_000
 
-    def close(self) -> None:
-        self.worker.stop()
+    def close(self, stop_s: float = 15) -> None:
+        self.worker.stop(stop_s)
         stop_process(self.proc)
         self.http.close()
 

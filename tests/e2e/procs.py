@@ -96,11 +96,12 @@ def worker_env(var_dir: Path, sb: SandboxInfo, *, ingress_port: int, **extra: st
 
 
 class WorkerProcess:
-    def __init__(self, var_dir: Path, env: dict[str, str], name: str = "worker") -> None:
+    def __init__(self, var_dir: Path, env: dict[str, str], name: str = "worker", prefix: tuple[str, ...] = ()) -> None:
+        """``prefix``: a command the worker runs under (benchmarks/instructions.py: valgrind)."""
         self.var_dir = var_dir
         self.out_path = var_dir / f"{name}.out"
         self._out = open(self.out_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "opsconsole.cli", "worker"], cwd=var_dir, env=env,
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "opsconsole.cli", "worker"], cwd=var_dir, env=env,
                                      stdout=self._out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def wait_running(self, timeout: float = 20) -> bool:
