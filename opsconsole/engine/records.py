@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 from canonical.identity import normalise_domain, normalise_name, normalise_tax_number
 from canonical.mapping import MappingError, current_version
 from canonical.matching import Identity, Match, MatchingRules, best_match
+from opsconsole.engine.tracing import minute_bucket
 from opsconsole.store.tables import customers, exceptions, inbox, rejected_webhooks, runs, spans, steps, xrefs
 from opsconsole.store import prepared as P
 
@@ -248,10 +249,10 @@ def find_customer(conn: Connection, *, system: str, object_type: str, external_i
 
 
 def ordered_id(prefix: str) -> str:
-    """A canonical id: ``prefix`` and 24 hex digits, the time in milliseconds then 52 random bits.
-    Ids made together sort together, so the indexes keyed by canonical id (customers, golden
-    fields, cross-references) are written near their end, not on a random page each."""
-    return f"{prefix}{int(time.time() * 1000):011x}{random.getrandbits(52):013x}"
+    """A canonical id: ``prefix`` and 24 hex digits, the :func:`~opsconsole.engine.tracing.minute_bucket`
+    then 84 random bits (the indexes keyed by canonical id, customers, golden fields and
+    cross-references, then take each minute's new ids in one small region)."""
+    return f"{prefix}{minute_bucket():03x}{random.getrandbits(84):021x}"
 
 
 def new_customer(conn: Connection, *, legal_name: str, tax_number: str, domain: str) -> str:

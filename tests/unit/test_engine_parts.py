@@ -65,18 +65,22 @@ def test_a_dead_local_lease_holder_is_recognised():
     assert _holder_alive("worker:another-host:1")  # cannot tell for another host: trust the lease
 
 
-def test_new_ids_sort_by_time_and_stay_valid(monkeypatch):
-    """Correlation ids are W3C trace ids (32 hex, not all zeros) and canonical ids keep their shape;
-    both begin with the time, so ids made later sort after (their indexes are appended to)."""
+def test_new_ids_share_their_minute_and_stay_valid(monkeypatch):
+    """Correlation ids are W3C trace ids (32 hex) and canonical ids keep their shape. Both begin with
+    the minute (modulo 4096), so an index keyed by them takes a minute's new ids in one region, and
+    go on at random, so two ids of the same minute still differ right after that prefix."""
     import re
     import time
 
     from opsconsole.engine import records, tracing
 
-    clock = iter([1_800_000_000.0, 1_800_000_001.0, 1_800_000_000.0, 1_800_000_000.002])
+    minute = 4096 * 7324  # (a multiple of 4096 minutes: its bucket is 000)
+    clock = iter([minute * 60.0, minute * 60 + 30.0, minute * 60 + 61.0] * 2 + [minute * 60.0])
     monkeypatch.setattr(time, "time", lambda: next(clock))
-    early, late = tracing.new_correlation_id(), tracing.new_correlation_id()
-    assert all(re.fullmatch(r"[0-9a-f]{32}", c) for c in (early, late)) and early < late
-    assert tracing.parse_traceparent(tracing.traceparent(late, tracing.new_span_id()))[0] == late
-    first, second = records.ordered_id("cus_"), records.ordered_id("cus_")
-    assert all(re.fullmatch(r"cus_[0-9a-f]{24}", c) for c in (first, second)) and first < second
+    for made, shape in (([tracing.new_correlation_id() for _ in range(3)], r"[0-9a-f]{32}"),
+                        ([records.ordered_id("cus_").removeprefix("cus_") for _ in range(3)], r"[0-9a-f]{24}")):
+        assert all(re.fullmatch(shape, m) for m in made)
+        assert [m[:3] for m in made] == ["000", "000", "001"]
+        assert made[0][3:9] != made[1][3:9]
+    trace_id = tracing.new_correlation_id()
+    assert tracing.parse_traceparent(tracing.traceparent(trace_id, tracing.new_span_id()))[0] == trace_id
