@@ -301,6 +301,7 @@ class Catalogue:
             versions[spec.version] = Mapping(spec, self, file)
         # read on every new run: computed once
         self.current_version = max((v for vs in self._by_key.values() for v in vs), default=1)
+        self._resolved: dict[tuple[str, Any], Mapping] = {}  # get()'s answers: the catalogue never changes
 
     @classmethod
     def load(cls, directory: Path | None = None) -> "Catalogue":
@@ -316,6 +317,9 @@ class Catalogue:
 
     def get(self, key: str, version: int | str | None = None) -> Mapping:
         """The newest ``key`` mapping at or below ``version`` (the current one by default)."""
+        found = self._resolved.get((key, version))
+        if found is not None:
+            return found
         versions = self._by_key.get(key)
         if not versions:
             raise KeyError(f"no mapping {key!r} (known: {', '.join(self.keys())})")
@@ -323,7 +327,8 @@ class Catalogue:
         eligible = [v for v in versions if v <= limit]
         if not eligible:
             raise KeyError(f"no version of mapping {key!r} at or below {limit} (have {sorted(versions)})")
-        return versions[max(eligible)]
+        found = self._resolved[(key, version)] = versions[max(eligible)]
+        return found
 
 
 def load_spec(path: Path) -> MappingSpec:

@@ -153,13 +153,23 @@ _USES: dict[str, Callable[..., Any]] = {
 }
 
 
+_BOUND: dict[str, tuple[Any, dict[str, Callable[..., Any]]]] = {}
+
+
 def mapping(version: str) -> dict[str, Callable[..., Any]]:
-    """The mapping functions bound to catalogue ``version`` (the one a run recorded, or the current)."""
-    known = catalogue().current_version
+    """The mapping functions bound to catalogue ``version`` (the one a run recorded, or the current);
+    made once per version and catalogue (every run's build asks for them)."""
+    cat = catalogue()
+    found = _BOUND.get(version)
+    if found is not None and found[0] is cat:
+        return found[1]
+    known = cat.current_version
     if not str(version).isdigit() or not 1 <= int(version) <= known:
         raise KeyError(f"unknown mapping version {version!r} (known: 1..{known})")
 
     def bind(fn: Callable[..., Any]) -> Callable[..., Any]:
         return lambda *args, **kwargs: fn(*args, **kwargs, version=version)
 
-    return {name: bind(fn) for name, fn in _USES.items()}
+    bound = {name: bind(fn) for name, fn in _USES.items()}
+    _BOUND[version] = (cat, bound)
+    return bound
