@@ -5,7 +5,9 @@ the noise of events/s and even of CPU seconds per event. ``valgrind --tool=callg
 instructions the worker executes (all its threads), whatever else the machine is doing. The worker
 runs the bench's c32 phase twice under it, with SMALL and LARGE events, and the difference of the
 two totals divided by the difference of the events is the cost of one event, with start-up and
-shutdown cancelled out. Repeated runs of the same code agree to about 0.1%.
+shutdown cancelled out. It does not drift with the machine's speed as time does, but how events
+fall into group commits and coalesced reads still depends on timing: runs of the same code have
+differed by up to 4%, so compare several runs when a change is worth only a few percent.
 
 It counts instructions, not time: a change that saves cache misses rather than instructions
 (e.g. an index written at its end instead of at a random page) shows in `make bench`, not here.
