@@ -273,7 +273,7 @@ class Runner:
             run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
             idempotency_key=wf.idempotency_key(spec, state), status="skipped", attempts=attempts, request=payload,
             response=existing, started_at=started, run_status="succeeded" if last else "running", finish_run=last,
-            run_fresh=state.fresh and not state.error_recorded)
+            run_fresh=state.clean)
 
     async def _step(self, wf: Workflow, seq: int, spec: StepSpec, row: dict | None, state: RunState,
                     calls: list[CallRecord], *, last: bool, by_seq: dict[int, dict]) -> bool:
@@ -313,7 +313,7 @@ class Runner:
                 run_id=state.run_id, seq=seq, name=spec.name, target_system=spec.system, operation=spec.operation,
                 idempotency_key=idem, status="succeeded", attempts=attempts, request=payload, response=sent.response,
                 started_at=started, spans=spans_from_calls(calls, state), xrefs=sent.xrefs,
-                run_status="succeeded" if last else "running", finish_run=last, run_fresh=state.fresh and not state.error_recorded)
+                run_status="succeeded" if last else "running", finish_run=last, run_fresh=state.clean)
             state.results[spec.name] = sent.response  # the hooks in the commit read the confirmation
             ahead = self._skips_ahead(wf, seq, state, by_seq)
             finishes = last or bool(ahead and ahead[-1].finish_run)

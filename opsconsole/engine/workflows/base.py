@@ -58,6 +58,12 @@ class RunState:
     """Inside the matching commit: that commit created the customer, so no other system has a
     cross-reference to it and its golden record has no fields yet."""
 
+    @property
+    def clean(self) -> bool:
+        """Fresh, and no error recorded since: finishing it has no exception to close and no
+        ``last_error`` to clear (``StepWrite.run_fresh``)."""
+        return self.fresh and not self.error_recorded
+
 
 NEW_CUSTOMER = "<new customer>"
 
