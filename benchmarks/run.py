@@ -24,6 +24,7 @@ import orjson
 
 from connectors.lean_transport import LeanTransport
 from connectors.sandbox import free_port
+from benchmarks import machine
 from connectors.webhooks import sign_hubspot_v3
 from opsconsole.sandboxes import HUBSPOT_SECRET, start_process, stop_process
 
@@ -47,23 +48,40 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 class Bench:
-    def __init__(self, workflow: str, work: Path, *, worker_prefix: tuple[str, ...] = (), start_s: float = 30) -> None:
+    """The sandboxes and ``engines`` workers. With more than one, each has a store and an ingress of
+    its own and the sender deals the events out in turn: a ceiling for engines that shared a store
+    (benchmarks/engines.py); `make bench` runs one."""
+
+    def __init__(self, workflow: str, work: Path, *, worker_prefix: tuple[str, ...] = (), start_s: float = 30,
+                 engines: int = 1) -> None:
         self.workflow = workflow
         self.work = work
         self.proc, self.sb = start_process(work / "sandboxes", profile="unthrottled", companies=0, scenario=False)
-        self.port = free_port()
-        # the shipped settings, but for the poll (it would add reads of its own)
-        env = worker_env(work, self.sb, ingress_port=self.port, OPSCONSOLE_SCHEDULE__HUBSPOT_POLL_S="3600")
-        self.worker = WorkerProcess(work, env, name="engine", prefix=worker_prefix)
-        self.worker.wait_running(start_s)
-        self.url = f"http://127.0.0.1:{self.port}/webhooks/hubspot"
+        self.workers: list[WorkerProcess] = []
+        self.ports: list[int] = []
+        try:
+            for i in range(engines):
+                var_dir = work if i == 0 else work / f"engine-{i}"
+                var_dir.mkdir(exist_ok=True)
+                port = free_port()
+                # the shipped settings, but for the poll (it would add reads of its own)
+                env = worker_env(var_dir, self.sb, ingress_port=port, OPSCONSOLE_SCHEDULE__HUBSPOT_POLL_S="3600")
+                self.workers.append(WorkerProcess(var_dir, env, name="engine", prefix=worker_prefix))
+                self.workers[-1].wait_running(start_s)
+                self.ports.append(port)
+        except BaseException:
+            self.close()
+            raise
+        self.worker = self.workers[0]
         self.http = httpx.Client(timeout=30)
         self.event_id = 10_000_000
 
     def close(self, stop_s: float = 15) -> None:
-        self.worker.stop(stop_s)
+        for worker in self.workers:
+            worker.stop(stop_s)
         stop_process(self.proc)
-        self.http.close()
+        if hasattr(self, "http"):
+            self.http.close()
 
     def make_subjects(self, n: int) -> list[str]:
         if self.workflow == "single_hop":
@@ -99,12 +117,13 @@ class Bench:
         # the load generator shares the machine's two cores with the engine and the sandboxes, so it
         # takes as little of them as it can: every request is signed and built before the clock
         # starts, and goes straight to the engine's own lean transport (no client layers per send)
-        url = httpx.URL(self.url)
-        host = url.netloc.decode("ascii")
-        for s in subjects:
+        urls = [httpx.URL(f"http://127.0.0.1:{port}/webhooks/hubspot") for port in self.ports]
+        for i, s in enumerate(subjects):
+            url = urls[i % len(urls)]
             body, key = self.body(s)
             ts = int(time.time() * 1000)
-            headers = {"Host": host, "X-HubSpot-Signature-v3": sign_hubspot_v3(HUBSPOT_SECRET, "POST", self.url, body, ts),
+            headers = {"Host": url.netloc.decode("ascii"),
+                       "X-HubSpot-Signature-v3": sign_hubspot_v3(HUBSPOT_SECRET, "POST", str(url), body, ts),
                        "X-HubSpot-Request-Timestamp": str(ts), "Content-Type": "application/json",
                        "Content-Length": str(len(body))}
             request = httpx.Request("POST", url, headers=headers, stream=httpx.ByteStream(body),
@@ -149,16 +168,20 @@ class Bench:
             fields = stat[stat.rfind(")") + 2:].split()
             return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         me = resource.getrusage(resource.RUSAGE_SELF)
-        return {"engine": of(self.worker.proc.pid), "sandboxes": of(self.proc.pid), "sender": me.ru_utime + me.ru_stime}
+        return {"engine": sum(of(w.proc.pid) for w in self.workers), "sandboxes": of(self.proc.pid),
+                "sender": me.ru_utime + me.ru_stime}
 
     def phase(self, n: int, concurrency: int, writes_before: int, seq_before: int) -> tuple[list[float], float, int, dict]:
+        """Send ``n`` events; their latencies, events/s, the last write's sequence number, and the
+        CPU ms per event of each process (with the machine's steal and idle shares meanwhile)."""
         subjects = self.make_subjects(n)
-        cpu_before = self.cpu_s()
+        cpu_before, machine_before = self.cpu_s(), machine.cpu_times()
         sent = asyncio.run(self.send(subjects, concurrency, writes_before=writes_before))
         t0 = min(sent.values())
         expected = writes_before + n * WRITES_PER_EVENT[self.workflow]
         self.wait_writes(expected)
-        cpu_ms = {name: round((spent - cpu_before[name]) * 1000 / n, 2) for name, spent in self.cpu_s().items()}
+        cpu_ms: dict = {name: round((spent - cpu_before[name]) * 1000 / n, 2) for name, spent in self.cpu_s().items()}
+        cpu_ms["machine"] = machine.share(machine_before, machine.cpu_times())
         writes = self.writes_since(seq_before)
         last: dict[str, float] = {}
         for w in writes:
@@ -172,7 +195,7 @@ class Bench:
         n1, n32 = SIZES[self.workflow]
         lat1, _, seq, _ = self.phase(n1, 1, 0, 0)
         lat32, rate, _, cpu_ms = self.phase(n32, 32, n1 * WRITES_PER_EVENT[self.workflow], seq)
-        health = self.http.get(f"http://127.0.0.1:{self.port}/healthz").json()
+        health = self.http.get(f"http://127.0.0.1:{self.ports[0]}/healthz").json()
         state = self.http.get(f"{self.sb.xero_url}/_sandbox/state").json()
         status = Path(f"/proc/{self.worker.proc.pid}/status").read_text()
         peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
@@ -185,6 +208,7 @@ class Bench:
             "engine_cpu_ms_per_event_c32": cpu_ms["engine"],
             "sandboxes_cpu_ms_per_event_c32": cpu_ms["sandboxes"],
             "sender_cpu_ms_per_event_c32": cpu_ms["sender"],
+            "machine_c32": cpu_ms["machine"],
             "peak_rss_mb": round(peak_kb / 1024, 1),
             "store_mb": round(store / 1_048_576, 2),
             "events": events,
@@ -216,6 +240,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown section {', '.join(unknown)}: choose from {', '.join(sections)}")
     out = {}
+    reference_before = machine.reference_ms()
     for workflow in only:
         if workflow == "console":  # the console on a 1,000,000-run store (benchmarks/console.py)
             from benchmarks.console import run as console_run
@@ -228,7 +253,8 @@ def main() -> None:
                 out[workflow] = bench.run()
             finally:
                 bench.close()
-    out["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    out["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                      "reference_ms": [reference_before, machine.reference_ms()]}
     print(json.dumps(out, indent=2))
 
 
