@@ -49,17 +49,45 @@ def _required(rule: Any, ctx: dict) -> bool:
     return rule.required
 
 
+_MISSING = paths.MISSING
+_EMPTIABLE = (str, list)
+
+
 def _empty(value: Any) -> bool:
     # by type, not ``value == ""``: comparing a pydantic model runs its Python-level __eq__
-    if value is None or value is paths.MISSING:
+    if value is None or value is _MISSING:
         return True
-    return not value if isinstance(value, (str, list)) else False
+    return not value if isinstance(value, _EMPTIABLE) else False
+
+
+def _getter(segments: tuple) -> Callable[[Any], Any]:
+    """``paths.get`` for one path; a path of plain keys (most fields) without the list checks."""
+    if any(seg.index is not None or seg.match is not None for seg in segments):
+        return lambda here: paths.get(here, segments)
+    if len(segments) == 1:
+        key = segments[0].key
+
+        def get_one(here: Any) -> Any:
+            node = here.get(key, _MISSING) if isinstance(here, dict) else getattr(here, key, _MISSING)
+            return _MISSING if node is None else node
+        return get_one
+    keys = tuple(seg.key for seg in segments)
+
+    def get(here: Any) -> Any:
+        node = here
+        for key in keys:
+            node = node.get(key, _MISSING) if isinstance(node, dict) else getattr(node, key, _MISSING)
+            if node is None or node is _MISSING:
+                return _MISSING
+        return node
+    return get
 
 
 class _Ref:
-    """A compiled value reference: a path into the record, the root document or the context."""
+    """A compiled value reference: a path into the record, the root document or the context.
+    ``get(here, root, ctx)`` answers the value it names, or ``paths.MISSING``."""
 
-    __slots__ = ("scope", "segments", "text")
+    __slots__ = ("scope", "segments", "text", "get")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -70,10 +98,13 @@ class _Ref:
         else:
             self.scope, body = "here", text
         self.segments = paths.parse(body)
-
-    def get(self, here: Any, root: Any, ctx: dict) -> Any:
-        base = ctx if self.scope == "ctx" else root if self.scope == "root" else here
-        return paths.get(base, self.segments)
+        get = _getter(self.segments)
+        if self.scope == "ctx":
+            self.get = lambda here, root, ctx: get(ctx)
+        elif self.scope == "root":
+            self.get = lambda here, root, ctx: get(root)
+        else:
+            self.get = lambda here, root, ctx: get(here)
 
 
 def _template(text: str) -> Callable[[Any, Any, dict], str | None]:
@@ -115,6 +146,108 @@ class _Field:
         return self.default
 
 
+
+
+def _putter(segments: tuple) -> Callable[[dict, Any], None]:
+    """``paths.put`` for one path; a single plain key without the loop."""
+    if len(segments) != 1 or segments[0].index is not None or segments[0].match is not None:
+        return lambda out, value: paths.put(out, segments, value)
+    key = segments[0].key
+
+    def put(out: dict, value: Any) -> None:
+        out[key] = value
+    return put
+
+
+def _fetcher(rule: FieldRule, templates: list[Callable], source: _Ref | None,
+             path: tuple | None) -> Callable[[Any, Any, dict], Any] | None:
+    """Where a field's value comes from, in this order: its constant, its templates (the first that
+    renders), its reference, the path into the record; None when it names none of them."""
+    if rule.value is not None:
+        const = rule.value
+        return lambda here, root, ctx: const
+    if templates:
+        def render(here: Any, root: Any, ctx: dict) -> Any:
+            for template in templates:
+                value = template(here, root, ctx)
+                if value is not None:
+                    return value
+            return None
+        return render
+    if source is not None:
+        return source.get
+    if path is not None:
+        get = _getter(path)
+        return lambda here, root, ctx: get(here)
+    return None
+
+
+def _reader(f: _Field) -> Callable[[Any, Any, dict, dict, list, str], None] | None:
+    """The field's read (vendor -> canonical) as one closure, everything it does not need decided
+    when the file is compiled: a mapping runs some forty of these per quote."""
+    rule = f.rule
+    fetch = None if rule.direction == "write" else _fetcher(rule, (), f.source, f.vendor)
+    if fetch is None:
+        return None
+    reads = tuple(t.read for t in f.transforms)
+    allowed, default, required = rule.allowed, f._default, rule.required
+    named = rule.vendor or rule.source
+    put = _putter(f.canonical) if f.canonical is not None else None
+
+    def read(here: Any, root: Any, ctx: dict, out: dict, problems: list[str], who: str) -> None:
+        value = fetch(here, root, ctx)
+        if value is _MISSING:
+            value = None
+        try:
+            for t in reads:
+                value = t(value)
+        except TransformError as exc:
+            problems.append(f"{who}: {named}: {exc}")
+            return
+        if allowed is not None and not _empty(value) and str(value) not in allowed:
+            problems.append(f"{who} {_problem(rule.problem or 'has {value}, not one of the allowed values', value)}")
+            return
+        if _empty(value):
+            value = default(here, root, ctx)
+            if _empty(value):
+                if required and (not isinstance(required, str) or ctx.get(required[5:])):
+                    problems.append(f"{who} {_problem(rule.problem, value) or f'has no {rule.vendor}'}")
+                if put is None or value is None or value is _MISSING:
+                    return
+        if put is not None:
+            put(out, value)
+    return read
+
+
+def _writer(f: _Field) -> Callable[[Any, Any, dict, dict], None] | None:
+    """The field's write (canonical -> vendor) as one closure (see :func:`_reader`)."""
+    rule = f.rule
+    fetch = None if rule.direction == "read" or f.vendor is None else _fetcher(rule, f.templates, f.source, f.canonical)
+    if fetch is None:
+        return None
+    unless, when, default = f.unless, f.when, f._default
+    writes = tuple(t.write for t in reversed(f.transforms))
+    omit_empty = rule.omit_empty
+    put = _putter(f.vendor)
+
+    def write(here: Any, root: Any, ctx: dict, out: dict) -> None:
+        if unless is not None and not _empty(unless.get(here, root, ctx)):
+            return
+        if when is not None and _empty(when.get(here, root, ctx)):
+            return
+        value = fetch(here, root, ctx)
+        if value is None or value is _MISSING or (not value and isinstance(value, _EMPTIABLE)):  # _empty, inline
+            value = default(here, root, ctx)
+            if value is _MISSING:
+                value = None
+        for t in writes:
+            value = t(value)
+        if omit_empty and _empty(value):
+            return
+        put(out, value)
+    return write
+
+
 class Mapping:
     """One compiled mapping file."""
 
@@ -124,8 +257,14 @@ class Mapping:
         self._catalogue = catalogue
         self.model: type[BaseModel] = getattr(canonical_models, spec.model)
         self._subject = _template(spec.subject) if spec.subject else None
-        self._fields = [self._compile(r) for r in spec.fields]
-        self._lists = [(rule, [self._compile(r) for r in rule.fields]) for rule in spec.lists]
+        self._readers, self._writers = self._closures(spec.fields)
+        self._lists = [(rule, *self._closures(rule.fields)) for rule in spec.lists]
+
+    def _closures(self, rules: list[FieldRule]) -> tuple[list[Callable], list[Callable]]:
+        """The reads and the writes of these fields (a field may have only one of them)."""
+        fields = [self._compile(r) for r in rules]
+        return ([r for r in map(_reader, fields) if r is not None],
+                [w for w in map(_writer, fields) if w is not None])
 
     def _compile(self, rule: FieldRule) -> _Field:
         default = rule.default
@@ -178,9 +317,9 @@ class Mapping:
                 continue
             mapping = self._catalogue.get(embed.mapping, self.version)
             paths.put(out, paths.parse(embed.canonical), mapping.read_dict(sub, ctx, problems, sub))
-        for field in self._fields:
-            self._read_field(field, doc, root, ctx, out, problems, who)
-        for rule, fields in self._lists:
+        for read in self._readers:
+            read(doc, root, ctx, out, problems, who)
+        for rule, readers, _writers in self._lists:
             if rule.direction == "write":
                 continue
             items = _Ref(rule.source).get(doc, root, ctx) if rule.source else (
@@ -192,44 +331,11 @@ class Mapping:
             mapped = []
             for item in items:
                 item_out: dict = {}
-                for field in fields:
-                    self._read_field(field, item, root, ctx, item_out, problems, who)
+                for read in readers:
+                    read(item, root, ctx, item_out, problems, who)
                 mapped.append(item_out)
             paths.put(out, paths.parse(rule.canonical), mapped)
         return out
-
-    def _read_field(self, f: _Field, here: Any, root: Any, ctx: dict, out: dict, problems: list[str], who: str) -> None:
-        rule = f.rule
-        if rule.direction == "write":
-            return
-        if rule.value is not None:
-            value = rule.value
-        elif f.source is not None:
-            value = f.source.get(here, root, ctx)
-        elif f.vendor is not None:
-            value = paths.get(here, f.vendor)
-        else:
-            return
-        if value is paths.MISSING:
-            value = None
-        try:
-            for t in f.transforms:
-                value = t.read(value)
-        except TransformError as exc:
-            problems.append(f"{who}: {rule.vendor or rule.source}: {exc}")
-            return
-        if rule.allowed is not None and not _empty(value) and str(value) not in rule.allowed:
-            problems.append(f"{who} {_problem(rule.problem or 'has {value}, not one of the allowed values', value)}")
-            return
-        if _empty(value):
-            value = f._default(here, root, ctx)
-        if _empty(value):
-            if _required(rule, ctx):
-                problems.append(f"{who} {_problem(rule.problem, value) or f'has no {rule.vendor}'}")
-            if f.canonical is None or value is None or value is paths.MISSING:
-                return
-        if f.canonical is not None:
-            paths.put(out, f.canonical, value)
 
     # --- write: canonical -> vendor ------------------------------------------------------------
     def write(self, record: Any, ctx: dict | None = None) -> dict:
@@ -245,48 +351,20 @@ class Mapping:
             if not _empty(sub):
                 paths.put(out, paths.parse(embed.vendor),
                           self._catalogue.get(embed.mapping, self.version).write_dict(sub, ctx, sub))
-        for field in self._fields:
-            self._write_field(field, record, root, ctx, out)
-        for rule, fields in self._lists:
+        for write in self._writers:
+            write(record, root, ctx, out)
+        for rule, _readers, writers in self._lists:
             if rule.direction == "read" or rule.vendor is None:
                 continue
             items = paths.get(record, paths.parse(rule.canonical))
             mapped = []
             for item in [] if _empty(items) else items:
                 item_out: dict = {}
-                for field in fields:
-                    self._write_field(field, item, root, ctx, item_out)
+                for write in writers:
+                    write(item, root, ctx, item_out)
                 mapped.append(item_out)
             paths.put(out, paths.parse(rule.vendor), mapped)
         return out
-
-    def _write_field(self, f: _Field, here: Any, root: Any, ctx: dict, out: dict) -> None:
-        rule = f.rule
-        if rule.direction == "read" or f.vendor is None:
-            return
-        if f.unless is not None and not _empty(f.unless.get(here, root, ctx)):
-            return
-        if f.when is not None and _empty(f.when.get(here, root, ctx)):
-            return
-        if rule.value is not None:
-            value = rule.value
-        elif f.templates:
-            value = next((v for v in (t(here, root, ctx) for t in f.templates) if v is not None), None)
-        elif f.source is not None:
-            value = f.source.get(here, root, ctx)
-        elif f.canonical is not None:
-            value = paths.get(here, f.canonical)
-        else:
-            return
-        if _empty(value):
-            value = f._default(here, root, ctx)
-        if value is paths.MISSING:
-            value = None
-        for t in reversed(f.transforms):
-            value = t.write(value)
-        if _empty(value) and rule.omit_empty:
-            return
-        paths.put(out, f.vendor, value)
 
 
 class Catalogue:
