@@ -94,6 +94,15 @@ def apply_to_golden(conn: Connection, rules: OwnershipRules, entity: str, canoni
     return outcome, opened
 
 
+def preview_golden(conn: Connection, rules: OwnershipRules, entity: str, canonical_id: str, system: str,
+                   values: dict[str, Any], *, event_id: str, at: datetime) -> Outcome:
+    """What :func:`apply_to_golden` would change, and the conflicts it would open, writing nothing
+    (a replay's dry run)."""
+    record = load_golden(conn, entity, canonical_id)
+    record.applied = set()
+    return apply_change(record, rules, system, values, event_id=event_id, at=at)
+
+
 def confirm_owner(conn: Connection, entity: str, canonical_id: str, system: str, fields: tuple[str, ...], *,
                   event_id: str) -> None:
     """``system`` confirmed a write of the golden values of ``fields``: those it owns take it as

@@ -55,6 +55,11 @@ async def plan_replay(settings: Settings, read_engine: Engine, run_id: int, from
         found, how = env.read(lambda c: records.find_customer(c, **identity)) if identity else (None, "none")
         prepared = wf.prepare(env, state, found or NEW_CUSTOMER, how)
         state.account_key = prepared.account_key
+        if start == 0 and wf.previews_govern:
+            # what the replayed validate step would change in the golden record: the later steps
+            # send only that to a system that already has the customer
+            prepared.summary.update(env.read(lambda c: wf.govern(c, state)))
+            state.results[wf.steps[0].name] = prepared.summary
         for spec in wf.steps[start:]:
             row = rows.get(spec.name)
             idem = wf.idempotency_key(spec, state)

@@ -57,16 +57,28 @@ async def test_missing_tax_number_is_a_validation_exception_then_replay_succeeds
                              json={"properties": {"vat_number": "GB999888777"}},
                              headers={"Authorization": "Bearer sandbox-hubspot-token"})
     assert r.status_code == 200
+    # the change fires the company's own webhook: its run creates the ERP contact, tax number and all
+    company_run = (runs.c.workflow == "company_to_contact") & (runs.c.status == "succeeded")
+    await wait_for(lambda: _q(engine, select(func.count()).select_from(runs).where(company_run))[0][0] == 1)
+    assert [c["TaxNumber"] for c in sandboxes.xero_records("Contacts")] == ["GB999888777"]
     services = Services(engine.settings, operator="alice", audit=engine.audit, engine_mode="engine")
     plan = await __import__("asyncio").to_thread(services.plan_replay, run_id)
     assert plan.problems == []
     assert plan.from_step == "validate"
-    # contact, order, accept, schedule, invoice; the customer is not in Intercom: no onboarding event
-    assert [s.verdict for s in plan.steps][1:] == ["will be sent"] * 5 + ["nothing to send to intercom — will be skipped"]
+    # the dry run works out what the replayed validate step changes in the golden record: nothing
+    # (the company's run has applied the tax number), so the ERP contact is left as it is; then
+    # order, accept, schedule, invoice; the customer is not in Intercom: no onboarding event
+    assert plan.steps[0].payload["changed"] == [] and plan.steps[0].payload["would_conflict"] == []
+    assert [s.verdict for s in plan.steps][1:] == (["nothing to send to xero — will be skipped"] + ["will be sent"] * 4
+                                                   + ["nothing to send to intercom — will be skipped"])
     receipt = services.replay(run_id, plan.from_step, "original")
     await wait_for(lambda: services.command(receipt.command_id).status == "done")
     await wait_for(lambda: _q(engine, select(runs.c.status).where(runs.c.id == run_id))[0][0] == "succeeded")
     assert _q(engine, select(exceptions.c.state).where(exceptions.c.id == exc_id))[0][0] == "closed"
+    # the replay did what its dry run said
+    done = dict(_q(engine, select(steps.c.name, steps.c.status).where(steps.c.run_id == run_id)))
+    assert done["upsert_contact"] == "skipped" and done["create_invoice"] == "succeeded"
+    assert sandboxes.xero_state()["counts"]["contacts"] == 1
     assert sandboxes.xero_state()["counts"]["invoices"] == 1
     services.close()
 

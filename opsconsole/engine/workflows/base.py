@@ -100,16 +100,23 @@ CRM_CUSTOMER_FIELDS = ("legal_name", "domain", "tax_number", "billing_address")
 def govern_customer(conn, state: RunState, system: str, customer: Any, fields: tuple[str, ...], *,
                     event_id: str, at: datetime | None = None) -> dict:
     """Apply a source system's customer values to the golden record; a change to a field the
-    system does not own becomes a conflict (never sent on). Returns {"changed", "conflicts"}."""
+    system does not own becomes a conflict (never sent on). Returns {"changed", "conflicts"}.
+    In a replay's dry run (``state.dry_run``) nothing is written: "changed" is what would change,
+    and "would_conflict" names the fields whose change would open a conflict."""
     from opsconsole.engine import governance
 
     values = {}
     for name in fields:
         value = getattr(customer, name)
         values[name] = value.model_dump() if hasattr(value, "model_dump") else value
-    outcome, opened = governance.apply_to_golden(conn, governance.ownership_rules(), "customer", state.account_key,
-                                                 system, values, event_id=event_id,
-                                                 at=at or datetime.now(timezone.utc), new=state.customer_created)
+    rules, at = governance.ownership_rules(), at or datetime.now(timezone.utc)
+    if state.dry_run:
+        outcome = governance.preview_golden(conn, rules, "customer", state.account_key, system, values,
+                                            event_id=event_id, at=at)
+        return {"changed": sorted(outcome.changed), "conflicts": [],
+                "would_conflict": sorted(c.field for c in outcome.conflicts)}
+    outcome, opened = governance.apply_to_golden(conn, rules, "customer", state.account_key, system, values,
+                                                 event_id=event_id, at=at, new=state.customer_created)
     return {"changed": sorted(outcome.changed), "conflicts": opened}
 
 
@@ -196,6 +203,11 @@ class Workflow(ABC):
     def prefetch(self, conn, state: RunState) -> None:
         """Inside the matching commit: read what later steps need from the store (into
         ``state.mapped``), saving them a read of their own."""
+
+    previews_govern = False
+    """``govern`` writes nothing in a replay's dry run (``state.dry_run``: it goes through
+    :func:`govern_customer`), so the dry run can show what the replayed validate step would change
+    and what the later steps would then send."""
 
     def govern(self, conn, state: RunState) -> dict:
         """Inside the matching commit, after ``prepare``: apply the source's values to the golden

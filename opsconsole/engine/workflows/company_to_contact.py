@@ -56,6 +56,8 @@ class CompanyToContact(Workflow):
     def confirmed(self, conn, env, state: RunState, step: StepSpec, payload: Any) -> None:
         erp_confirmed(conn, state, step, payload)
 
+    previews_govern = True  # govern_customer, and reads
+
     def govern(self, conn, state: RunState) -> dict:
         _, _, company_id, occurred = (state.business_key.split(":") + ["", ""])[:4]
         at = datetime.fromtimestamp(int(occurred) / 1000, tz=timezone.utc) if occurred.isdigit() else None

@@ -52,6 +52,8 @@ class ContactToCompany(Workflow):
         return Prepared(customer_id, {"customer_id": customer_id, "matched_by": matched_by,
                                       "contact": contact["ContactID"]})
 
+    previews_govern = True  # govern_customer, and reads
+
     def govern(self, conn, state: RunState) -> dict:
         contact = (state.source or {})["contact"]
         at = _xero_time(contact.get("UpdatedDateUTC"))

@@ -133,6 +133,8 @@ class QuoteToOrder(Workflow):
             lifecycle.approve_order(conn, state.business_key, str(accepted.get("Status") or "ACCEPTED"),
                                     str(invoice.get("Status") or ""))
 
+    previews_govern = True  # govern_customer, and reads
+
     def govern(self, conn, state: RunState) -> dict:
         return govern_customer(conn, state, "hubspot", state.mapped["quote"].customer, CRM_CUSTOMER_FIELDS,
                                event_id=state.business_key)
