@@ -113,8 +113,7 @@ def govern_customer(conn, state: RunState, system: str, customer: Any, fields: t
     if state.dry_run:
         outcome = governance.preview_golden(conn, rules, "customer", state.account_key, system, values,
                                             event_id=event_id, at=at)
-        return {"changed": sorted(outcome.changed), "conflicts": [],
-                "would_conflict": sorted(c.field for c in outcome.conflicts)}
+        return {"changed": sorted(outcome.changed), "would_conflict": sorted(c.field for c in outcome.conflicts)}
     outcome, opened = governance.apply_to_golden(conn, rules, "customer", state.account_key, system, values,
                                                  event_id=event_id, at=at, new=state.customer_created)
     return {"changed": sorted(outcome.changed), "conflicts": opened}
