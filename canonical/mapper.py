@@ -83,6 +83,17 @@ def _getter(segments: tuple) -> Callable[[Any], Any]:
     return get
 
 
+def _putter(segments: tuple) -> Callable[[dict, Any], None]:
+    """``paths.put`` for one path; a single plain key without the loop."""
+    if len(segments) != 1 or segments[0].index is not None or segments[0].match is not None:
+        return lambda out, value: paths.put(out, segments, value)
+    key = segments[0].key
+
+    def put(out: dict, value: Any) -> None:
+        out[key] = value
+    return put
+
+
 class _Ref:
     """A compiled value reference: a path into the record, the root document or the context.
     ``get(here, root, ctx)`` answers the value it names, or ``paths.MISSING``."""
@@ -144,19 +155,6 @@ class _Field:
         if isinstance(self.default, _Ref):
             return self.default.get(here, root, ctx)
         return self.default
-
-
-
-
-def _putter(segments: tuple) -> Callable[[dict, Any], None]:
-    """``paths.put`` for one path; a single plain key without the loop."""
-    if len(segments) != 1 or segments[0].index is not None or segments[0].match is not None:
-        return lambda out, value: paths.put(out, segments, value)
-    key = segments[0].key
-
-    def put(out: dict, value: Any) -> None:
-        out[key] = value
-    return put
 
 
 def _fetcher(rule: FieldRule, templates: list[Callable], source: _Ref | None,
