@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 import orjson
 
+from benchmarks import machine
 from connectors.lean_transport import LeanTransport
 from connectors.sandbox import free_port
-from benchmarks import machine
 from connectors.webhooks import sign_hubspot_v3
 from opsconsole.sandboxes import HUBSPOT_SECRET, start_process, stop_process
 

@@ -339,9 +339,12 @@ def test_people_over_ssh_act_as_their_key_says(deployment):
         alice.press("2")
         alice.wait_for("category", "validation")  # the exceptions pane, with the one exception selected
         alice.press("p")
-        # the plan's first step (at 80x24 the later steps' verdicts are below it, a ] away)
+        # the plan's first step; at 80x24 the later steps' verdicts are below it, a page down away
         shown = alice.wait_for("passes validation now", "cannot be confirmed", "dry run failed", any_of=True)
         assert "passes validation now" in shown, shown
+        alice.press("\x1b[6~")  # page down
+        shown = alice.wait_for("will be sent", "cannot be confirmed", "dry run failed", any_of=True)
+        assert "will be sent" in shown, shown
         alice.press("y")
         alice.wait_for("queued")
         wait_until(lambda: _rows(db, "select kind, actor, status from commands where kind='replay'")
