@@ -26,7 +26,7 @@ test: $(VENV)/.installed-test  ## the whole suite (CI=true: a skipped test fails
 	$(BIN)/pytest -n auto
 
 bench: $(VENV)/.installed  ## prints one JSON object of figures
-	$(BIN)/python -m benchmarks.run
+	@$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf var .pytest_cache
