@@ -76,6 +76,12 @@ class RetentionSettings(BaseModel):
     """Trace spans (with their request and response payloads) are deleted after this many days."""
     closed_exceptions_days: float = 180.0
     """Resolved and closed exceptions are deleted this many days after they were resolved or closed."""
+    rejected_webhooks_days: float = 30.0
+    """Records of refused webhooks (bad signature or stale timestamp) are deleted after this many days:
+    a flood of badly signed deliveries cannot grow the store for ever."""
+    resolved_incidents_days: float = 180.0
+    """Resolved alerting incidents are deleted this many days after they were resolved, once every
+    notice about them has been delivered (an incident still owing a notice is kept)."""
     prune_every_s: float = 3600.0
     """How often the engine prunes by these rules and gives the freed pages back (incremental vacuum);
     0: never (only ``opsconsole db prune`` does)."""

@@ -3,7 +3,8 @@ restore are in :mod:`opsconsole.store.backup`, erasing a customer in :mod:`opsco
 
 - :func:`prune` applies ``[retention]``: strips old inbox raw bodies (the row stays, so a
   re-delivered event is still a duplicate), deletes old succeeded runs with their steps, old spans and
-  old resolved/closed exceptions. It works in small batches, each its own short write transaction
+  old resolved/closed exceptions, old records of refused webhooks and old resolved incidents whose
+  notices were all delivered. It works in small batches, each its own short write transaction
   (or one operation of the engine's group-commit writer, through ``run``), so the writer is never
   held up for long. The audit log is never touched.
 - :func:`vacuum` gives the freed pages back to the file system: the store must be in
@@ -23,12 +24,12 @@ from sqlalchemy import Connection, Engine, and_, func, select, update
 from sqlalchemy.engine import make_url
 
 from opsconsole.store.db import is_sqlite
-from opsconsole.store.tables import exceptions, inbox, runs, spans, steps
+from opsconsole.store.tables import exceptions, inbox, incidents, rejected_webhooks, runs, spans, steps
 
 DAY = 86400.0
-KINDS = ("inbox_raw", "runs", "steps", "spans", "exceptions")
-"""What :func:`prune` counts: raw bodies stripped, succeeded runs and their steps deleted, spans and
-resolved/closed exceptions deleted."""
+KINDS = ("inbox_raw", "runs", "steps", "spans", "exceptions", "rejected_webhooks", "incidents")
+"""What :func:`prune` counts: raw bodies stripped, succeeded runs and their steps deleted, spans,
+resolved/closed exceptions, records of refused webhooks and resolved incidents deleted."""
 ERASED = "[erased]"
 """What an erased value becomes."""
 VACUUM_CHUNK_PAGES = 2048
@@ -64,7 +65,9 @@ def cutoffs(retention: Any, now: float) -> dict[str, float | None]:
     def cut(days: float) -> float | None:
         return now - days * DAY if days and days > 0 else None
     return {"inbox_raw": cut(retention.inbox_raw_days), "runs": cut(retention.succeeded_runs_days),
-            "spans": cut(retention.spans_days), "exceptions": cut(retention.closed_exceptions_days)}
+            "spans": cut(retention.spans_days), "exceptions": cut(retention.closed_exceptions_days),
+            "rejected_webhooks": cut(retention.rejected_webhooks_days),
+            "incidents": cut(retention.resolved_incidents_days)}
 
 
 _CLOSED = ("resolved", "closed")
@@ -80,6 +83,20 @@ def _old_runs(cut: float):
 
 def _old_exceptions(cut: float):
     return and_(exceptions.c.state.in_(_CLOSED), exceptions.c.updated_at < cut)
+
+
+def _old_rejected(cut: float):
+    return rejected_webhooks.c.at < cut
+
+
+def _old_incidents(cut: float):
+    # "sent": no alert or resolution notice is still owed to a webhook (pending and failed ones are)
+    return and_(incidents.c.state == "resolved", incidents.c.resolved_at < cut, incidents.c.delivery == "sent")
+
+
+# the kinds deleted row by row: (kind, table, which rows are old by a cut-off)
+_DELETED = (("spans", spans, lambda cut: spans.c.started_at < cut), ("exceptions", exceptions, _old_exceptions),
+            ("rejected_webhooks", rejected_webhooks, _old_rejected), ("incidents", incidents, _old_incidents))
 
 
 def prune(engine: Engine, retention: Any, now: float, *, dry_run: bool = False, run: Run | None = None,
@@ -106,11 +123,9 @@ def prune(engine: Engine, retention: Any, now: float, *, dry_run: bool = False, 
                 old = select(runs.c.id).where(_old_runs(cuts["runs"]))
                 counts["runs"] = conn.scalar(select(func.count()).select_from(old.subquery()))
                 counts["steps"] = conn.scalar(select(func.count()).select_from(steps).where(steps.c.run_id.in_(old)))
-            if cuts["spans"] is not None:
-                counts["spans"] = conn.scalar(select(func.count()).select_from(spans).where(spans.c.started_at < cuts["spans"]))
-            if cuts["exceptions"] is not None:
-                counts["exceptions"] = conn.scalar(
-                    select(func.count()).select_from(exceptions).where(_old_exceptions(cuts["exceptions"])))
+            for kind, table, old_rows in _DELETED:
+                if cuts[kind] is not None:
+                    counts[kind] = conn.scalar(select(func.count()).select_from(table).where(old_rows(cuts[kind])))
             conn.rollback()
         return counts
     run = run or _in_transaction(engine)
@@ -147,8 +162,7 @@ def prune(engine: Engine, retention: Any, now: float, *, dry_run: bool = False, 
             n_steps = conn.execute(steps.delete().where(steps.c.run_id.in_(ids))).rowcount
             return 0, len(ids), {"steps": n_steps, "runs": conn.execute(runs.delete().where(runs.c.id.in_(ids))).rowcount}
         batches(drop_runs)
-    for kind, table, where in (("spans", spans, lambda c: spans.c.started_at < c),
-                               ("exceptions", exceptions, _old_exceptions)):
+    for kind, table, where in _DELETED:
         if cuts[kind] is None:
             continue
 

@@ -157,7 +157,7 @@ def db_restore(path: str, yes: bool, as_json: bool, operator: str | None) -> Non
 @db.command("prune", epilog=EXIT_HELP + """
 \b
 With --json: {"status": "done" | "planned", "counts": {"inbox_raw": N, "runs": N, "steps": N,
-"spans": N, "exceptions": N}, "retention": {...}, "seconds": S}.""")
+"spans": N, "exceptions": N, "rejected_webhooks": N, "incidents": N}, "retention": {...}, "seconds": S}.""")
 @click.option("--dry-run", is_flag=True, help="Count what would be pruned; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help=JSON_HELP)
 def db_prune(dry_run: bool, as_json: bool) -> None:
@@ -166,7 +166,9 @@ def db_prune(dry_run: bool, as_json: bool) -> None:
     Strips the raw body of inbox events older than inbox_raw_days (the row stays: a re-delivered
     event is still a duplicate), deletes succeeded runs (with their steps) older than
     succeeded_runs_days, spans older than spans_days, resolved and closed exceptions older than
-    closed_exceptions_days; 0 keeps a kind for ever. The audit log is never pruned. Works in small
+    closed_exceptions_days, records of refused webhooks older than rejected_webhooks_days, and
+    resolved incidents older than resolved_incidents_days whose notices were all delivered; 0 keeps
+    a kind for ever. The audit log is never pruned. Works in small
     transactions, so a running engine is never held up for long. `db vacuum` then gives the space back.
     """
     from opsconsole.store.db import make_engine

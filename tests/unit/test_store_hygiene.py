@@ -23,7 +23,8 @@ from opsconsole.store import backup, erasure, hygiene
 from opsconsole.store.db import make_engine
 from opsconsole.store.migrate import SchemaMismatch, check_schema, ensure_schema, head_revision, upgrade
 from opsconsole.store.tables import (
-    audit, conflicts, customers, exceptions, golden_fields, inbox, runs, spans, steps, xrefs,
+    audit, conflicts, customers, exceptions, golden_fields, inbox, incidents, rejected_webhooks, runs, spans, steps,
+    xrefs,
 )
 from opsconsole.store.writer import Writer
 
@@ -78,6 +79,15 @@ def _inbox(i: int, at: float, body: bytes, status: str = "processed", **extra) -
             "headers": {}, "status": status, **extra}
 
 
+def _rejected(i: int, at: float) -> dict:
+    return {"id": i, "source": "hubspot", "reason": "bad signature", "remote": "203.0.113.9", "at": at}
+
+
+def _incident(i: int, state: str, at: float, delivery: str = "sent") -> dict:
+    return {"id": i, "key": f"connector:xero:{i}", "kind": "connector", "summary": "xero unreachable", "state": state,
+            "opened_at": at, "resolved_at": at if state == "resolved" else None, "delivery": delivery}
+
+
 def _count(eng, table) -> int:
     with eng.connect() as c:
         return c.scalar(select(func.count()).select_from(table))
@@ -108,6 +118,13 @@ def test_prune_then_vacuum_shrinks_the_file_by_the_payloads_and_never_touches_th
                   + [_exc(100 + i, "closed", OLD) for i in range(1, 31)]
                   + [_exc(200 + i, "open", OLD) for i in range(1, 21)]
                   + [_exc(300 + i, "resolved", RECENT) for i in range(1, 11)])
+        c.execute(insert(rejected_webhooks), [_rejected(i, OLD) for i in range(1, 51)]
+                  + [_rejected(100 + i, RECENT) for i in range(1, 6)])
+        c.execute(insert(incidents), [_incident(i, "resolved", OLD) for i in range(1, 9)]
+                  + [_incident(20 + i, "resolved", OLD, delivery="failed") for i in range(1, 3)]  # a notice owed
+                  + [_incident(30 + i, "resolved", OLD, delivery="pending") for i in range(1, 3)]
+                  + [_incident(40 + i, "open", OLD) for i in range(1, 4)]
+                  + [_incident(50 + i, "resolved", RECENT) for i in range(1, 3)])
     audit_rows = _count(eng, audit)
     retention = RetentionSettings(batch_rows=300)
     planned = hygiene.prune(eng, retention, NOW, dry_run=True)
@@ -119,11 +136,15 @@ def test_prune_then_vacuum_shrinks_the_file_by_the_payloads_and_never_touches_th
             return op(c)
 
     counts = hygiene.prune(eng, retention, NOW, run=run)
-    assert counts == planned == {"inbox_raw": 100, "runs": old_runs, "steps": old_runs, "spans": 300, "exceptions": 70}
+    assert counts == planned == {"inbox_raw": 100, "runs": old_runs, "steps": old_runs, "spans": 300, "exceptions": 70,
+                                 "rejected_webhooks": 50, "incidents": 8}
     assert len(transactions) >= old_runs // 300  # bounded batches, never one long transaction
     assert hygiene.prune(eng, retention, NOW) == dict.fromkeys(hygiene.KINDS, 0)  # nothing left to do
     assert _count(eng, runs) == kept_runs + 30 and _count(eng, steps) == kept_runs
     assert _count(eng, spans) == 40 and _count(eng, exceptions) == 30 and _count(eng, inbox) == 130
+    assert _count(eng, rejected_webhooks) == 5
+    with eng.connect() as c:  # kept: notices still owed, open incidents, recent ones
+        assert sorted(c.scalars(select(incidents.c.id))) == [21, 22, 31, 32, 41, 42, 43, 51, 52]
     with eng.connect() as c:  # stripped raw bodies keep their rows (a re-delivery is still a duplicate)
         assert c.scalar(select(func.count()).select_from(inbox).where(func.length(inbox.c.raw_body) == 0)) == 100
         assert c.scalar(select(func.count()).select_from(audit)) == audit_rows and log.verify(c).ok
