@@ -26,3 +26,8 @@ def duration_ms(ms: float | None) -> str:
 def trunc(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, with an ellipsis when cut."""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def count_of(n: int, noun: str) -> str:
+    """``1 open exception``, ``3 open exceptions``: a count with its noun in the right number."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -39,7 +39,7 @@ async def test_runs_first_then_switch_panes(seeded_services):
         assert "Exceptions (4)" in text
         assert ENGINE_LABEL in text
         assert "lease console:opsbox:4242" in text
-        assert "3 failed" in text and "4 open exceptions" in text and "1 rejected webhooks" in text
+        assert "3 failed" in text and "4 open exceptions" in text and "1 rejected webhook " in text
         assert "bad signature" in text
 
         await pilot.press("2")

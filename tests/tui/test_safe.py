@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.text import Text
 
 import opsconsole.tui
-from opsconsole.tui.fmt import age, trunc
+from opsconsole.tui.fmt import age, count_of, trunc
 from opsconsole.tui.safe import clean, plain, pretty_json
 
 
@@ -38,6 +38,11 @@ def test_age_is_compact():
     assert [age(s) for s in (0, 4, 59, 60, 3599, 7200, 86399, 5 * 86400, -3)] == [
         "0s", "4s", "59s", "1m", "59m", "2h", "23h", "5d", "0s"]
     assert trunc("abcdef", 4) == "abc…" and trunc("abc", 4) == "abc"
+
+
+def test_a_count_takes_its_noun_in_the_right_number():
+    assert [count_of(n, "rejected webhook") for n in (0, 1, 2)] == [
+        "0 rejected webhooks", "1 rejected webhook", "2 rejected webhooks"]
 
 
 FORBIDDEN = ("sqlalchemy", "httpx", "connectors", "opsconsole.store", "opsconsole.engine")

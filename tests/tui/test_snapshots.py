@@ -52,7 +52,7 @@ def test_runs_pane_at_80x24_keeps_the_essentials(seeded_services, snap_compare):
     assert "Runs" in text and "Exceptions (4)" in text
     for column in ("id", "workflow", "business key", "status"):
         assert column in text
-    assert "4 open exceptions" in text and "1 rejected webhooks" in text
+    assert "4 open exceptions" in text and "1 rejected webhook " in text
     assert "r Retry" in text and "? Help" in text
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
+from opsconsole.tui.fmt import count_of
 from opsconsole.tui.safe import clean
 from opsconsole.viewmodels import Counts
 
@@ -27,9 +28,9 @@ def count_segments(counts: Counts | None, read_only: bool = False) -> list[Text]
     if not statuses:
         runs.append("none", style="dim")
     segments.append(runs)
-    segments.append(Text(f"{counts.exceptions_open} open exceptions",
+    segments.append(Text(count_of(counts.exceptions_open, "open exception"),
                          style="bold red" if counts.exceptions_open else ""))
-    rejected = Text(f"{counts.rejected_webhooks} rejected webhooks", style="yellow" if counts.rejected_webhooks else "")
+    rejected = Text(count_of(counts.rejected_webhooks, "rejected webhook"), style="yellow" if counts.rejected_webhooks else "")
     if counts.last_rejected:
         rejected.append(f" (last {clean(counts.last_rejected)})", style="dim")
     segments.append(rejected)
