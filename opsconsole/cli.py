@@ -321,7 +321,8 @@ def sandbox() -> None:
 def sandbox_serve(vendors, host, hubspot_port, xero_port, intercom_port, profile, companies, scenario, seed, port_file,
                   webhook_target, parent_pid, state_dir, validate_responses) -> None:
     """Serve vendor sandboxes on loopback and print their URLs: `opsconsole sandbox serve [hubspot|xero|intercom|all]`
-    (default: hubspot and xero, what the engine speaks today).
+    (default: hubspot and xero; name intercom, or all, for the Intercom sandbox too: the engine skips its
+    Intercom steps while Intercom is not configured).
 
     Without --state-dir everything is in memory and a restart starts from the seed; with it,
     records, id sequences, Idempotency-Key replays, write logs, webhook targets and Xero's OAuth
