@@ -293,7 +293,7 @@ def connect_xero(redirect_uri: str, code: str | None, scopes: str) -> None:
 
 @main.group()
 def sandbox() -> None:
-    """The vendor sandboxes (HubSpot, Xero) that stand in until real credentials are configured."""
+    """The vendor sandboxes (HubSpot, Xero, Intercom) that stand in until real credentials are configured."""
 
 
 @sandbox.command("serve")
