@@ -16,6 +16,7 @@ import contextvars
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -68,6 +69,13 @@ def make_transport(kind: str, max_connections: int) -> httpx.AsyncBaseTransport:
     if kind == "httpx":
         return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     raise ValueError(f"unknown HTTP transport {kind!r}: lean, aiohttp or httpx")
+
+
+def segment(value: Any) -> str:
+    """One path segment from an id: percent-encoded whole, so an id (from a webhook, a vendor's answer,
+    an operator) can only ever name that one resource: ``../``, ``?`` or ``#`` in it would otherwise
+    change which resource, or which query, the request addresses."""
+    return quote(str(value), safe="")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -254,4 +262,5 @@ class ApiClient:
         await self._client.aclose()
 
 
-__all__ = ["ApiClient", "ApiResponse", "ConnectorError", "MalformedResponseError", "make_transport", "parse_retry_after"]
+__all__ = ["ApiClient", "ApiResponse", "ConnectorError", "MalformedResponseError", "make_transport", "parse_retry_after",
+           "segment"]

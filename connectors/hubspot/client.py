@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from connectors.errors import NotFoundError
-from connectors.http import ApiClient, ApiResponse
+from connectors.http import ApiClient, ApiResponse, segment
 from connectors.hubspot.coalesce import Missing, ReadCoalescer, read_each
 from connectors.pagination import AfterCursor
 from connectors.ratelimit import Clock, HubSpotGovernor, HubSpotRateLimit, credential_fingerprint, shared_governor
@@ -135,7 +135,7 @@ class HubSpotClient(ApiClient):
         params = {"properties": ",".join(properties)}
         if associations:
             params["associations"] = ",".join(associations)
-        return (await self.request("GET", f"/crm/v3/objects/{type_}/{object_id}", params=params,
+        return (await self.request("GET", f"/crm/v3/objects/{type_}/{segment(object_id)}", params=params,
                                    traceparent=traceparent)).body
 
     async def get_quote(self, quote_id: str, *, properties: Sequence[str] = QUOTE_PROPERTIES,
@@ -244,7 +244,7 @@ class HubSpotClient(ApiClient):
             params: dict[str, Any] = {"limit": 500}
             if cursor.after:
                 params["after"] = cursor.after
-            page = (await self.request("GET", f"/crm/v4/objects/{from_type}/{from_id}/associations/{to_type}",
+            page = (await self.request("GET", f"/crm/v4/objects/{from_type}/{segment(from_id)}/associations/{to_type}",
                                        params=params, traceparent=traceparent)).body
             out.extend(page.get("results", []))
             if not cursor.advance(page):
@@ -280,7 +280,7 @@ class HubSpotClient(ApiClient):
 
     async def update_company(self, company_id: str, properties: dict[str, Any], *, traceparent: str = "") -> dict:
         """PATCH /crm/v3/objects/companies/{id}; returns the updated record."""
-        return (await self.request("PATCH", f"/crm/v3/objects/companies/{company_id}",
+        return (await self.request("PATCH", f"/crm/v3/objects/companies/{segment(company_id)}",
                                    json={"properties": properties}, traceparent=traceparent)).body
 
     async def update_properties(self, object_type: str, object_id: str, properties: dict[str, Any], *,
@@ -294,7 +294,7 @@ class HubSpotClient(ApiClient):
             FatalError: 400 VALIDATION_ERROR (e.g. PROPERTY_DOESNT_EXIST); NotFoundError: no such record.
         """
         params = {"idProperty": id_property} if id_property else None
-        return (await self.request("PATCH", f"/crm/v3/objects/{object_type}/{object_id}", params=params,
+        return (await self.request("PATCH", f"/crm/v3/objects/{object_type}/{segment(object_id)}", params=params,
                                    json={"properties": properties}, traceparent=traceparent)).body
 
     async def batch_upsert(self, object_type: str, inputs: Sequence[dict], *, id_property: str,
@@ -343,7 +343,7 @@ class HubSpotClient(ApiClient):
         Raises:
             NotFoundError: no such record.
         """
-        await self.request("DELETE", f"/crm/v3/objects/{object_type}/{object_id}", traceparent=traceparent)
+        await self.request("DELETE", f"/crm/v3/objects/{object_type}/{segment(object_id)}", traceparent=traceparent)
 
 __all__ = [
     "AfterCursor", "COMPANY_DEAL_PROPERTIES", "COMPANY_PROPERTIES", "DEAL_TO_COMPANY", "CONTACT_PROPERTIES", "DEAL_PROPERTIES", "HubSpotClient", "LINE_ITEM_PROPERTIES",

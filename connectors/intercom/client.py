@@ -22,7 +22,7 @@ from typing import Any, AsyncIterator
 import httpx
 
 from connectors.errors import DownstreamError, NotFoundError
-from connectors.http import ApiClient, ApiResponse
+from connectors.http import ApiClient, ApiResponse, segment
 from connectors.pagination import ScrollCursor, StartingAfterCursor
 from connectors.ratelimit import (
     Clock, IntercomGovernor, IntercomRateLimit, credential_fingerprint, shared_governor,
@@ -112,7 +112,7 @@ class IntercomClient(ApiClient):
 
     async def get_company(self, id: str, *, traceparent: str = "") -> dict:  # noqa: A002 - Intercom's name
         """The company with Intercom's ``id``. Raises NotFoundError."""
-        response = await self.request("GET", f"/companies/{id}", traceparent=traceparent)
+        response = await self.request("GET", f"/companies/{segment(id)}", traceparent=traceparent)
         return self._object(response, "company")
 
     async def find_company(self, company_id: str, *, traceparent: str = "") -> dict | None:
@@ -180,19 +180,19 @@ class IntercomClient(ApiClient):
 
     async def get_contact(self, id: str, *, traceparent: str = "") -> dict:  # noqa: A002 - Intercom's name
         """The contact with Intercom's ``id``. Raises NotFoundError."""
-        response = await self.request("GET", f"/contacts/{id}", traceparent=traceparent)
+        response = await self.request("GET", f"/contacts/{segment(id)}", traceparent=traceparent)
         return self._object(response, "contact")
 
     async def update_contact(self, id: str, changes: dict, *, traceparent: str = "") -> dict:  # noqa: A002
         """``PUT /contacts/{id}`` with only the fields to change (``email``, ``name``, ``phone``,
         ``external_id``, ...); returns the updated contact. Raises NotFoundError."""
-        response = await self.request("PUT", f"/contacts/{id}", json=changes, traceparent=traceparent)
+        response = await self.request("PUT", f"/contacts/{segment(id)}", json=changes, traceparent=traceparent)
         return self._object(response, "contact")
 
     async def attach_contact_to_company(self, contact_id: str, company_id: str, *, traceparent: str = "") -> dict:
         """Attach the contact (Intercom ``id``) to the company (Intercom ``id``, not your ``company_id``);
         returns the company. Attaching twice changes nothing. Raises NotFoundError."""
-        response = await self.request("POST", f"/contacts/{contact_id}/companies", json={"id": company_id},
+        response = await self.request("POST", f"/contacts/{segment(contact_id)}/companies", json={"id": company_id},
                                       traceparent=traceparent)
         return self._object(response, "company")
 
@@ -236,7 +236,7 @@ class IntercomClient(ApiClient):
         ``ticket_state_id``, ``open``, ``ticket_attributes``, ``snoozed_until``, ``assignee_id``, ...).
         ``{"open": False}`` closes the ticket; 2.14 has no ``state`` field (a state is set by its
         ``ticket_state_id``). Returns the ticket. Raises NotFoundError; FatalError for a bad state id."""
-        response = await self.request("PUT", f"/tickets/{id}", json=changes, traceparent=traceparent)
+        response = await self.request("PUT", f"/tickets/{segment(id)}", json=changes, traceparent=traceparent)
         return self._object(response, "ticket")
 
     async def search_tickets(self, query: dict, *, per_page: int = 50, starting_after: str | None = None,

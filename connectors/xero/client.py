@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator
 import httpx
 
 from connectors.errors import DownstreamError
-from connectors.http import ApiClient, ApiResponse
+from connectors.http import ApiClient, ApiResponse, segment
 from connectors.pagination import XeroPages, format_modified_since
 from connectors.ratelimit import (
     XERO_MAX_CONCURRENT, Clock, XeroGovernor, XeroRateLimit, credential_fingerprint, shared_governor,
@@ -135,7 +135,7 @@ class XeroClient(ApiClient):
                                  idempotency_key=idempotency_key, traceparent=traceparent)
 
     async def get_contact(self, contact_id: str, *, traceparent: str = "") -> dict:
-        return await self._read(f"/Contacts/{contact_id}", "Contacts", traceparent)
+        return await self._read(f"/Contacts/{segment(contact_id)}", "Contacts", traceparent)
 
     async def list_contacts(self, *, page: int = 1, where: str | None = None,
                             modified_since: datetime | None = None, page_size: int = 100,
@@ -175,11 +175,11 @@ class XeroClient(ApiClient):
 
     async def update_quote(self, quote_id: str, quote: dict, *, idempotency_key: str, traceparent: str = "") -> dict:
         """Update a quote (e.g. its Status). Xero requires ``Contact`` and ``Date`` in every update."""
-        return await self._write("POST", f"/Quotes/{quote_id}", "Quotes", quote,
+        return await self._write("POST", f"/Quotes/{segment(quote_id)}", "Quotes", quote,
                                  idempotency_key=idempotency_key, traceparent=traceparent)
 
     async def get_quote(self, quote_id: str, *, traceparent: str = "") -> dict:
-        return await self._read(f"/Quotes/{quote_id}", "Quotes", traceparent)
+        return await self._read(f"/Quotes/{segment(quote_id)}", "Quotes", traceparent)
 
     # --- invoices ------------------------------------------------------------------------------
     async def create_invoice(self, invoice: dict, *, idempotency_key: str, traceparent: str = "") -> dict:
@@ -187,7 +187,7 @@ class XeroClient(ApiClient):
                                  idempotency_key=idempotency_key, traceparent=traceparent)
 
     async def get_invoice(self, invoice_id: str, *, traceparent: str = "") -> dict:
-        return await self._read(f"/Invoices/{invoice_id}", "Invoices", traceparent)
+        return await self._read(f"/Invoices/{segment(invoice_id)}", "Invoices", traceparent)
 
     async def iter_invoices(self, *, contact_ids: list[str] | None = None, statuses: list[str] | None = None,
                             traceparent: str = "") -> AsyncIterator[dict]:
@@ -221,7 +221,7 @@ class XeroClient(ApiClient):
                                  idempotency_key=idempotency_key, traceparent=traceparent)
 
     async def get_payment(self, payment_id: str, *, traceparent: str = "") -> dict:
-        return await self._read(f"/Payments/{payment_id}", "Payments", traceparent)
+        return await self._read(f"/Payments/{segment(payment_id)}", "Payments", traceparent)
 
     # --- credit notes --------------------------------------------------------------------------
     async def create_credit_note(self, credit_note: dict, *, idempotency_key: str, traceparent: str = "") -> dict:
@@ -229,7 +229,7 @@ class XeroClient(ApiClient):
                                  idempotency_key=idempotency_key, traceparent=traceparent)
 
     async def get_credit_note(self, credit_note_id: str, *, traceparent: str = "") -> dict:
-        return await self._read(f"/CreditNotes/{credit_note_id}", "CreditNotes", traceparent)
+        return await self._read(f"/CreditNotes/{segment(credit_note_id)}", "CreditNotes", traceparent)
 
     # --- repeating invoices --------------------------------------------------------------------
     async def create_repeating_invoice(self, repeating_invoice: dict, *, idempotency_key: str,
@@ -239,7 +239,7 @@ class XeroClient(ApiClient):
                                  idempotency_key=idempotency_key, traceparent=traceparent)
 
     async def get_repeating_invoice(self, repeating_invoice_id: str, *, traceparent: str = "") -> dict:
-        return await self._read(f"/RepeatingInvoices/{repeating_invoice_id}", "RepeatingInvoices", traceparent)
+        return await self._read(f"/RepeatingInvoices/{segment(repeating_invoice_id)}", "RepeatingInvoices", traceparent)
 
     async def list_repeating_invoices(self, *, where: str | None = None, traceparent: str = "") -> list[dict]:
         """Every repeating invoice template (Xero does not page this endpoint)."""
@@ -272,7 +272,7 @@ class XeroClient(ApiClient):
             FatalError: 400 ValidationException (e.g. "Credit Note not of valid status for modification");
             NotFoundError: no such credit note.
         """
-        return await self._write("POST", f"/CreditNotes/{credit_note_id}", "CreditNotes", credit_note,
+        return await self._write("POST", f"/CreditNotes/{segment(credit_note_id)}", "CreditNotes", credit_note,
                                  idempotency_key=idempotency_key, traceparent=traceparent)
 
     async def update_repeating_invoice(self, repeating_invoice_id: str, repeating_invoice: dict, *,
@@ -284,7 +284,7 @@ class XeroClient(ApiClient):
             FatalError: 400 ValidationException (a deleted template, a status it cannot take);
             NotFoundError: no such template.
         """
-        return await self._write("POST", f"/RepeatingInvoices/{repeating_invoice_id}", "RepeatingInvoices",
+        return await self._write("POST", f"/RepeatingInvoices/{segment(repeating_invoice_id)}", "RepeatingInvoices",
                                  repeating_invoice, idempotency_key=idempotency_key, traceparent=traceparent)
 
 

@@ -242,6 +242,23 @@ async def test_unknown_id_is_not_found(client):
     assert info.value.status == 404 and info.value.category == "rejected_by_target"
 
 
+async def test_an_id_addresses_only_its_own_resource(client):
+    """An id is one path segment, percent-encoded: '../' in it cannot climb to another collection
+    (unencoded, GET /Invoices/../Contacts is GET /Contacts, which lists contacts), nor '?' start a query."""
+    await client.upsert_contact({"Name": "Someone Else"}, idempotency_key="other")
+    recorded: list = []
+    token = call_recorder.set(recorded)
+    try:
+        for bad_id in ("../Contacts", "x?where=Name!=null", "a/b#c"):
+            with pytest.raises(NotFoundError) as info:
+                await client.get_invoice(bad_id)
+            assert info.value.status == 404
+    finally:
+        call_recorder.reset(token)
+    assert [c.url.split("/api.xro/2.0", 1)[1] for c in recorded] == [
+        "/Invoices/..%2FContacts", "/Invoices/x%3Fwhere%3DName%21%3Dnull", "/Invoices/a%2Fb%23c"]
+
+
 async def test_vendor_profile_enforces_the_minute_limit(url):
     httpx.post(f"{url}/_sandbox/faults", json={"profile": "vendor"}).raise_for_status()
     headers = {"Authorization": f"Bearer {TOKEN}", "xero-tenant-id": TENANT}
