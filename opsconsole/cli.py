@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -120,7 +121,7 @@ def _demo(*, fresh: bool, attach: bool, read_only: bool, operator: str | None, c
     click.echo("resuming the demo in var/ (its store and var/sandboxes/)…" if resume else "starting the sandboxes…")
     scenario = load_scenario()
     proc, sandboxes = start_process(var_dir, companies=companies or scenario["companies"], seed=scenario["seed"],
-                                    state_dir=sandbox_state_dir(var_dir))
+                                    state_dir=sandbox_state_dir(var_dir), dated_today=True)
     settings = demo_settings(var_dir, sandboxes)
     _run_console(settings, attach=False, read_only=read_only, operator=operator,
                  demo_driver=lambda ingress: DemoDriver(sandboxes, ingress, scenario, resume=resume,
@@ -315,11 +316,14 @@ def sandbox() -> None:
               help="Keep each sandbox's state in DIR/<vendor>.json: loaded at start instead of seeding when "
                    "the file exists, saved within 0.5 s of each change and on shutdown (SIGTERM/Ctrl-C). "
                    "A corrupt file is moved aside as <vendor>.json.corrupt-<time> and the sandbox starts fresh.")
+@click.option("--dated-today", is_flag=True,
+              help="Date the seeded records back from now (quotes made in the last two weeks, still valid) "
+                   "instead of from a fixed day, 2025-01-06, which keeps a seed's data the same every time.")
 @click.option("--validate-responses", is_flag=True,
               help="Check every answer against the vendor's API description (as the tests do; needs the test "
                    "extra): a violating answer becomes a 500 naming it; GET /_sandbox/contract lists them.")
 def sandbox_serve(vendors, host, hubspot_port, xero_port, intercom_port, profile, companies, scenario, seed, port_file,
-                  webhook_target, parent_pid, state_dir, validate_responses) -> None:
+                  webhook_target, parent_pid, state_dir, dated_today, validate_responses) -> None:
     """Serve vendor sandboxes on loopback and print their URLs: `opsconsole sandbox serve [hubspot|xero|intercom|all]`
     (default: hubspot and xero; name intercom, or all, for the Intercom sandbox too: the engine skips its
     Intercom steps while Intercom is not configured).
@@ -349,7 +353,7 @@ def sandbox_serve(vendors, host, hubspot_port, xero_port, intercom_port, profile
     run(host=host, hubspot_port=hubspot_port, xero_port=xero_port, profile=profile, companies=companies,
         scenario=scenario, seed=seed, port_file=port_file, webhook_target=webhook_target, parent_pid=parent_pid,
         vendors=tuple(dict.fromkeys(chosen)), intercom_port=intercom_port, settings=settings, state_dir=state_dir,
-        validate_responses=validate_responses)
+        validate_responses=validate_responses, base_ms=int(time.time() * 1000) if dated_today else None)
 
 
 @sandbox.group("crm")

@@ -137,12 +137,14 @@ def state_savers(sandboxes: dict, state_dir: Path) -> dict:
 async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str | None, companies: int, scenario: bool,
                 seed: int, port_file: Path | None, webhook_target: str = "", parent_pid: int = 0,
                 vendors: tuple[str, ...] = ("hubspot", "xero"), intercom_port: int = 0, settings=None,
-                state_dir: Path | None = None, validate_responses: bool = False) -> None:
+                state_dir: Path | None = None, validate_responses: bool = False, base_ms: int | None = None) -> None:
     """Serve ``vendors`` until SIGTERM/SIGINT. Faults: ``profile`` for all when given, else each
     vendor's ``[<vendor>.sandbox]`` from ``settings`` (see :func:`fault_config`).
 
     ``state_dir``: keep each sandbox's state in ``<state_dir>/<vendor>.json``: loaded at start
     instead of seeding when the file exists, saved within ~0.5 s of a change and on shutdown.
+
+    ``base_ms``: the time HubSpot's seeded records are dated back from (None: a fixed day).
 
     ``validate_responses`` (tests): every answer is checked against the vendor's API description
     (:class:`connectors.contract.ContractMiddleware`, strict; needs the test extra); the record is at
@@ -158,7 +160,7 @@ async def serve(host: str, hubspot_port: int, xero_port: int, *, profile: str | 
     hubspot = sandboxes.get("hubspot")
     if hubspot is not None and (companies or "hubspot" in restored):
         if "hubspot" not in restored:
-            hubspot.seed(companies, scenario=scenario, seed=seed)
+            hubspot.seed(companies, scenario=scenario, seed=seed, base_ms=base_ms)
         scenario_ids = hubspot.scenario_ids() if scenario else {}
     if hubspot is not None and webhook_target:
         hubspot.target_url = webhook_target
@@ -223,7 +225,8 @@ def run(**kwargs) -> None:
 
 def start_process(var_dir: Path, *, profile: str | None = None, companies: int = 50, scenario: bool = True,
                   seed: int = 7, timeout: float = 30, vendors: tuple[str, ...] = VENDORS,
-                  state_dir: Path | None = None, validate_responses: bool = False) -> tuple[subprocess.Popen, SandboxInfo]:
+                  state_dir: Path | None = None, validate_responses: bool = False,
+                  dated_today: bool = False) -> tuple[subprocess.Popen, SandboxInfo]:
     """Start the sandboxes as a child process; return it with their URLs once they answer.
 
     ``vendors``: the sandboxes served; by default all three (HubSpot, Xero, Intercom: what the demo
@@ -233,7 +236,8 @@ def start_process(var_dir: Path, *, profile: str | None = None, companies: int =
     (``[<vendor>.sandbox]``; none: ``demo``), which the child reads as `opsconsole sandbox serve` does.
     ``state_dir``: passed as ``--state-dir`` (state loaded from and saved to ``<state_dir>/<vendor>.json``).
     ``validate_responses``: passed as ``--validate-responses`` (tests only: answers checked against the
-    vendors' descriptions; benchmarks leave it off)."""
+    vendors' descriptions; benchmarks leave it off).
+    ``dated_today``: passed as ``--dated-today`` (the demo: seeded records dated back from now)."""
     var_dir.mkdir(parents=True, exist_ok=True)
     port_file = var_dir / "sandboxes.json"
     port_file.unlink(missing_ok=True)
@@ -243,7 +247,7 @@ def start_process(var_dir: Path, *, profile: str | None = None, companies: int =
          *(["--profile", profile] if profile is not None else []), "--companies", str(companies),
          "--seed", str(seed), "--port-file", str(port_file), "--parent-pid", str(os.getpid())]
         + ([] if scenario else ["--no-scenario"]) + ([] if state_dir is None else ["--state-dir", str(state_dir)])
-        + (["--validate-responses"] if validate_responses else []),
+        + (["--validate-responses"] if validate_responses else []) + (["--dated-today"] if dated_today else []),
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.monotonic() + timeout

@@ -90,7 +90,7 @@ def add_customer(store: CrmStore, rng: random.Random, *, name: str, domain: str,
         "jobtitle": rng.choice(["CFO", "Head of Finance", "Operations Manager", "CTO"]), "phone": company["properties"]["phone"],
     }, at_ms=created + 60_000)
     store.associate("contacts", contact["id"], "companies", cid)
-    quote_at = created + rng.randint(1, 15) * _DAY_MS
+    quote_at = base_ms - rng.randint(1, 15) * _DAY_MS  # a recent quote: it expires 15 to 29 days after base_ms
     items, total = [], Decimal(0)
     for pname, sku, price, (qlo, qhi) in rng.sample(_PRODUCTS, rng.randint(1, 4)):
         qty = rng.randint(qlo, qhi)
@@ -153,8 +153,9 @@ def seed(store: CrmStore, *, companies: int = 50, scenario: bool = True, seed: i
          base_ms: int = BASE_MS) -> random.Random:
     """Fill ``store`` with about ``companies`` customers; return the generator for later additions.
 
-    Seeded times lie 5 to 120 days before ``base_ms`` (fixed by default, so a seed is reproducible;
-    pass today's time for quotes that have not expired yet)."""
+    Companies are created 20 to 120 days before ``base_ms``, their quotes 1 to 15 days before it,
+    valid for 30 days. ``base_ms`` is a fixed day by default, so a seed is reproducible; the demo
+    passes today's time, so the quotes it approves have not expired."""
     rng = random.Random(seed)
     if scenario:
         add_customer(store, rng, name=SCENARIO["missing_tax"], domain="northwind.example", country_idx=0, vat_number=None, base_ms=base_ms)

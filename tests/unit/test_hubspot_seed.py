@@ -8,9 +8,10 @@ import httpx
 
 from connectors.hubspot import seed as seeding
 from connectors.hubspot.sandbox import HubSpotSandbox
-from connectors.hubspot.store import CrmStore
+from connectors.hubspot.store import CrmStore, to_ms
 from tests.sandbox_contract import checked
 
+DAY_MS = 86_400_000
 CURRENCY = {"United Kingdom": "GBP", "Germany": "EUR", "France": "EUR", "Netherlands": "EUR", "Ireland": "EUR",
             "United States": "USD", "Australia": "AUD", "New Zealand": "NZD"}
 
@@ -49,6 +50,19 @@ def test_every_customer_is_complete_and_consistent():
         assert sum(Decimal(i["amount"]) for i in items) == Decimal(p["hs_quote_amount"])
         first_item = store.associated("quotes", qid, "line_items")[0]
         assert store.associated("line_items", first_item, "quotes") == [qid]  # associations go both ways
+
+
+def test_quotes_are_recent_and_still_valid_on_the_day_they_are_dated_back_from():
+    """The demo dates its seed back from today: a quote it approves was made in the last two weeks,
+    after its company, and has not expired (the ERP's sales order carries that expiry date)."""
+    now = 1_796_000_000_000  # 2026-11-29
+    store = CrmStore()
+    seeding.seed(store, companies=40, seed=5, base_ms=now)
+    for qid, quote in store.objects["quotes"].items():
+        made, expires = to_ms(quote["createdAt"]), to_ms(quote["properties"]["hs_expiration_date"])
+        (cid,) = store.associated("quotes", qid, "companies")
+        assert to_ms(store.objects["companies"][cid]["createdAt"]) < made <= now - DAY_MS
+        assert made >= now - 15 * DAY_MS and now + 14 * DAY_MS <= expires <= now + 29 * DAY_MS
 
 
 def test_scenario_missing_tax_and_duplicate_pair():
