@@ -26,7 +26,10 @@ from sqlalchemy import Connection, select, update
 from opsconsole.store.tables import runs
 
 HELD = "scheduled"
-DEFAULT_EVERY_S = {"delivery_risk": 900.0, "renewal_readiness": 3600.0}
+# renewal_readiness reads Xero (and HubSpot and Intercom) once per ordered customer per batch, and Xero
+# allows an organisation 5,000 calls a day: hourly, some 200 customers would spend all of it and hold
+# up billing; daily leaves the budget to the orders. A renewal is decided over weeks.
+DEFAULT_EVERY_S = {"delivery_risk": 900.0, "renewal_readiness": 86400.0}
 
 
 class TriggerError(ValueError):
