@@ -36,7 +36,7 @@ log = logging.getLogger("opsconsole.engine")
 
 
 # the engine creates a new store and upgrades an older one on start; it refuses a store newer than its code
-from opsconsole.store.migrate import SchemaMismatch, ensure_schema  # noqa: E402,F401 (re-exported)
+from opsconsole.store.migrate import ensure_schema  # noqa: E402
 
 
 def audit_log(settings: Settings) -> AuditLog:

@@ -173,9 +173,10 @@ async def run_backfill(settings: Settings, *, dry_run: bool = False, actor: str 
         BackfillFailed: a system could not be read (nothing written), or the store refused a commit.
     """
     from opsconsole.engine import governance, records
-    from opsconsole.engine.app import SchemaMismatch, audit_log, ensure_schema
+    from opsconsole.engine.app import audit_log
     from opsconsole.engine.lease import Lease, LeaseLost, default_holder, read_lease
     from opsconsole.store.db import is_sqlite, make_engine
+    from opsconsole.store.migrate import SchemaMismatch, ensure_schema
     from opsconsole.store.search_index import index_new_runs
     from opsconsole.store.writer import Writer
 
