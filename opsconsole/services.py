@@ -211,14 +211,11 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
         return CommandReceipt(cid, kind, target, message)
 
     def retry(self, exception_id: int) -> CommandReceipt:
-        self._check_support("retry")
-        detail = self.exception_detail(exception_id)
-        if detail.exception.state not in OPEN_STATES:
-            raise ActionRefused(f"exception {exception_id} is {detail.exception.state}: nothing to retry")
-        if detail.exception.run_id is None:
+        row = self._open_exception(exception_id, "retry")  # the support role, that it exists and is open
+        if row.run_id is None:
             raise ActionRefused(f"exception {exception_id} is a malformed event with no run: fix the sender")
         return self._command("retry", f"exception:{exception_id}", {},
-                             f"retry of exception {exception_id} (run {detail.exception.run_id}) queued")
+                             f"retry of exception {exception_id} (run {row.run_id}) queued")
 
     def plan_replay(self, run_id: int, from_step: str | None = None, mapping: str = "original") -> ReplayPlan:
         from opsconsole.engine.replay import plan_replay

@@ -29,7 +29,7 @@ text; an empty value is an empty cell; times are ISO 8601 (UTC). Rows are read -
 time, each chunk on its own (offset paging): rows added while exporting may be left out, and a row
 pushed onto the next chunk by new ones is not written twice.
 \b
-Exit status 0; 2 usage (a bad filter)."""
+Exit status 0; 1 the --output file cannot be written (the reason on stderr); 2 usage (a bad filter)."""
 
 
 @click.group(epilog=CSV_HELP)
@@ -102,8 +102,10 @@ def _write(output: Path | None, rows: Iterator[dict], columns: tuple[str, ...]) 
                 writer.writerow(cells(doc))
                 n += 1
         os.replace(part, output)
-    except BaseException:
+    except BaseException as exc:
         part.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # no such directory, no permission, a full disk: say which, no traceback
+            raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
         raise
     click.echo(f"wrote {n} rows to {output}", err=True)
 

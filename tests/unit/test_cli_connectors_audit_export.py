@@ -166,6 +166,13 @@ def test_export_audit_to_a_file(store, tmp_path):
     assert [row["id"] for row in csv_rows(cli("export", "audit", "actor:sam").stdout)] == ["1"]
 
 
+def test_an_output_file_that_cannot_be_written_is_exit_1_with_the_reason(store, tmp_path):
+    out = tmp_path / "no such directory" / "runs.csv"
+    r = cli("export", "runs", "--output", out)
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "", f"Error: cannot write {out}: No such file or directory\n")
+    assert not out.parent.exists()
+
+
 @pytest.mark.parametrize("args,message", [
     (["exceptions", "owner:"], "filter: owner: needs a value, e.g. owner:me"),
     (["runs", "--workflow", "nope"], "Invalid value for '--workflow': no workflow 'nope'"),

@@ -301,6 +301,7 @@ def test_no_wait_queues_and_timeout_exits_3(store):
     (["assign", 1, "--to", "mallory"], "mallory is not a known operator (known: fiona, frank, pat, sam): add them "
                                        "to roles in the settings file"),
     (["ack", 99], "no exception 99"),
+    (["retry", 99], "no exception 99"),
 ])
 def test_refused_actions_exit_1_and_queue_nothing(store, args, message):
     r = cli("exceptions", *args)
