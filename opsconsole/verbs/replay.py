@@ -91,7 +91,7 @@ def _dry_run(services, run_id: int, from_step: str, mapping: str, as_json: bool)
     try:
         plan = services.plan_replay(run_id, from_step or None, mapping)
     except KeyError as exc:
-        click.echo(f"cannot plan: {str(exc).strip(chr(39))}", err=True)
+        click.echo(f"cannot plan: {exc.args[0] if exc.args else exc}", err=True)
         sys.exit(common.REFUSED)
     except Exception as exc:  # the source systems are read over the network
         click.echo(f"cannot plan the replay of run {run_id}: {type(exc).__name__}: {exc}", err=True)

@@ -76,6 +76,20 @@ def test_replay_needs_the_support_role_and_queues_nothing_without_it(store):
     assert _commands(store) == []
 
 
+def test_a_missing_run_or_step_is_refused_before_anything_is_queued(store):
+    _seed(store, 1)
+    r = cli("replay", 99, "--as", "sam")
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "", "refused: no run 99\n")
+    r = cli("replay", 1, "--from-step", "invoice", "--as", "sam")
+    assert (r.exit_code, r.stdout) == (1, "")
+    assert r.stderr == ("refused: workflow quote_to_order has no step 'invoice' (steps: validate, upsert_contact, "
+                        "create_sales_order, accept_sales_order, create_billing_schedule, create_invoice, "
+                        "notify_onboarding)\n")
+    r = cli("replay", 1, "--from-step", "invoice", "--dry-run", "--as", "sam")
+    assert (r.exit_code, r.stderr) == (1, "cannot plan: workflow quote_to_order has no step 'invoice'\n")
+    assert _commands(store) == []
+
+
 def test_usage_errors_exit_2(store):
     assert cli("replay", "--as", "sam").exit_code == 2  # neither a run nor a filter
     assert cli("replay", 1, "--filter", "x", "--as", "sam").exit_code == 2
