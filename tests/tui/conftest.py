@@ -208,7 +208,7 @@ def fixed_plan(run_id: int = 2, from_step: str = "create_invoice", mapping: str 
 
     version = "1" if mapping == "original" else "2"
     steps = [
-        PlannedStep("create_customer", "xero", "PUT /Contacts", "Q-1002:create_customer", {"Contacts": []},
+        PlannedStep("upsert_contact", "xero", "POST /Contacts", "Q-1002:upsert_contact", {"Contacts": []},
                     "already in the ERP — will be skipped"),
         PlannedStep("create_invoice", "xero", "PUT /Invoices", "Q-1002:create_invoice",
                     {"Invoices": [{"Reference": "Q-1002", "LineItems": [{"AccountCode": "200"}]}]},
@@ -216,7 +216,8 @@ def fixed_plan(run_id: int = 2, from_step: str = "create_invoice", mapping: str 
                                                             "LineItems": [{"AccountCode": "999"}]}]},
                     diff=['-  "AccountCode": "999"', '+  "AccountCode": "200"']),
     ]
-    names = ["create_customer", "create_sales_order", "create_invoice"]
+    # real step names of quote_to_order (a replay from a step the workflow lacks is refused)
+    names = ["upsert_contact", "create_sales_order", "create_invoice"]
     return ReplayPlan(run_id, "quote_to_order", "Q-1002", from_step, version,
                       [s for s in steps if names.index(s.name) >= names.index(from_step)],
                       list(problems or []), names)

@@ -169,7 +169,7 @@ async def test_replay_dry_run_then_confirm_queues_command(seeded_services, monke
         assert "mapping current (version 2)" in screen_text(app)
         await pilot.press("left_square_bracket", "left_square_bracket")  # from an earlier step
         await settle(app, pilot)
-        assert calls[-1][1] == "create_customer"
+        assert calls[-1][1] == "upsert_contact"
         assert "already in the ERP — will be skipped" in screen_text(app)
 
         await pilot.press("enter")
@@ -177,9 +177,9 @@ async def test_replay_dry_run_then_confirm_queues_command(seeded_services, monke
         assert not isinstance(app.screen, ReplayScreen)
         commands = store_rows(seeded_services, t.commands)
         assert [(c["kind"], c["target"], c["params"], c["actor"], c["status"]) for c in commands] == [
-            ("replay", "run:2", {"from_step": "create_customer", "mapping": "current"}, "alice", "queued")]
+            ("replay", "run:2", {"from_step": "upsert_contact", "mapping": "current"}, "alice", "queued")]
         assert [a["action"] for a in store_rows(seeded_services, t.audit)] == ["replay.requested"]
-        assert "replay of run 2 from create_customer queued" in notifications(app)
+        assert "replay of run 2 from upsert_contact queued" in notifications(app)
 
 
 async def test_replay_with_problems_cannot_be_confirmed(seeded_services, monkeypatch):
