@@ -34,12 +34,24 @@ def _settings(**overrides):
 
 class _Main(click.Group):
     def invoke(self, ctx: click.Context):
-        from opsconsole.settings import CredentialError
+        import tomllib
+
+        from pydantic import ValidationError
+
+        from opsconsole.settings import CredentialError, config_path, settings_problems
 
         try:
             return super().invoke(ctx)
         except CredentialError as exc:  # e.g. the worker's audit key: say which, no traceback
             raise click.ClickException(f"{exc} (see the settings file's credential references)") from None
+        except tomllib.TOMLDecodeError as exc:  # a settings file that does not parse: where, no traceback
+            raise click.ClickException(f"settings file {config_path()} is not valid TOML: {exc}") from None
+        except ValidationError as exc:  # a bad value in the settings file or an OPSCONSOLE_ variable: which
+            if exc.title != "Settings":
+                raise
+            path = config_path()
+            where = f"{path} or the OPSCONSOLE_ environment" if path else "the OPSCONSOLE_ environment"
+            raise click.ClickException(f"invalid settings ({where}): {settings_problems(exc)}") from None
         except RuntimeError as exc:  # a store of another schema: the message says what to do, no traceback
             from opsconsole.store.migrate import SchemaMismatch
 

@@ -115,7 +115,7 @@ class GovernanceServices:
             raise ActionRefused(f"conflict {conflict_id} is already {row.state} ({row.resolution})")
         allowed = governance.RESOLUTIONS[row.kind]
         if resolution not in allowed:
-            raise ActionRefused(f"a {row.kind} conflict is resolved with one of: {', '.join(allowed)}")
+            raise ActionRefused(f"{row.kind} conflicts are resolved with one of: {', '.join(allowed)}")
         if resolution == "take" and row.billing_impacting:
             raise ActionRefused(f"{row.field} is billing-impacting: raise a correction for finance to approve instead")
         return self._command("resolve_conflict", f"conflict:{conflict_id}", {"resolution": resolution, "note": note},

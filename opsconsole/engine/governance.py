@@ -174,7 +174,7 @@ def resolve_conflict(conn: Connection, audit: AuditLog, conflict_id: int, actor:
         raise GovernanceError(f"conflict {conflict_id} is already {c['state']} ({c['resolution']})")
     allowed = RESOLUTIONS[c["kind"]]
     if resolution not in allowed:
-        raise GovernanceError(f"a {c['kind']} conflict is resolved with one of: {', '.join(allowed)}")
+        raise GovernanceError(f"{c['kind']} conflicts are resolved with one of: {', '.join(allowed)}")
     if resolution == "take" and c["billing_impacting"]:
         raise GovernanceError(f"{c['field']} is billing-impacting: raise a correction for finance to approve instead")
     correction_id = None

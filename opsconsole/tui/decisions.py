@@ -90,7 +90,7 @@ def conflict_refusal(row: ConflictRow, resolution: str, read_only: bool) -> str 
         return f"conflict {row.id} is already {row.state} ({row.resolution})"
     allowed = RESOLUTIONS.get(row.kind, ())
     if resolution not in allowed:
-        return f"a {row.kind} conflict is resolved with one of: {', '.join(allowed)}"
+        return f"{row.kind} conflicts are resolved with one of: {', '.join(allowed)}"
     if resolution == "take" and row.billing_impacting:
         return f"{row.field} is billing-impacting: raise a correction (c) for finance to approve instead"
     if resolution == "correction" and not row.billing_impacting:

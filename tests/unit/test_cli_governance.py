@@ -308,8 +308,8 @@ def test_resolve_usage_errors_exit_2_and_queue_nothing(store, args, message):
 
 @pytest.mark.parametrize("conflict,flag,message", [
     (1, "--take", "tax_number is billing-impacting: raise a correction for finance to approve instead"),
-    (1, "--link", "a ownership conflict is resolved with one of: keep, take, correction"),
-    (2, "--keep", "a duplicate conflict is resolved with one of: link, separate"),
+    (1, "--link", "ownership conflicts are resolved with one of: keep, take, correction"),
+    (2, "--keep", "duplicate conflicts are resolved with one of: link, separate"),
     (99, "--keep", "no conflict 99"),
 ])
 def test_a_refused_resolution_exits_1_with_the_reason_and_queues_nothing(store, conflict, flag, message):

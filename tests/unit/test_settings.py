@@ -26,6 +26,25 @@ def test_environment_overrides_the_file(monkeypatch):
     assert s.ingress_port == 9999 and s.xero.tenant_id == "from-env"
 
 
+@pytest.mark.parametrize("text,env,message", [
+    ("concurrency = \n", {}, "settings file {path} is not valid TOML: Invalid value (at line 1, column 15)"),
+    ('[xero]\ntimeout_s = "slow"\n', {}, "invalid settings ({path} or the OPSCONSOLE_ environment): xero.timeout_s: "
+     "Input should be a valid number, unable to parse string as a number"),
+    ("", {"OPSCONSOLE_CONCURRENCY": "many"}, "invalid settings ({path} or the OPSCONSOLE_ environment): concurrency: "
+     "Input should be a valid integer, unable to parse string as an integer"),
+])
+def test_bad_settings_are_one_line_naming_the_key_not_a_traceback(tmp_path, monkeypatch, text, env, message):
+    from click.testing import CliRunner
+
+    from opsconsole.cli import main
+
+    path = tmp_path / "opsconsole.toml"
+    path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["status"], env={"OPSCONSOLE_CONFIG": str(path), **env})
+    assert (r.exit_code, r.stdout, r.stderr) == (1, "", f"Error: {message.format(path=path)}\n")
+
+
 def test_credential_references(tmp_path):
     assert resolve_secret("env:TOKEN_X", {"TOKEN_X": "abc"}) == "abc"
     with pytest.raises(KeyError, match="TOKEN_Y is not set"):
