@@ -226,14 +226,14 @@ class Services(ExceptionServices, GovernanceServices, DashboardServices, Connect
         self._check_support("replay")
         if mapping not in ("original", "current"):
             raise ActionRefused(f"mapping must be 'original' or 'current', not {mapping!r}")
-        from opsconsole.engine.workflows import WORKFLOWS
+        from opsconsole.engine.workflows import unknown_step
 
         # what the engine checks again when it executes the command (engine/commands.py)
         workflow = self._q(lambda c: c.execute(select(runs.c.workflow).where(runs.c.id == run_id)).scalar())
         if workflow is None:
             raise ActionRefused(f"no run {run_id}")
-        names = [s.name for s in WORKFLOWS[workflow].steps]
-        if from_step and from_step not in names:
-            raise ActionRefused(f"workflow {workflow} has no step {from_step!r} (steps: {', '.join(names)})")
+        problem = unknown_step(workflow, from_step) if from_step else None
+        if problem:
+            raise ActionRefused(problem)
         return self._command("replay", f"run:{run_id}", {"from_step": from_step, "mapping": mapping},
                              f"replay of run {run_id} from {from_step or 'its failed step'} queued")

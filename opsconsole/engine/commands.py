@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select, update
 
 from canonical.mapping import current_version
 from opsconsole.engine.audit import AuditLog
-from opsconsole.engine.workflows import WORKFLOWS
+from opsconsole.engine.workflows import WORKFLOWS, unknown_step
 from opsconsole.store.tables import commands, exceptions, runs, steps
 
 log = logging.getLogger("opsconsole.commands")
@@ -59,8 +59,9 @@ def reset_run(conn: Connection, kind: str, target: str, params: dict) -> tuple[i
     else:
         names = [s.name for s in wf.steps]
         from_step = params.get("from_step") or next((r["name"] for r in rows if r["status"] in ("failed", "waiting")), names[0])
-        if from_step not in names:
-            raise CommandError(f"workflow {wf.name} has no step {from_step!r} (steps: {', '.join(names)})")
+        problem = unknown_step(wf.name, from_step)
+        if problem:
+            raise CommandError(problem)
         from_seq = names.index(from_step)
         mapping_version = current_version() if params.get("mapping", "original") == "current" else run["mapping_version"]
         context.pop("source", None)  # replay re-reads the source records

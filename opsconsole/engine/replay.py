@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from canonical.mapping import MappingError, current_version
 from connectors.errors import ConnectorError
 from opsconsole.engine.runtime import EngineEnv, build_clients
-from opsconsole.engine.workflows import WORKFLOWS
+from opsconsole.engine.workflows import WORKFLOWS, unknown_step
 from opsconsole.engine import records
 from opsconsole.engine.workflows.base import NEW_CUSTOMER, RunState
 from opsconsole.settings import Settings
@@ -37,8 +37,9 @@ async def plan_replay(settings: Settings, read_engine: Engine, run_id: int, from
         from_step = next((n for n in names if rows.get(n, {}).get("status") in ("failed", "waiting", "pending")), names[0])
         if from_step not in rows:
             from_step = next((n for n in names if n not in rows), names[0])
-    if from_step not in names:
-        raise KeyError(f"workflow {wf.name} has no step {from_step!r}")
+    problem = unknown_step(wf.name, from_step)
+    if problem:
+        raise KeyError(problem)
     version = current_version() if mapping == "current" else run["mapping_version"]
     state = RunState(run_id=run_id, workflow=wf.name, business_key=run["business_key"],
                      correlation_id=run["correlation_id"], mapping_version=version,

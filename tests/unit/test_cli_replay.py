@@ -86,7 +86,9 @@ def test_a_missing_run_or_step_is_refused_before_anything_is_queued(store):
                         "create_sales_order, accept_sales_order, create_billing_schedule, create_invoice, "
                         "notify_onboarding)\n")
     r = cli("replay", 1, "--from-step", "invoice", "--dry-run", "--as", "sam")
-    assert (r.exit_code, r.stderr) == (1, "cannot plan: workflow quote_to_order has no step 'invoice'\n")
+    assert (r.exit_code, r.stderr) == (1, "cannot plan: workflow quote_to_order has no step 'invoice' (steps: "
+                                          "validate, upsert_contact, create_sales_order, accept_sales_order, "
+                                          "create_billing_schedule, create_invoice, notify_onboarding)\n")
     assert _commands(store) == []
 
 

@@ -20,3 +20,10 @@ WORKFLOWS: dict[str, Workflow] = {wf.name: wf for wf in (
     CrmContactToCsErp(), CsContactToCrm(), CsCompanyToCrm(), InvoiceFeedback(), Onboarding(), DeliveryRisk(),
     RenewalReadiness(),
 )}
+
+
+def unknown_step(workflow: str, step: str) -> str | None:
+    """Why a replay cannot start from ``step`` of ``workflow`` (it has no such step), or None: one
+    message for the console's and CLI's check, the dry run and the engine's own."""
+    names = [s.name for s in WORKFLOWS[workflow].steps]
+    return None if step in names else f"workflow {workflow} has no step {step!r} (steps: {', '.join(names)})"

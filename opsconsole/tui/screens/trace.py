@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from opsconsole.services import OPEN_STATES
-from opsconsole.tui.fmt import age, duration_ms, trunc
+from opsconsole.tui.fmt import age, count_of, duration_ms, trunc
 from opsconsole.tui.messages import TraceFailed, TraceLoaded
 from opsconsole.tui.safe import clean, plain, pretty_json
 from opsconsole.tui.screens.target import Target
@@ -40,7 +40,7 @@ def run_header(detail: RunDetail) -> Text:
         clean(run.business_key), "  ", status_text(run.status), "  ", ("step ", "dim"), clean(run.current_step),
         "\n", ("correlation ", "dim"), clean(run.correlation_id), "  ", ("mapping ", "dim"),
         clean(run.mapping_version), "  ", ("attempt ", "dim"), str(run.attempt), "  ", ("age ", "dim"), age(run.age_s),
-        (f"  {detail.masked} personal value{'s' if detail.masked != 1 else ''} masked" if detail.masked else "",
+        (f"  {count_of(detail.masked, 'personal value')} masked" if detail.masked else "",
          "yellow"),
     )
 
